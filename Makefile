@@ -1,0 +1,32 @@
+# kubefab: the two commands of the README.
+#   make test   install what is needed (apt packages, .venv) and run every test
+#   make demo   bring up the built-in lab and run kubefab on it
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: test demo deps unit lab clean bench
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+deps: $(STAMP)
+	./scripts/ensure-apt.sh
+
+test: deps
+	$(PY) -m pytest
+
+unit: $(STAMP)
+	$(PY) -m pytest tests/unit
+
+demo: deps
+	./scripts/demo.sh
+
+bench: deps
+	$(PY) scripts/bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

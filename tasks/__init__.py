@@ -1,0 +1,1 @@
+"""kubefab: kubeadm-style clusters over SSH with Fabric."""

@@ -1,0 +1,189 @@
+"""Plans: what a phase wants on a host, as data.
+
+A phase never opens a connection; it returns a :class:`Plan` — an ordered list of steps:
+:class:`FileWrite`, :class:`FileRemove`, :class:`Command`, :class:`ApiObject` and :class:`Wait`.
+Dry-run prints or writes the plan; apply hands it to a transport (files, commands) and to the
+API helper (objects). Secret contents are carried as :class:`~tasks.core.secrets.Secret` and
+never appear in :func:`Plan.to_json` or :func:`render_plan` unless explicitly asked for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Iterable, Union
+
+from .secrets import Secret
+
+
+def _bytes(content: bytes | str | Secret) -> bytes:
+    raw = content.reveal() if isinstance(content, Secret) else content
+    return raw.encode() if isinstance(raw, str) else raw
+
+
+@dataclass(frozen=True)
+class FileWrite:
+    """Write ``content`` to ``path`` atomically with ``mode`` (and create parents ``dir_mode``)."""
+
+    path: str
+    content: bytes | Secret
+    mode: int = 0o644
+    dir_mode: int = 0o755
+    reason: str = ""
+
+    @property
+    def secret(self) -> bool:
+        return isinstance(self.content, Secret)
+
+    def data(self) -> bytes:
+        return _bytes(self.content)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data()).hexdigest()
+
+    def describe(self) -> str:
+        return f"write {self.path} (mode {self.mode:04o}, {len(self.data())} bytes)"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "file", "path": self.path, "mode": f"{self.mode:04o}", "sha256": self.sha256,
+                "size": len(self.data()), "secret": self.secret}
+
+
+@dataclass(frozen=True)
+class FileRemove:
+    """Remove ``path`` (a file, or with ``recursive`` a directory's contents)."""
+
+    path: str
+    recursive: bool = False
+    reason: str = ""
+
+    def describe(self) -> str:
+        return f"remove {self.path}" + (" (recursively)" if self.recursive else "")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "remove", "path": self.path, "recursive": self.recursive}
+
+
+@dataclass(frozen=True)
+class Command:
+    """Run ``argv`` on the host (no shell unless argv says so)."""
+
+    argv: tuple[str, ...]
+    description: str = ""
+    ignore_failure: bool = False
+
+    def describe(self) -> str:
+        return "run " + shlex.join(self.argv) + (f"  # {self.description}" if self.description else "")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "command", "argv": list(self.argv), "description": self.description}
+
+
+@dataclass(frozen=True)
+class ApiObject:
+    """Create or update one Kubernetes object (``obj`` is its full manifest as a dict).
+
+    ``strategy``: ``apply`` (create or update to match), ``retain`` (create if missing, keep an
+    existing one), ``patch`` (merge-patch an existing object, e.g. Node labels and taints).
+    """
+
+    obj: dict[str, Any]
+    strategy: str = "apply"
+    secret: bool = False
+
+    @property
+    def api_version(self) -> str:
+        return self.obj["apiVersion"]
+
+    @property
+    def kind(self) -> str:
+        return self.obj["kind"]
+
+    @property
+    def name(self) -> str:
+        return self.obj["metadata"]["name"]
+
+    @property
+    def namespace(self) -> str:
+        return self.obj["metadata"].get("namespace", "")
+
+    def ref(self) -> str:
+        ns = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind} {ns}{self.name}"
+
+    def describe(self) -> str:
+        return f"{self.strategy} {self.ref()}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "api", "apiVersion": self.api_version, "objectKind": self.kind,
+                "namespace": self.namespace, "name": self.name, "strategy": self.strategy}
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Wait until ``check`` holds (``kubelet-healthz``, ``api-readyz``, ``etcd-healthy``...)."""
+
+    check: str
+    target: str
+    timeout: timedelta = timedelta(minutes=4)
+
+    def describe(self) -> str:
+        return f"wait for {self.check} {self.target} (up to {int(self.timeout.total_seconds())}s)"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "wait", "check": self.check, "target": self.target,
+                "timeout_seconds": int(self.timeout.total_seconds())}
+
+
+Step = Union[FileWrite, FileRemove, Command, ApiObject, Wait]
+
+
+@dataclass
+class Plan:
+    """The steps one phase wants on one host (``host`` is ``""`` for cluster-scope phases)."""
+
+    phase: str
+    host: str = ""
+    steps: list[Step] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, *steps: Step) -> "Plan":
+        self.steps.extend(steps)
+        return self
+
+    def files(self) -> list[FileWrite]:
+        return [s for s in self.steps if isinstance(s, FileWrite)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"phase": self.phase, "host": self.host, "steps": [s.to_json() for s in self.steps],
+                "notes": list(self.notes)}
+
+
+def render_plan(plans: Iterable[Plan], *, show_secrets: bool = False) -> str:
+    """A readable listing of plans, secret file contents and objects redacted."""
+    lines: list[str] = []
+    for plan in plans:
+        where = f"[{plan.host}] " if plan.host else ""
+        lines.append(f"{where}[{plan.phase}]")
+        for note in plan.notes:
+            lines.append(f"    # {note}")
+        for step in plan.steps:
+            lines.append("    " + step.describe())
+            if show_secrets and isinstance(step, FileWrite) and step.secret:
+                lines.extend("      | " + ln for ln in step.data().decode(errors="replace").splitlines())
+    return "\n".join(lines)
+
+
+def plans_to_json(plans: Iterable[Plan]) -> str:
+    """``plan.json``: per host, ordered steps; never secret values (only their sha256)."""
+    by_host: dict[str, list[dict[str, Any]]] = {}
+    for plan in plans:
+        for step in plan.steps:
+            entry = step.to_json()
+            entry["phase"] = plan.phase
+            by_host.setdefault(plan.host or "(cluster)", []).append(entry)
+    return json.dumps({"hosts": by_host}, indent=2, sort_keys=True) + "\n"

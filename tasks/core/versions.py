@@ -1,0 +1,91 @@
+"""Per-minor facts of the supported Kubernetes versions (kubeadm-reference.md §0, §3.5, §10.3).
+
+One row per minor: the image tags kubeadm pins and the switches that change files kubefab
+writes. Code asks ``for_version("v1.34.2")`` and reads the row; it never compares minors itself.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    minor: int
+    default_patch: str          # the version a bare minor resolves to ("v1.36.0")
+    etcd_tag: str               # registry.k8s.io/etcd:<tag>
+    etcd_version: tuple[int, int, int]
+    coredns_tag: str
+    pause_tag: str
+    # --- switches --------------------------------------------------------------------------
+    probe_port_name: bool       # 1.34+: probes reference the named container port "probe-port"
+    instance_config: bool       # 1.34+ NodeLocalCRISocket: instance-config.yaml, no CRI flag
+    pod_infra_flag: bool        # <=1.34: --pod-infra-container-image in kubeadm-flags.env
+    etcd36_flags: bool          # 1.34+ (etcd >= 3.6): --feature-gates=InitialCorruptCheck=true ...
+    kubelet_local_mode: bool    # 1.33+: kubelet.conf on control planes points at the local API
+    user_args_keep_order: bool  # 1.36+: user extraArgs keep their order after the sorted defaults
+    preflight_binaries: tuple[tuple[str, str], ...]  # (binary, "error"|"warning")
+
+    @property
+    def etcd_version_str(self) -> str:
+        return ".".join(map(str, self.etcd_version))
+
+
+_BIN_133 = (("mount", "error"), ("nsenter", "error"), ("touch", "warning"), ("cp", "error"))
+
+TABLE: dict[int, VersionInfo] = {
+    33: VersionInfo(33, "v1.33.0", "3.5.21-0", (3, 5, 21), "v1.12.0", "3.10",
+                    probe_port_name=False, instance_config=False, pod_infra_flag=True,
+                    etcd36_flags=False, kubelet_local_mode=True, user_args_keep_order=False,
+                    preflight_binaries=_BIN_133),
+    34: VersionInfo(34, "v1.34.0", "3.6.4-0", (3, 6, 4), "v1.12.1", "3.10.1",
+                    probe_port_name=True, instance_config=True, pod_infra_flag=True,
+                    etcd36_flags=True, kubelet_local_mode=True, user_args_keep_order=False,
+                    preflight_binaries=_BIN_133),
+    35: VersionInfo(35, "v1.35.0", "3.6.5-0", (3, 6, 5), "v1.13.1", "3.10.1",
+                    probe_port_name=True, instance_config=True, pod_infra_flag=False,
+                    etcd36_flags=True, kubelet_local_mode=True, user_args_keep_order=False,
+                    preflight_binaries=_BIN_133),
+    36: VersionInfo(36, "v1.36.0", "3.6.8-0", (3, 6, 8), "v1.13.1", "3.10.1",
+                    probe_port_name=True, instance_config=True, pod_infra_flag=False,
+                    etcd36_flags=True, kubelet_local_mode=True, user_args_keep_order=True,
+                    preflight_binaries=_BIN_133),
+}
+
+SUPPORTED_MINORS = tuple(sorted(TABLE))
+DEFAULT_MINOR = SUPPORTED_MINORS[-1]
+DEFAULT_VERSION = TABLE[DEFAULT_MINOR].default_patch
+
+_VERSION_RE = re.compile(r"^v?1\.(\d+)(?:\.(\d+))?([-+][0-9A-Za-z.+-]+)?$")
+
+
+def normalize_version(text: str) -> str:
+    """Turn ``1.34``, ``v1.34``, ``1.34.2`` or ``stable`` into ``v1.34.x``.
+
+    :raises ConfigError: for anything else, or a minor outside :data:`SUPPORTED_MINORS`.
+    """
+    raw = (text or "").strip()
+    if raw in ("", "stable", "stable-1", "latest"):
+        return DEFAULT_VERSION
+    m = _VERSION_RE.match(raw)
+    if not m:
+        raise ConfigError(f"kubernetesVersion {raw!r} is not a version like v1.36.0",
+                          fix=f"use one of the supported minors: {supported_text()}")
+    minor = int(m.group(1))
+    if minor not in TABLE:
+        raise ConfigError(f"kubernetesVersion {raw!r} is not supported",
+                          fix=f"use one of the supported minors: {supported_text()}")
+    patch = m.group(2) if m.group(2) is not None else "0"
+    return f"v1.{minor}.{patch}{m.group(3) or ''}"
+
+
+def for_version(version: str) -> VersionInfo:
+    """The row for a normalized version string (``v1.34.2``)."""
+    return TABLE[int(normalize_version(version).split(".")[1])]
+
+
+def supported_text() -> str:
+    return ", ".join(f"v1.{m}" for m in SUPPORTED_MINORS)
