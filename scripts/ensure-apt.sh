@@ -2,7 +2,7 @@
 # Install the Debian packages the tests and the lab need, if any is missing.
 # Idempotent and quiet when everything is there; needs root (as CI and the lab do).
 set -euo pipefail
-pkgs=(openssh-server openssh-client iproute2 etcd-server etcd-client haproxy openssl python3-venv util-linux procps)
+pkgs=(openssh-server openssh-client iproute2 etcd-server etcd-client haproxy openssl sudo curl python3-venv util-linux procps)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -75,12 +75,21 @@ class Command:
     argv: tuple[str, ...]
     description: str = ""
     ignore_failure: bool = False
+    # skip when this path already exists on the host (ansible's ``creates``)
+    creates: str = ""
+    # run only when a file of the same plan changed (restart a service after new config)
+    on_change: bool = False
 
     def describe(self) -> str:
         return "run " + shlex.join(self.argv) + (f"  # {self.description}" if self.description else "")
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": "command", "argv": list(self.argv), "description": self.description}
+        entry: dict[str, Any] = {"kind": "command", "argv": list(self.argv), "description": self.description}
+        if self.creates:
+            entry["creates"] = self.creates
+        if self.on_change:
+            entry["on_change"] = True
+        return entry
 
 
 @dataclass(frozen=True)
@@ -88,12 +97,20 @@ class ApiObject:
     """Create or update one Kubernetes object (``obj`` is its full manifest as a dict).
 
     ``strategy``: ``apply`` (create or update to match), ``retain`` (create if missing, keep an
-    existing one), ``patch`` (merge-patch an existing object, e.g. Node labels and taints).
+    existing one), ``merge`` (create, or update only the keys given, keeping others: cluster-info
+    whose ``jws-kubeconfig-*`` keys belong to the controller manager), ``patch`` (add labels,
+    annotations and taints to an existing object: the Node), ``kubeadm-certs`` (create the
+    ``related`` owner token first, then the Secret; unchanged when ``compare`` says so).
     """
 
     obj: dict[str, Any]
     strategy: str = "apply"
     secret: bool = False
+    # objects created first, when this one has to change (kubeadm-certs' owner token)
+    related: tuple[dict[str, Any], ...] = ()
+    # a pure predicate on the live object: True = already as wanted (used where the wanted
+    # bytes are not comparable, e.g. AES-GCM ciphertext with a fresh nonce)
+    compare: Any = None
 
     @property
     def api_version(self) -> str:

@@ -1,0 +1,304 @@
+"""Apply :class:`~tasks.core.plan.ApiObject` steps through the official ``kubernetes`` client.
+
+One helper for every kind (kubeadm's ``CreateOrUpdate``/``CreateOrRetain``/``PatchNode``,
+written once and keyed on the kind): it reads the live object, decides whether it already is
+as wanted (so a re-run says "unchanged" and writes nothing), and creates, updates or patches it
+otherwise. Conflicts, 5xx answers and refused connections while the API server starts are
+retried until the timeout, and the error reported is the last real one, never "timed out".
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+from urllib.parse import quote
+
+from .core.errors import ApiError
+from .core.plan import ApiObject
+
+# (apiVersion, kind) -> (path prefix, plural, namespaced)
+KINDS: dict[tuple[str, str], tuple[str, str, bool]] = {
+    ("v1", "Namespace"): ("/api/v1", "namespaces", False),
+    ("v1", "Node"): ("/api/v1", "nodes", False),
+    ("v1", "ConfigMap"): ("/api/v1", "configmaps", True),
+    ("v1", "Secret"): ("/api/v1", "secrets", True),
+    ("v1", "ServiceAccount"): ("/api/v1", "serviceaccounts", True),
+    ("v1", "Service"): ("/api/v1", "services", True),
+    ("v1", "Pod"): ("/api/v1", "pods", True),
+    ("apps/v1", "Deployment"): ("/apis/apps/v1", "deployments", True),
+    ("apps/v1", "DaemonSet"): ("/apis/apps/v1", "daemonsets", True),
+    ("rbac.authorization.k8s.io/v1", "Role"): ("/apis/rbac.authorization.k8s.io/v1", "roles", True),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): ("/apis/rbac.authorization.k8s.io/v1", "rolebindings", True),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): ("/apis/rbac.authorization.k8s.io/v1", "clusterroles", False),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"):
+        ("/apis/rbac.authorization.k8s.io/v1", "clusterrolebindings", False),
+    ("certificates.k8s.io/v1", "CertificateSigningRequest"):
+        ("/apis/certificates.k8s.io/v1", "certificatesigningrequests", False),
+}
+
+UID_REF = re.compile(r"^\$\(uid:(\w+)/([^/]*)/([^)]+)\)$")
+
+
+class ApiStatus(Exception):
+    """A non-2xx answer: the HTTP code and the Status body's reason and message."""
+
+    def __init__(self, code: int, reason: str, message: str) -> None:
+        super().__init__(f"{code} {reason}: {message}")
+        self.code, self.reason, self.message = code, reason, message
+
+
+def object_path(obj: dict[str, Any], *, name: bool = True) -> str:
+    key = (obj["apiVersion"], obj["kind"])
+    if key not in KINDS:
+        raise ApiError(f"kubefab does not know how to store {obj['kind']} ({obj['apiVersion']})")
+    prefix, plural, namespaced = KINDS[key]
+    meta = obj.get("metadata", {})
+    path = prefix
+    if namespaced:
+        path += f"/namespaces/{quote(meta.get('namespace') or 'default')}"
+    path += f"/{plural}"
+    if name:
+        path += f"/{quote(meta['name'])}"
+    return path
+
+
+def contains(live: Any, wanted: Any) -> bool:
+    """``wanted`` is already part of ``live`` (dicts: every wanted key, recursively; lists: the
+    same length, item by item). Server-side defaults in ``live`` do not count as differences."""
+    if isinstance(wanted, dict):
+        return isinstance(live, dict) and all(k in live and contains(live[k], v) for k, v in wanted.items())
+    if isinstance(wanted, list):
+        return isinstance(live, list) and len(live) == len(wanted) and all(
+            contains(a, b) for a, b in zip(live, wanted))
+    return live == wanted
+
+
+def _body_without_meta(obj: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata", "status")}
+
+
+def is_as_wanted(live: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    meta_w, meta_l = wanted.get("metadata", {}), live.get("metadata", {})
+    for key in ("labels", "annotations", "ownerReferences"):
+        if key in meta_w and not contains(meta_l.get(key) or ({} if key != "ownerReferences" else []), meta_w[key]):
+            return False
+    return contains(_body_without_meta(live), _body_without_meta(wanted))
+
+
+@dataclass
+class Result:
+    ref: str
+    action: str  # created | updated | patched | unchanged
+
+    @property
+    def changed(self) -> bool:
+        return self.action != "unchanged"
+
+
+class Api:
+    """The API server as kubefab uses it: a thin layer over ``kubernetes.client.ApiClient``.
+
+    :param api_client: an authenticated client (from admin.conf).
+    :param timeout: seconds to keep retrying transient failures.
+    """
+
+    def __init__(self, api_client, *, timeout: float = 60.0, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.client = api_client
+        self.timeout = timeout
+        self.sleep = sleep
+        self.uids: dict[str, str] = {}
+
+    # --- raw requests -------------------------------------------------------------------
+    def request(self, method: str, path: str, body: Any = None, *, content_type: str = "application/json",
+                query: dict[str, str] | None = None, raw: bool = False) -> Any:
+        """One request, retried while the failure is transient; returns the decoded JSON body
+        (``raw``: the text, for /readyz and friends)."""
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError as Urllib3Error
+
+        method_, url, headers, body_, _ = self.client.param_serialize(
+            method, path, query_params=list((query or {}).items()),
+            header_params={"Accept": "application/json", "Content-Type": content_type},
+            body=body, auth_settings=["BearerToken"])
+        deadline = time.monotonic() + self.timeout
+        delay = 0.2
+        while True:
+            try:
+                resp = self.client.call_api(method_, url, header_params=headers, body=body_,
+                                            _request_timeout=30)
+                data = resp.read()
+                if resp.status >= 400:
+                    raise _status(resp.status, data)
+                if raw:
+                    return data.decode(errors="replace") if isinstance(data, bytes) else data
+                return json.loads(data) if data else None
+            except ApiStatus as exc:
+                last = exc
+                if exc.code < 500 and exc.code != 429:
+                    raise
+            except ApiException as exc:
+                last = _status(exc.status or 0, exc.body or b"")
+                if last.code and last.code < 500 and last.code != 429:
+                    raise last from None
+            except (Urllib3Error, OSError) as exc:
+                last = ApiStatus(0, "Unreachable", _short(exc))
+            if time.monotonic() + delay > deadline:
+                raise last
+            self.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    def get(self, obj: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            return self.request("GET", object_path(obj))
+        except ApiStatus as exc:
+            if exc.code == 404:
+                return None
+            raise
+
+    # --- the one helper ---------------------------------------------------------------------
+    def apply(self, step: ApiObject) -> Result:
+        """Bring one object to the wanted state; see :class:`~tasks.core.plan.ApiObject`."""
+        obj = self._resolve(copy.deepcopy(step.obj))
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                result = self._apply_once(step, obj)
+                return result
+            except ApiStatus as exc:
+                # 409 AlreadyExists (a create raced another writer) or Conflict (stale
+                # resourceVersion): read again and retry, as kubeadm's CreateOrMutate does.
+                if exc.code != 409 or time.monotonic() > deadline:
+                    raise ApiError(f"{step.ref()}: {exc.message or exc.reason} (HTTP {exc.code})",
+                                   fix=_fix_for(exc)) from None
+                self.sleep(0.2)
+
+    def _apply_once(self, step: ApiObject, obj: dict[str, Any]) -> Result:
+        ref = step.ref()
+        live = self.get(obj)
+        if step.strategy == "patch":
+            return self._patch(step, obj, live)
+        if step.strategy == "kubeadm-certs":
+            if live is not None and step.compare and step.compare(live) and self._owner_alive(live):
+                self._remember(live)
+                return Result(ref, "unchanged")
+            for related in step.related:
+                created = self.request("POST", object_path(related, name=False), related)
+                self._remember(created)
+            obj = self._resolve(copy.deepcopy(step.obj))
+        if live is None:
+            created = self.request("POST", object_path(obj, name=False), obj)
+            self._remember(created)
+            return Result(ref, "created")
+        self._remember(live)
+        if step.strategy == "retain":
+            return Result(ref, "unchanged")
+        if step.strategy == "merge":
+            merged = copy.deepcopy(live)
+            for key, value in _body_without_meta(obj).items():
+                if isinstance(value, dict):
+                    merged.setdefault(key, {}).update(value)
+                else:
+                    merged[key] = value
+            obj = {**merged, "metadata": {**live["metadata"], **{
+                k: {**(live["metadata"].get(k) or {}), **v} for k, v in obj["metadata"].items()
+                if k in ("labels", "annotations")}}}
+        if step.strategy != "kubeadm-certs" and is_as_wanted(live, obj):
+            return Result(ref, "unchanged")
+        update = copy.deepcopy(obj)
+        update["metadata"] = {**{k: v for k, v in live["metadata"].items()
+                                 if k not in ("managedFields",)}, **{
+            k: v for k, v in obj["metadata"].items()}}
+        update["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
+        updated = self.request("PUT", object_path(obj), update)
+        self._remember(updated)
+        return Result(ref, "updated")
+
+    def _patch(self, step: ApiObject, obj: dict[str, Any], live: dict[str, Any] | None) -> Result:
+        """Add labels, annotations and taints to an existing object (mark-control-plane)."""
+        if live is None:
+            raise ApiStatus(404, "NotFound", f"{step.ref()} does not exist (yet)")
+        meta_w, meta_l = obj.get("metadata", {}), live.get("metadata", {})
+        patch: dict[str, Any] = {"metadata": {"resourceVersion": meta_l.get("resourceVersion")}}
+        for key in ("labels", "annotations"):
+            want = meta_w.get(key) or {}
+            if not contains(meta_l.get(key) or {}, want):
+                patch["metadata"][key] = want
+        want_taints = (obj.get("spec") or {}).get("taints")
+        if want_taints is not None:
+            have = list((live.get("spec") or {}).get("taints") or [])
+            missing = [t for t in want_taints if not any(
+                h.get("key") == t["key"] and h.get("effect") == t["effect"] and h.get("value") == t.get("value")
+                for h in have)]
+            if missing:
+                patch["spec"] = {"taints": have + missing}
+        if len(patch["metadata"]) == 1 and "spec" not in patch:
+            return Result(step.ref(), "unchanged")
+        self.request("PATCH", object_path(obj), patch, content_type="application/merge-patch+json")
+        return Result(step.ref(), "patched")
+
+    def wait_for(self, obj: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Poll until ``obj`` exists (the Node of a kubelet that is registering)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            live = self.get(obj)
+            if live is not None:
+                return live
+            if time.monotonic() > deadline:
+                raise ApiError(f"{obj['kind']} {obj['metadata']['name']} did not appear within {int(timeout)}s",
+                               fix="check the kubelet's log on the host (journalctl -u kubelet)")
+            self.sleep(1.0)
+
+    # --- owner references -------------------------------------------------------------------
+    def _remember(self, obj: dict[str, Any] | None) -> None:
+        if obj and obj.get("metadata", {}).get("uid"):
+            m = obj["metadata"]
+            self.uids[f"{obj.get('kind')}/{m.get('namespace', '')}/{m['name']}"] = m["uid"]
+
+    def _resolve(self, obj: Any) -> Any:
+        """Replace ``$(uid:Kind/ns/name)`` placeholders with uids seen in this run."""
+        if isinstance(obj, dict):
+            return {k: self._resolve(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [self._resolve(v) for v in obj]
+        if isinstance(obj, str):
+            m = UID_REF.match(obj)
+            if m:
+                return self.uids.get(f"{m.group(1)}/{m.group(2)}/{m.group(3)}", obj)
+        return obj
+
+    def _owner_alive(self, live: dict[str, Any]) -> bool:
+        ns = live["metadata"].get("namespace", "")
+        for ref in live["metadata"].get("ownerReferences") or []:
+            owner = self.get({"apiVersion": ref["apiVersion"], "kind": ref["kind"],
+                              "metadata": {"name": ref["name"], "namespace": ns}})
+            if owner is None or owner["metadata"].get("uid") != ref.get("uid"):
+                return False
+        return True
+
+
+def _status(code: int, data: bytes | str) -> ApiStatus:
+    try:
+        body = json.loads(data or b"{}")
+        return ApiStatus(code, body.get("reason", ""), body.get("message", ""))
+    except (ValueError, AttributeError):
+        text = data.decode(errors="replace") if isinstance(data, bytes) else str(data)
+        return ApiStatus(code, "", text.strip()[:200])
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    return text if len(text) < 200 else text[:200] + "..."
+
+
+def _fix_for(exc: ApiStatus) -> str:
+    if exc.code in (401, 403):
+        return "check that admin.conf in the state dir belongs to this cluster (its CA and client certificate)"
+    if exc.code == 422:
+        return "the object was rejected as invalid; check the kubeadm config values it came from"
+    if exc.code == 0:
+        return "check that the API server is up and reachable from this machine"
+    return "re-run the command; it converges from where it stopped"

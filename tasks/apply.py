@@ -1,0 +1,436 @@
+"""Run a workflow's plans on a real host: SSH for files and commands, the API for objects.
+
+Per host the budget is: one round trip for facts, one SFTP session plus one command for all
+the file phases (certs → kubelet-start), one command per host-side wait, and the API calls.
+The sequence for ``init``:
+
+1. plan once without facts (to learn which paths to probe), connect, gather facts (1 round trip);
+2. plan again with the facts — preflight raises here, before anything is written;
+3. ``--dry-run``: print per step what would change and why ("unchanged: same sha256 and mode");
+4. apply: consecutive host-only plans go to the transport in one batch; waits and API objects
+   run in plan order in between; the summary shows time and round trips per phase.
+"""
+
+from __future__ import annotations
+
+import getpass
+import shlex
+import socket
+import time
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import yaml
+
+from . import output
+from .core import constants as K
+from .core.errors import ApiError, KubefabError, RemoteError
+from .core.plan import ApiObject, Command, FileRemove, FileWrite, Plan, Wait
+from .core.secrets import Secret
+from .output import PhaseTiming, Timer
+from .phases.context import Options, RunContext, split_host_port
+
+
+# --- connections ---------------------------------------------------------------------------
+def connect(inv, host, *, accept_new_host_keys: bool = False, sudo_password: Secret | None = None):
+    """An SSH transport to an inventory host, host keys verified (the inventory's known_hosts)."""
+    from .remote.transport import SshTransport
+
+    ssh = inv.ssh
+    return SshTransport(
+        host.name,
+        address=host.address,
+        user=host.user or ssh.user,
+        port=host.port or ssh.port,
+        known_hosts=[p for p in (ssh.known_hosts,) if p],
+        accept_new_host_keys=accept_new_host_keys,
+        key_filename=ssh.identity or None,
+        ssh_config_path=ssh.ssh_config or None,
+        sudo_password=sudo_password,
+    )
+
+
+def ask_sudo_password(user: str) -> Secret:
+    return Secret(getpass.getpass(f"[sudo] password for {user} (kubefab asks once): "), kind="sudo password")
+
+
+# --- plan vs facts ---------------------------------------------------------------------------
+@dataclass
+class Diff:
+    """What a step would do on the host, and why."""
+
+    step: object
+    action: str   # create | update | unchanged | run | skip | api | wait
+    reason: str = ""
+
+
+def diff_plan(plan: Plan, facts) -> list[Diff]:
+    """Compare a plan's host steps with the facts (pyinfra's "only the difference")."""
+    out: list[Diff] = []
+    changed_files = False
+    for step in plan.steps:
+        if isinstance(step, FileWrite):
+            fact = facts.paths.get(step.path) if facts is not None else None
+            if fact is None or not fact.exists:
+                out.append(Diff(step, "create", "absent on the host"))
+                changed_files = True
+            elif fact.sha256 != step.sha256:
+                out.append(Diff(step, "update", "content differs"))
+                changed_files = True
+            elif fact.mode is not None and fact.mode & 0o7777 != step.mode:
+                out.append(Diff(step, "update", f"mode {fact.mode & 0o7777:04o} should be {step.mode:04o}"))
+                changed_files = True
+            else:
+                out.append(Diff(step, "unchanged", "same sha256 and mode"))
+        elif isinstance(step, Command):
+            if step.creates and facts is not None and facts.paths.get(step.creates) and \
+                    facts.paths[step.creates].exists:
+                out.append(Diff(step, "skip", f"{step.creates} exists"))
+            elif step.on_change and not changed_files:
+                out.append(Diff(step, "skip", "no file of this phase changed"))
+            else:
+                out.append(Diff(step, "run"))
+        elif isinstance(step, FileRemove):
+            out.append(Diff(step, "run"))
+        elif isinstance(step, ApiObject):
+            out.append(Diff(step, "api", "compared with the live object when applied"))
+        elif isinstance(step, Wait):
+            out.append(Diff(step, "wait"))
+    return out
+
+
+def plan_paths(plans: Iterable[Plan]) -> list[str]:
+    paths: list[str] = []
+    for plan in plans:
+        for step in plan.steps:
+            if isinstance(step, FileWrite):
+                paths.append(step.path)
+            elif isinstance(step, Command) and step.creates:
+                paths.append(step.creates)
+    return paths
+
+
+def render_diff(host: str, plans: list[Plan], facts, *, show_secrets: bool = False) -> str:
+    lines = []
+    counts = {"change": 0, "unchanged": 0}
+    for plan in plans:
+        lines.append(f"[{host}] [{plan.phase}]")
+        for note in plan.notes:
+            lines.append(f"    # {note}")
+        for d in diff_plan(plan, facts):
+            text = d.step.describe()
+            if d.action in ("unchanged", "skip"):
+                counts["unchanged"] += 1
+                lines.append(f"    unchanged: {text} ({d.reason})")
+            else:
+                counts["change"] += 1
+                lines.append(f"    {d.action}: {text}" + (f" ({d.reason})" if d.reason else ""))
+            if show_secrets and isinstance(d.step, FileWrite) and d.step.secret and d.action in ("create", "update"):
+                lines.extend("      | " + ln for ln in d.step.data().decode(errors="replace").splitlines())
+    lines.append(f"[{host}] would change {counts['change']} steps, {counts['unchanged']} unchanged")
+    return "\n".join(lines)
+
+
+# --- waits ---------------------------------------------------------------------------------
+POLL_SCRIPT = r"""
+url=%(url)s; deadline=$(( $(date +%%s) + %(timeout)d )); last=""
+probe() {
+  if command -v curl >/dev/null 2>&1; then curl -ksS --max-time 5 -o /dev/stdout -w ' HTTP %%{http_code}' "$url" 2>&1
+  elif command -v wget >/dev/null 2>&1; then wget -q --no-check-certificate -T 5 -O - "$url" 2>&1
+  else python3 -c 'import sys,ssl,urllib.request as u;c=ssl._create_unverified_context();print(u.urlopen(sys.argv[1],timeout=5,context=c).read().decode())' "$url" 2>&1
+  fi
+}
+while :; do
+  last=$(probe); case "$last" in ok*|*"HTTP 200") echo "ok"; exit 0;; esac
+  [ "$(date +%%s)" -ge "$deadline" ] && { echo "last answer: $last"; exit 1; }
+  sleep 1
+done
+"""
+
+LOG_TAIL_SCRIPT = r"""
+echo "--- kubelet (last 15 lines)"
+(journalctl -u kubelet -n 15 --no-pager 2>/dev/null | grep . ) || tail -n 15 /var/log/kubelet.log 2>/dev/null || echo "(no kubelet log found)"
+for f in /var/log/pods/kube-system_etcd-*/etcd/*.log /var/log/pods/kube-system_kube-apiserver-*/kube-apiserver/*.log; do
+  [ -f "$f" ] || continue; echo "--- $f (last 10 lines)"; tail -n 10 "$f"
+done
+"""
+
+
+def wait_on_host(transport, wait: Wait, *, host: str, phase: str) -> None:
+    """Poll a local URL on the host until it answers ok (one round trip)."""
+    script = POLL_SCRIPT % {"url": shlex.quote(wait.target), "timeout": int(wait.timeout.total_seconds())}
+    result = transport.run(["sh", "-c", script], check=False, timeout=wait.timeout.total_seconds() + 30)
+    if result.exit_code != 0:
+        logs = transport.run(["sh", "-c", LOG_TAIL_SCRIPT], check=False, timeout=30)
+        raise RemoteError(
+            f"{wait.target} did not become healthy within {int(wait.timeout.total_seconds())}s",
+            host=host, phase=phase,
+            details=[ln for ln in (result.stdout.strip().splitlines()[-1:] + logs.stdout.splitlines()) if ln][:40],
+            fix="look at the logs above; once the cause is fixed, re-running init continues from here")
+
+
+# --- API access ----------------------------------------------------------------------------
+@contextmanager
+def tunnel(transport, remote_host: str, remote_port: int):
+    """Forward a free local port to ``remote_host:remote_port`` as seen from the SSH host."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        local_port = s.getsockname()[1]
+    conn = transport.connection  # the Fabric Connection under the transport
+    with conn.forward_local(local_port, remote_port=remote_port, remote_host=remote_host,
+                            local_host="127.0.0.1"):
+        yield local_port
+
+
+def _reachable(host: str, port: int, timeout: float = 3.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def api_session(ctx: RunContext, transport, admin_conf: bytes, *, timeout: float):
+    """An :class:`tasks.api.Api` for the cluster: direct, or through an SSH tunnel via the host."""
+    from kubernetes import client as kclient
+    from kubernetes.config import kube_config
+
+    from .api import Api
+
+    cfg = yaml.safe_load(admin_conf)
+    server = cfg["clusters"][0]["cluster"]["server"]
+    host, port = split_host_port(server.removeprefix("https://"))
+    configuration = kclient.Configuration()
+    kube_config.KubeConfigLoader(cfg).load_and_set(configuration)
+    with ExitStack() as stack:
+        if not _reachable(host, int(port or 443)):
+            output.info(f"{server} is not reachable from here: tunnelling through SSH to "
+                        f"{ctx.advertise_address}:{ctx.bind_port}", host=ctx.host_name)
+            local_port = stack.enter_context(tunnel(transport, ctx.advertise_address, ctx.bind_port))
+            configuration.host = f"https://127.0.0.1:{local_port}"
+            configuration.tls_server_name = "kubernetes"  # a SAN of every kubeadm apiserver cert
+        api_client = kclient.ApiClient(configuration)
+        stack.callback(api_client.close)
+        yield Api(api_client, timeout=timeout)
+
+
+def wait_api_ready(api, timeout: float, *, host: str) -> None:
+    from .api import ApiStatus
+
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while True:
+        try:
+            api.request("GET", "/readyz", raw=True)
+            return
+        except (ApiStatus, ApiError) as exc:
+            last = str(exc)
+        if time.monotonic() > deadline:
+            raise ApiError(f"the API server did not become ready within {int(timeout)}s (last: {last})",
+                           host=host, phase="wait-control-plane",
+                           fix="check the kube-apiserver and etcd logs on the host; re-run init to continue")
+        time.sleep(1)
+
+
+# --- the run -------------------------------------------------------------------------------
+@dataclass
+class HostRun:
+    host: str
+    changed: int = 0
+    unchanged: int = 0
+    timer: Timer = field(default_factory=Timer)
+
+
+def _is_host_plan(plan: Plan) -> bool:
+    return all(isinstance(s, (FileWrite, FileRemove, Command)) for s in plan.steps)
+
+
+def run_init(inv, targets, *, state, options: Options, only, skip, now, accept_new_host_keys: bool,
+             prompt_for_sudo_password: bool) -> None:
+    from .phases.init import INIT
+    from .phases.kubeconfig import node_kubeconfigs
+    from .phases.preflight import paths_to_probe
+    from .remote.facts import gather_facts
+    from .runner import build_plans
+
+    for host in targets:
+        config = inv.kubeadm_config(host)
+        ctx = RunContext(config=config, host_name=host.name, state=state, options=options, now=now)
+        draft = build_plans(INIT, ctx, only=only, skip=skip)
+        paths = sorted(set(plan_paths(draft)) | set(paths_to_probe(ctx)))
+        sudo = None
+        if prompt_for_sudo_password:
+            sudo = ask_sudo_password(host.user or inv.ssh.user or "root")
+        output.stage(f"Connecting to {host.name} ({host.address})")
+        started = time.monotonic()
+        transport = connect(inv, host, accept_new_host_keys=accept_new_host_keys, sudo_password=sudo)
+        try:
+            facts = gather_facts(transport, paths)
+            output.info(f"facts in {time.monotonic() - started:.2f}s ({transport.stats.count} round trips)",
+                        host=host.name)
+            ctx = RunContext(config=config, host_name=host.name, state=state, options=options, now=now,
+                             facts=facts)
+            plans = build_plans(INIT, ctx, only=only, skip=skip)
+            for plan in plans:
+                for note in plan.notes:
+                    if note.startswith("[WARNING"):
+                        output.info(note, host=host.name, phase=plan.phase)
+            if options.dry_run:
+                output.out(render_diff(host.name, plans, facts, show_secrets=options.show_secrets),
+                           reveal=options.show_secrets)
+                continue
+            run = HostRun(host.name)
+            _apply_plans(ctx, transport, plans, run, admin_conf=node_kubeconfigs(ctx).get(K.ADMIN_KUBECONFIG),
+                         started=started)
+            _finish_init(ctx, run, plans)
+        finally:
+            transport.close()
+
+
+def _apply_plans(ctx, transport, plans: list[Plan], run: HostRun, *, admin_conf: bytes | None,
+                 started: float) -> None:
+    """Apply plans in order: host batches through the transport, waits and API objects between."""
+    pending: list[Plan] = []
+    api_stack = ExitStack()
+    api = None
+
+    def flush() -> None:
+        if not pending:
+            return
+        t0, rt0 = time.monotonic(), transport.stats.count
+        label = ", ".join(p.phase.split("/")[0] for p in pending)
+        label = ", ".join(dict.fromkeys(label.split(", ")))
+        output.info(f"applying {sum(len(p.steps) for p in pending)} steps", host=ctx.host_name, phase=label)
+        result = transport.apply(pending, check=False)
+        err = result.error()
+        changed = result.changed
+        unchanged = sum(1 for s in result.steps if s.status in ("unchanged", "skipped"))
+        run.changed += changed
+        run.unchanged += unchanged
+        run.timer.add(PhaseTiming(ctx.host_name, label, time.monotonic() - t0, transport.stats.count - rt0,
+                                  changed, unchanged))
+        pending.clear()
+        if err is not None:
+            raise err
+
+    try:
+        for plan in plans:
+            if _is_host_plan(plan):
+                if plan.phase.startswith("kubelet-finalize"):
+                    flush()
+                    plan = _refresh_finalize(ctx, transport, plan)
+                pending.append(plan)
+                continue
+            flush()
+            t0, rt0 = time.monotonic(), transport.stats.count
+            changed = unchanged = 0
+            for step in plan.steps:
+                if isinstance(step, Wait):
+                    if step.check == "api-readyz":
+                        if api is None:
+                            api = api_stack.enter_context(api_session(
+                                ctx, transport, admin_conf, timeout=ctx.timeouts.kubernetes_api_call.total_seconds()))
+                        wait_api_ready(api, step.timeout.total_seconds(), host=ctx.host_name)
+                    else:
+                        wait_on_host(transport, step, host=ctx.host_name, phase=plan.phase)
+                elif isinstance(step, ApiObject):
+                    if api is None:
+                        if admin_conf is None:
+                            raise KubefabError("no admin.conf for this host", host=ctx.host_name, phase=plan.phase,
+                                               fix="run the kubeconfig phase first")
+                        api = api_stack.enter_context(api_session(
+                            ctx, transport, admin_conf, timeout=ctx.timeouts.kubernetes_api_call.total_seconds()))
+                    if step.kind == "Node":
+                        api.wait_for(step.obj, ctx.timeouts.kubelet_health_check.total_seconds())
+                    try:
+                        result = api.apply(step)
+                    except KubefabError as exc:
+                        raise exc.with_context(host=ctx.host_name, phase=plan.phase)
+                    if result.changed:
+                        changed += 1
+                        output.info(f"{result.action} {result.ref}", host=ctx.host_name, phase=plan.phase)
+                    else:
+                        unchanged += 1
+            run.changed += changed
+            run.unchanged += unchanged
+            run.timer.add(PhaseTiming(ctx.host_name, plan.phase, time.monotonic() - t0,
+                                      transport.stats.count - rt0, changed, unchanged))
+        flush()
+    finally:
+        api_stack.close()
+    run.timer.started = started
+
+
+def _refresh_finalize(ctx, transport, plan: Plan) -> Plan:
+    """kubelet-finalize looks at the host *now*: has the kubelet written its rotated cert?"""
+    from .phases.kubelet import plan_kubelet_finalize
+
+    result = transport.run(["sh", "-c", f"test -e {shlex.quote(K.KUBELET_CLIENT_CURRENT_PEM)} && echo yes || echo no"],
+                           check=False)
+    present = result.stdout.strip() == "yes"
+
+    class _Facts:
+        paths = {K.KUBELET_CLIENT_CURRENT_PEM: {"exists": present}}
+
+    saved = ctx.facts
+    ctx.facts = _Facts()
+    try:
+        new = plan_kubelet_finalize(ctx)
+    finally:
+        ctx.facts = saved
+    new.phase, new.host = plan.phase, plan.host
+    return new
+
+
+def _finish_init(ctx: RunContext, run: HostRun, plans: list[Plan]) -> None:
+    """kubeadm's closing words: admin.conf, then both forms of the join commands."""
+    from .core import bootstrap
+
+    output.stage(f"Done in {run.timer.elapsed():.1f}s on {ctx.host_name}: {run.changed} changed, "
+                 f"{run.unchanged} unchanged")
+    output.err(run.timer.table())
+    ran = {p.phase.split("/")[0] for p in plans}
+    admin = ctx.state.node_dir(ctx.node_name) / K.ADMIN_KUBECONFIG
+    if "show-join-command" not in ran:
+        return
+    reveal = ctx.options.show_secrets or not ctx.options.skip_token_print
+    token = ctx.bootstrap_tokens[0].token
+    token_text = token.reveal() if reveal else str(token)
+    pin = bootstrap.ca_pin(ctx.cluster_pki.ca_cert_pem)
+    endpoint = ctx.control_plane_url.removeprefix("https://")
+    lines = [
+        "",
+        "Your Kubernetes control-plane has initialized successfully!",
+        "",
+        "To start using your cluster from this machine:",
+        f"  export KUBECONFIG={admin}",
+        "",
+        f"On {ctx.host_name} itself, as kubeadm prints it:",
+        "  mkdir -p $HOME/.kube && sudo cp -i /etc/kubernetes/admin.conf $HOME/.kube/config",
+        "",
+    ]
+    inv = ctx.options.inventory_path
+    if "upload-certs" in ran and ctx.options.upload_certs:
+        key = ctx.certificate_key
+        if not ctx.options.skip_certificate_key_print:
+            output.out("[upload-certs] Using certificate key:", reveal=True)
+            output.out(key.reveal(), reveal=True)
+        key_text = key.reveal() if not ctx.options.skip_certificate_key_print else "<certificate key>"
+        lines += [
+            "You can now join any number of control-plane nodes:",
+            f"  fab -H <host> join-control-plane --inventory {inv}",
+            f"  kubeadm join {endpoint} --token {token_text} \\",
+            f"      --discovery-token-ca-cert-hash {pin} \\",
+            f"      --control-plane --certificate-key {key_text}",
+            "",
+        ]
+    lines += [
+        "Then you can join any number of worker nodes:",
+        f"  fab -H <host> join --inventory {inv}",
+        f"  kubeadm join {endpoint} --token {token_text} \\",
+        f"      --discovery-token-ca-cert-hash {pin}",
+    ]
+    # the join commands carry the token on purpose, as kubeadm prints them
+    output.out("\n".join(lines), reveal=reveal)

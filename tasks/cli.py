@@ -1,0 +1,258 @@
+"""The Invoke/Fabric tasks: flags, help and error handling only — no logic.
+
+Every task turns a :class:`~tasks.core.errors.KubefabError` into ``Exit(message, 1)``: a clear
+message naming the host, phase and fix, never a traceback (``--debug`` or ``KUBEFAB_DEBUG=1``
+shows one). kubefab's tasks take the whole ``-H`` list in one call (see
+:class:`KubefabExecutor`), so multi-host commands can run hosts in parallel where kubeadm allows.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from fabric import Executor as FabricExecutor
+from invoke import Call, Collection, Exit, task
+
+from .core.errors import ConfigError, KubefabError
+from .core.secrets import Secret
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_INVENTORY = "inventory/hosts.yaml"
+
+
+class KubefabExecutor(FabricExecutor):
+    """Fabric's executor, except that kubefab tasks get the ``-H`` list in one call.
+
+    Fabric expands ``fab -H a,b task`` into one serial call per host. kubefab's tasks decide
+    themselves how hosts run (control planes one at a time, workers in parallel), so for a task
+    marked ``kubefab_hosts = True`` the host list is put in the config (``kubefab.hosts``) and the
+    task is called once. Other tasks keep Fabric's behaviour.
+    """
+
+    def expand_calls(self, calls, apply_hosts=True):
+        if apply_hosts and any(getattr(_body(c), "kubefab_hosts", False) for c in calls):
+            host_str = self.core[0].args.hosts.value or ""
+            hosts = [h.strip() for h in host_str.split(",") if h.strip()]
+            self.config.load_overrides({"kubefab": {"hosts": hosts}}, merge=True)
+            return super().expand_calls(calls, apply_hosts=False)
+        return super().expand_calls(calls, apply_hosts)
+
+
+def _body(call):
+    task_ = call.task if isinstance(call, Call) else call
+    return getattr(task_, "body", None)
+
+
+def _hosts_from(c) -> list[str]:
+    """The ``-H`` names: from our executor, or from Fabric's per-host Connection."""
+    try:
+        hosts = list(c.config.kubefab.hosts or [])
+    except (AttributeError, KeyError):
+        hosts = []
+    if not hosts and getattr(c, "original_host", None):
+        hosts = [c.original_host]
+    return hosts
+
+
+def kubefab_task(*args, **kwargs):
+    """``@task`` plus kubefab's error handling and whole-host-list calling."""
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def inner(c, *a, **kw):
+            debug = kw.get("debug") or os.environ.get("KUBEFAB_DEBUG") == "1"
+            try:
+                return fn(c, *a, **kw)
+            except KubefabError as exc:
+                if debug:
+                    traceback.print_exc()
+                raise Exit(exc.render(), code=1) from None
+            except KeyboardInterrupt:
+                raise Exit("interrupted", code=130) from None
+
+        inner.kubefab_hosts = True
+        return task(*args, **kwargs)(inner)
+
+    return wrap
+
+
+def resolve_inventory_path(inventory: str) -> Path:
+    """``--inventory`` > ``$KUBEFAB_INVENTORY`` > ``inventory/hosts.yaml`` (cwd, then project)."""
+    raw = inventory or os.environ.get("KUBEFAB_INVENTORY") or ""
+    if raw:
+        path = Path(raw).expanduser()
+        if not path.exists():
+            raise ConfigError(f"inventory {raw} not found",
+                              fix="pass --inventory FILE or set KUBEFAB_INVENTORY to an existing file")
+        return path
+    for base in (Path.cwd(), PROJECT_DIR):
+        if (base / DEFAULT_INVENTORY).exists():
+            return base / DEFAULT_INVENTORY
+    raise ConfigError(f"no inventory: {DEFAULT_INVENTORY} not found",
+                      fix="pass --inventory FILE or set KUBEFAB_INVENTORY")
+
+
+def split_csv(text: str) -> list[str]:
+    return [p.strip() for p in (text or "").split(",") if p.strip()]
+
+
+COMMON_HELP = {
+    "inventory": f"Inventory file (default: $KUBEFAB_INVENTORY, else {DEFAULT_INVENTORY})",
+    "state_dir": "Cluster state dir holding the central PKI and join material (default .kubefab/<cluster> "
+                 "beside the inventory)",
+    "dry_run": "Show what would change on each host; change nothing",
+    "offline": "With --dry-run: make no connection; take node name and address from the inventory",
+    "output": "With --dry-run --offline: write every planned file to DIR/<host>/<path> and DIR/plan.json",
+    "only": "Run only these phases (comma list of kubeadm phase paths, e.g. certs,kubeconfig/admin)",
+    "skip_phases": "Skip these phases (comma list, e.g. addon/kube-proxy,upload-certs); wins over --only",
+    "show_secrets": "Print tokens, certificate keys and private keys instead of redacting them",
+    "ignore_preflight_errors": "Comma list of preflight checks whose errors become warnings, or 'all'",
+    "accept_new_host_keys": "Trust and record host keys not yet in known_hosts (first contact only)",
+    "prompt_for_sudo_password": "Ask once for the sudo password of the SSH user (fed on stdin, never echoed)",
+    "debug": "Show tracebacks for errors",
+}
+
+
+def _init_help() -> dict[str, str]:
+    return {
+        **COMMON_HELP,
+        "upload_certs": "Upload the control-plane CAs to the kubeadm-certs Secret, encrypted with the certificate key",
+        "certificate_key": "Key (64 hex chars) that encrypts kubeadm-certs (default: kept in the state dir, "
+                           "generated once)",
+        "skip_certificate_key_print": "Do not print the certificate key used to encrypt kubeadm-certs",
+        "skip_token_print": "Do not print the bootstrap token in the join commands",
+    }
+
+
+def _init_doc() -> str:
+    from .phases.init import INIT
+
+    return (
+        """Bring up the first control-plane node (kubeadm init) on the -H host.
+
+Runs kubeadm init's phases on the host over SSH: preflight checks from the host's facts,
+the central PKI pushed to /etc/kubernetes/pki, kubeconfigs, static Pod manifests, the kubelet,
+then the cluster objects through the API. Re-running converges ("0 changed").
+
+"""
+        + INIT.help_text()
+        + """
+
+Examples:
+  fab -H master1 init
+  fab -H master1 init --upload-certs
+  fab -H master1 init --dry-run
+  fab -H master1 init --dry-run --offline --output out/
+  fab -H master1 init --only certs
+  fab -H master1 init --skip-phases addon/kube-proxy
+"""
+    )
+
+
+@kubefab_task(help=_init_help())
+def init(c, inventory="", state_dir="", dry_run=False, offline=False, output="", only="", skip_phases="",
+         show_secrets=False, upload_certs=False, certificate_key="", skip_certificate_key_print=False,
+         skip_token_print=False, ignore_preflight_errors="", accept_new_host_keys=False,
+         prompt_for_sudo_password=False, debug=False):
+    from . import commands
+    from .phases.context import Options
+
+    if certificate_key:
+        certificate_key = Secret(certificate_key.strip().lower(), kind="certificate key")
+    options = Options(
+        dry_run=dry_run, offline=offline, show_secrets=show_secrets, upload_certs=upload_certs,
+        certificate_key=certificate_key or None, skip_certificate_key_print=skip_certificate_key_print,
+        skip_token_print=skip_token_print,
+        ignore_preflight_errors=frozenset(n.lower() for n in split_csv(ignore_preflight_errors)),
+        inventory_path=str(resolve_inventory_path(inventory)),
+    )
+    commands.init(
+        hosts=_hosts_from(c), options=options, state_dir=state_dir, output_dir=output,
+        only=split_csv(only), skip=split_csv(skip_phases),
+        accept_new_host_keys=accept_new_host_keys, prompt_for_sudo_password=prompt_for_sudo_password,
+    )
+
+
+init.__doc__ = _init_doc()
+init.body.__doc__ = init.__doc__
+
+
+def _not_landed(what: str, issue: int):
+    raise KubefabError(f"`{what}` is not available in this version of kubefab yet",
+                       fix=f"it arrives with issue #{issue}; use `fab -H <host> init` for now")
+
+
+@kubefab_task(help=COMMON_HELP)
+def join(c, inventory="", state_dir="", dry_run=False, only="", skip_phases="", show_secrets=False,
+         ignore_preflight_errors="", accept_new_host_keys=False, prompt_for_sudo_password=False, debug=False):
+    """Join the -H hosts to the cluster as workers (kubeadm join).
+
+    Examples:
+      fab -H worker1,worker2 join
+    """
+    _not_landed("join", 4)
+
+
+@kubefab_task(help=COMMON_HELP)
+def join_control_plane(c, inventory="", state_dir="", dry_run=False, only="", skip_phases="",
+                       show_secrets=False, ignore_preflight_errors="", accept_new_host_keys=False,
+                       prompt_for_sudo_password=False, debug=False):
+    """Join the -H hosts as control planes, one at a time (kubeadm join --control-plane).
+
+    Examples:
+      fab -H master2,master3 join-control-plane
+    """
+    _not_landed("join-control-plane", 4)
+
+
+@kubefab_task(help=COMMON_HELP)
+def cluster_up(c, inventory="", state_dir="", dry_run=False, show_secrets=False, accept_new_host_keys=False,
+               debug=False):
+    """Bring up the whole cluster of the inventory: init, control-plane joins, workers.
+
+    Examples:
+      fab cluster-up --inventory inventory/hosts.yaml
+    """
+    _not_landed("cluster-up", 4)
+
+
+@kubefab_task(help={**COMMON_HELP, "force": "Reset without asking for confirmation"})
+def reset(c, inventory="", force=False, accept_new_host_keys=False, debug=False):
+    """Undo init or join on the -H hosts (kubeadm reset).
+
+    Examples:
+      fab -H worker3 reset --force
+    """
+    _not_landed("reset", 4)
+
+
+@kubefab_task(help={"cert": "A PEM certificate file (default: the cluster CA in the state dir)",
+                    "inventory": COMMON_HELP["inventory"], "state_dir": COMMON_HELP["state_dir"],
+                    "debug": COMMON_HELP["debug"]})
+def ca_hash(c, cert="", inventory="", state_dir="", debug=False):
+    """Print the discovery pin (sha256:<hex>) of the cluster CA or of --cert.
+
+    The pin is kubeadm's --discovery-token-ca-cert-hash: SHA-256 over the certificate's DER
+    SubjectPublicKeyInfo.
+
+    Examples:
+      fab certs.ca-hash
+      fab certs.ca-hash --cert /etc/kubernetes/pki/ca.crt
+    """
+    from . import commands
+
+    print(commands.ca_hash(cert=cert, inventory=inventory and str(resolve_inventory_path(inventory)),
+                           state_dir=state_dir))
+
+
+certs = Collection("certs")
+certs.add_task(ca_hash, name="ca-hash")
+
+ns = Collection()
+for t in (init, join, join_control_plane, cluster_up, reset):
+    ns.add_task(t)
+ns.add_collection(certs)

@@ -1,0 +1,98 @@
+"""What each command does, between the CLI's flags and the phases' plans.
+
+Load and validate the inventory and kubeadm config (all errors at once), resolve ``-H`` names,
+build every plan, and only then act: print it, write it (offline dry-run) or apply it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import output
+from .core.errors import ConfigError, KubefabError
+from .core.plan import render_plan
+from .core.state import ClusterState
+from .phases.context import Options, RunContext
+
+
+def load_inventory(path: str):
+    from .core import inventory
+
+    return inventory.load_inventory(Path(path))
+
+
+def state_for(inv, state_dir: str) -> ClusterState:
+    return ClusterState(Path(state_dir) if state_dir else Path(inv.state_dir))
+
+
+def init_targets(inv, names: list[str]):
+    """The host(s) to init: the -H names (control planes only), else the first control plane."""
+    hosts = inv.resolve(names) if names else [inv.first_control_plane]
+    bad = [h.name for h in hosts if not h.is_control_plane]
+    if bad:
+        raise ConfigError(f"init runs on control-plane hosts; {', '.join(bad)} "
+                          f"{'is a worker' if len(bad) == 1 else 'are workers'} in the inventory",
+                          fix="use `fab -H <host> join` for workers, or give the host the control-plane role")
+    return hosts
+
+
+def init(*, hosts: list[str], options: Options, state_dir: str = "", output_dir: str = "", only=(), skip=(),
+         accept_new_host_keys: bool = False, prompt_for_sudo_password: bool = False) -> None:
+    """``fab -H <host> init``."""
+    from .phases.init import INIT
+    from .runner import build_plans, write_offline
+
+    if options.offline and not options.dry_run:
+        raise ConfigError("--offline only goes with --dry-run", fix="add --dry-run, or drop --offline")
+    if output_dir and not (options.dry_run and options.offline):
+        raise ConfigError("--output only goes with --dry-run --offline", fix="add --dry-run --offline")
+    inv = load_inventory(options.inventory_path)
+    targets = init_targets(inv, hosts)
+    INIT.select(only, skip)  # an unknown phase name fails before anything else happens
+    state = state_for(inv, state_dir)
+    now = datetime.now(timezone.utc)
+
+    if not options.offline:
+        from .apply import run_init
+
+        run_init(inv, targets, state=state, options=options, only=only, skip=skip, now=now,
+                 accept_new_host_keys=accept_new_host_keys, prompt_for_sudo_password=prompt_for_sudo_password)
+        return
+
+    out_dir = Path(output_dir) if output_dir else None
+    plans_by_host = {}
+    for host in targets:
+        config = inv.kubeadm_config(host)
+        if config.init is None:
+            raise ConfigError(f"{config.source or 'the kubeadm config'} has no InitConfiguration for {host.name}",
+                              host=host.name, fix="add an InitConfiguration document or remove the JoinConfiguration")
+        ctx = RunContext(config=config, host_name=host.name, state=state, options=options, now=now)
+        output.stage(f"Planning init on {host.name} (offline: no connection)")
+        plans_by_host[host.name] = build_plans(INIT, ctx, only=only, skip=skip)
+    for host_name, plans in plans_by_host.items():
+        output.out(render_plan(plans, show_secrets=options.show_secrets), reveal=options.show_secrets)
+    if out_dir is not None:
+        written = write_offline(plans_by_host, out_dir)
+        output.stage(f"Wrote {len(written)} files under {out_dir}")
+
+
+def ca_hash(*, cert: str = "", inventory: str = "", state_dir: str = "") -> str:
+    """``fab certs.ca-hash``: the discovery pin of a certificate (default: the cluster CA)."""
+    from .core import bootstrap
+
+    if cert:
+        path = Path(cert)
+    else:
+        from .cli import resolve_inventory_path
+
+        inv = load_inventory(str(resolve_inventory_path(inventory)))
+        path = state_for(inv, state_dir).pki_dir / "ca.crt"
+        if not path.exists():
+            raise KubefabError(f"the cluster CA {path} does not exist yet",
+                               fix="run `fab -H <host> init` first (or --dry-run --offline), or pass --cert FILE")
+    try:
+        pem = path.read_bytes()
+    except OSError as exc:
+        raise KubefabError(f"cannot read {path}: {exc.strerror}", fix="pass a readable PEM certificate with --cert")
+    return bootstrap.ca_pin(pem)

@@ -1,0 +1,215 @@
+"""What a phase gets to read: the typed run context (kubeadm's ``InitData``/``JoinData``).
+
+A phase is ``run(ctx) -> Plan`` and reads only this. Expensive or stateful things (the central
+PKI, minted tokens) are computed once per context, on first use, and cached, so a phase that is
+skipped costs nothing and two phases see the same certificate.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import cached_property
+from typing import Any
+
+from ..core import constants as K
+from ..core import versions
+from ..core.secrets import Secret
+from ..core.spec import BootstrapToken, KubeadmConfig
+from ..core.state import ClusterState
+
+
+@dataclass(frozen=True)
+class Options:
+    """Flags of one command run (the CLI fills it; phases only read it)."""
+
+    dry_run: bool = False
+    offline: bool = False
+    show_secrets: bool = False
+    upload_certs: bool = False
+    certificate_key: Secret | None = None
+    skip_certificate_key_print: bool = False
+    skip_token_print: bool = False
+    ignore_preflight_errors: frozenset[str] = frozenset()
+    inventory_path: str = ""
+
+
+def join_host_port(host: str, port: int | str) -> str:
+    """``host:port`` with IPv6 brackets, as kubeadm's endpoint helpers build it."""
+    try:
+        if ipaddress.ip_address(host).version == 6:
+            return f"[{host}]:{port}"
+    except ValueError:
+        pass
+    return f"{host}:{port}"
+
+
+def split_host_port(endpoint: str) -> tuple[str, str]:
+    """Split ``host[:port]`` (IPv6 in brackets) into host and port (``""`` when absent)."""
+    if endpoint.startswith("["):
+        host, _, rest = endpoint[1:].partition("]")
+        return host, rest.lstrip(":")
+    if endpoint.count(":") == 1:
+        host, port = endpoint.split(":")
+        return host, port
+    return endpoint, ""
+
+
+@dataclass
+class RunContext:
+    """Everything one host's phases read.
+
+    :param config: the host's defaulted kubeadm configuration.
+    :param host_name: the inventory name (used in messages and output folders).
+    :param state: the cluster state directory on the operator machine.
+    :param facts: the host's facts, or ``None`` offline.
+    :param options: the command's flags.
+    :param now: the run's clock (one instant for every certificate and token of the run).
+    """
+
+    config: KubeadmConfig
+    host_name: str
+    state: ClusterState
+    facts: Any = None
+    options: Options = field(default_factory=Options)
+    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+    # --- configuration shortcuts ---------------------------------------------------------
+    @property
+    def cluster(self):
+        return self.config.cluster
+
+    @property
+    def init(self):
+        return self.config.init
+
+    @cached_property
+    def version(self) -> versions.VersionInfo:
+        return versions.for_version(self.cluster.kubernetes_version)
+
+    @property
+    def node_registration(self):
+        node = self.config.init or self.config.join
+        return node.node_registration
+
+    @property
+    def node_name(self) -> str:
+        return self.node_registration.name
+
+    @property
+    def local_endpoint(self):
+        if self.config.init is not None:
+            return self.config.init.local_api_endpoint
+        return self.config.join.control_plane.local_api_endpoint
+
+    @property
+    def advertise_address(self) -> str:
+        return self.local_endpoint.advertise_address
+
+    @property
+    def bind_port(self) -> int:
+        return self.local_endpoint.bind_port
+
+    @property
+    def pki_dir(self) -> str:
+        return self.cluster.certificates_dir
+
+    @property
+    def local_api_url(self) -> str:
+        return "https://" + join_host_port(self.advertise_address, self.bind_port)
+
+    @property
+    def control_plane_url(self) -> str:
+        """kubeadm's control-plane endpoint: controlPlaneEndpoint (its port, else bindPort)."""
+        cpe = self.cluster.control_plane_endpoint
+        if not cpe:
+            return self.local_api_url
+        host, port = split_host_port(cpe)
+        return "https://" + join_host_port(host, port or self.bind_port)
+
+    @property
+    def timeouts(self):
+        node = self.config.init or self.config.join
+        return node.timeouts
+
+    # --- facts -------------------------------------------------------------------------
+    def fact(self, name: str, default: Any = None) -> Any:
+        return getattr(self.facts, name, default) if self.facts is not None else default
+
+    @property
+    def host_hostname(self) -> str:
+        """The machine's host name (offline: the node name, so no override flag is added)."""
+        return self.fact("hostname") or self.node_name
+
+    @property
+    def host_ca_dirs(self) -> tuple[str, ...]:
+        dirs = self.fact("ca_dirs")
+        return tuple(dirs) if dirs is not None else ("/etc/ssl/certs", "/etc/ca-certificates",
+                                                       "/usr/share/ca-certificates",
+                                                       "/usr/local/share/ca-certificates")
+
+    @property
+    def proxy_env(self) -> dict[str, str]:
+        return dict(self.fact("proxy_env") or {})
+
+    # --- PKI (central, cached) -------------------------------------------------------------
+    @cached_property
+    def cluster_pki(self):
+        from ..core import pki
+
+        self.state.ensure()
+        return pki.ensure_cluster_pki(self.state.pki_dir, self.cluster, now=self.now)
+
+    @cached_property
+    def node_pki(self):
+        from ..core import pki
+
+        return pki.ensure_node_pki(self.cluster_pki, self.state.node_dir(self.node_name), self.cluster,
+                                   node_name=self.node_name, advertise_address=self.advertise_address,
+                                   now=self.now)
+
+    # --- join material (cached, remembered in the state dir) --------------------------------
+    @cached_property
+    def bootstrap_tokens(self) -> tuple[BootstrapToken, ...]:
+        """The init's bootstrap tokens: from the config, else the one kept in the state dir,
+        else a new one (remembered so a re-run converges on the same Secret)."""
+        from ..core import bootstrap
+
+        configured = self.init.bootstrap_tokens if self.init else ()
+        if configured and all(t.token for t in configured):
+            return tuple(configured)
+        template = configured[0] if configured else BootstrapToken(token=Secret("", "bootstrap token"))
+        token = self.state.token()
+        if token is None:
+            token = bootstrap.generate_token()
+            self.state.ensure()
+            self.state.remember(token=token)
+        from dataclasses import replace
+
+        return (replace(template, token=token),)
+
+    @cached_property
+    def certificate_key(self) -> Secret:
+        from ..core import bootstrap
+
+        key = self.options.certificate_key or (self.init.certificate_key if self.init else None)
+        key = key or self.state.certificate_key()
+        if key is None:
+            key = bootstrap.generate_certificate_key()
+        self.state.ensure()
+        self.state.remember(certificate_key=key)
+        return key
+
+    @property
+    def is_control_plane(self) -> bool:
+        return self.config.init is not None or (self.config.join is not None
+                                                and self.config.join.control_plane is not None)
+
+    def control_plane_taints(self):
+        taints = self.node_registration.taints
+        if taints is None:
+            from ..core.spec import Taint
+
+            return (Taint(K.CONTROL_PLANE_TAINT_KEY, "NoSchedule"),)
+        return taints

@@ -1,0 +1,73 @@
+"""``kubeconfig``: the kubeconfig files of a control-plane host.
+
+Mirrors ``kubeadm init phase kubeconfig``: admin.conf, super-admin.conf (init only),
+kubelet.conf (init only; joins get theirs from TLS bootstrap), controller-manager.conf and
+scheduler.conf in ``/etc/kubernetes``, mode 0600, certificate data embedded. Client
+certificates are signed centrally by the cluster CA and kept per node in the state dir.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+from ..core import constants as K
+from ..core import kubeconfig as kc
+from ..core.plan import FileWrite, Plan
+from ..core.secrets import Secret
+from .workflow import Phase
+
+FILES = {
+    "admin": K.ADMIN_KUBECONFIG,
+    "super-admin": K.SUPER_ADMIN_KUBECONFIG,
+    "kubelet": K.KUBELET_KUBECONFIG,
+    "controller-manager": K.CONTROLLER_MANAGER_KUBECONFIG,
+    "scheduler": K.SCHEDULER_KUBECONFIG,
+}
+HELP = {
+    "admin": "Generate a kubeconfig file for the admin to use and for kubeadm itself",
+    "super-admin": "Generate a kubeconfig file for the super-admin",
+    "kubelet": "Generate a kubeconfig file for the kubelet to use *only* for cluster bootstrapping purposes",
+    "controller-manager": "Generate a kubeconfig file for the controller manager to use",
+    "scheduler": "Generate a kubeconfig file for the scheduler to use",
+}
+
+
+def node_kubeconfigs(ctx) -> dict[str, bytes]:
+    """File name -> content for this host (cached on the context)."""
+    cache = ctx.__dict__.setdefault("_kubeconfigs", None)
+    if cache is None:
+        cache = kc.ensure_node_kubeconfigs(
+            ctx.cluster_pki,
+            ctx.state.node_dir(ctx.node_name),
+            ctx.cluster,
+            node_name=ctx.node_name,
+            control_plane_url=ctx.control_plane_url,
+            local_url=ctx.local_api_url,
+            is_control_plane=ctx.is_control_plane,
+            init=ctx.config.init is not None,
+            now=ctx.now,
+        )
+        ctx.__dict__["_kubeconfigs"] = cache
+    return cache
+
+
+def _plan_for(name: str):
+    def run(ctx) -> Plan:
+        plan = Plan(f"kubeconfig/{name}", ctx.host_name)
+        content = node_kubeconfigs(ctx).get(FILES[name])
+        if content is None:
+            plan.notes.append(f"{FILES[name]} is not written on this node")
+            return plan
+        plan.add(FileWrite(posixpath.join(K.KUBERNETES_DIR, FILES[name]),
+                           Secret(content, kind="kubeconfig"), mode=0o600))
+        return plan
+
+    run.__name__ = f"plan_kubeconfig_{name.replace('-', '_')}"
+    return run
+
+
+KUBECONFIG = Phase(
+    name="kubeconfig",
+    help="Generate all kubeconfig files necessary to establish the control plane and the admin kubeconfig file",
+    phases=tuple(Phase(name=n, help=HELP[n], run=_plan_for(n)) for n in FILES),
+)

@@ -1,0 +1,93 @@
+"""``kubelet-start`` and ``kubelet-finalize``.
+
+kubelet-start mirrors kubeadm: stop the kubelet, write ``/var/lib/kubelet/config.yaml``,
+``kubeadm-flags.env`` (and ``instance-config.yaml`` from 1.34), then start it. kubefab also
+writes the ``10-kubeadm.conf`` systemd drop-in that the kubeadm packages would have shipped,
+because the hosts have no kubeadm package. When nothing changed the kubelet is left alone,
+so a re-run reports 0 changed.
+
+kubelet-finalize mirrors ``enable-client-cert-rotation``: once the kubelet has its rotated
+client certificate, kubelet.conf points at ``kubelet-client-current.pem`` instead of embedded
+data, and the kubelet is restarted.
+"""
+
+from __future__ import annotations
+
+from ..core import constants as K
+from ..core import manifests
+from ..core.plan import Command, FileWrite, Plan
+from .workflow import Phase
+
+
+def kubelet_config_bytes(ctx, *, for_node: bool = False) -> bytes:
+    """The cluster's KubeletConfiguration; ``for_node`` adds the node's CRI socket as kubeadm
+    does when it applies instance-config.yaml (1.34+) on top of the shared config."""
+    cri = ctx.node_registration.cri_socket if for_node and manifests.uses_instance_config(ctx.cluster) else None
+    return manifests.render_kubelet_config(ctx.cluster, ctx.config.kubelet, cri_socket=cri)
+
+
+def kubelet_files(ctx, *, worker_join: bool = False) -> list[FileWrite]:
+    node = ctx.node_registration
+    files = [
+        FileWrite(K.KUBELET_CONFIG_FILE, kubelet_config_bytes(ctx, for_node=True), mode=0o644, dir_mode=0o700),
+        FileWrite(K.KUBELET_FLAGS_ENV_FILE,
+                  manifests.render_kubeadm_flags_env(ctx.cluster, node, host_hostname=ctx.host_hostname,
+                                                     worker_join=worker_join),
+                  mode=0o644, dir_mode=0o700),
+    ]
+    if manifests.uses_instance_config(ctx.cluster):
+        files.append(FileWrite(K.KUBELET_INSTANCE_CONFIG_FILE, manifests.render_instance_config(node.cri_socket),
+                               mode=0o644, dir_mode=0o700))
+    files.append(FileWrite(K.KUBELET_SYSTEMD_DROPIN_FILE, manifests.render_kubelet_dropin(), mode=0o644))
+    return files
+
+
+def kubelet_restart_steps() -> list[Command]:
+    return [
+        Command(("systemctl", "daemon-reload"), "pick up the kubelet drop-in", on_change=True),
+        Command(("systemctl", "enable", "kubelet"), "start the kubelet at boot", on_change=True),
+        Command(("systemctl", "restart", "kubelet"), "(re)start the kubelet with the new configuration",
+                on_change=True),
+    ]
+
+
+def plan_kubelet_start(ctx) -> Plan:
+    plan = Plan("kubelet-start", ctx.host_name)
+    plan.add(*kubelet_files(ctx))
+    plan.add(*kubelet_restart_steps())
+    return plan
+
+
+def plan_kubelet_finalize(ctx) -> Plan:
+    """Point kubelet.conf at the rotated client certificate once the kubelet has one."""
+    from ..core import kubeconfig as kc
+
+    plan = Plan("kubelet-finalize/enable-client-cert-rotation", ctx.host_name)
+    pem_present = ctx.fact("paths", {}).get(K.KUBELET_CLIENT_CURRENT_PEM, {}).get("exists") if ctx.facts else None
+    if not pem_present:
+        plan.notes.append(f"{K.KUBELET_CLIENT_CURRENT_PEM} not present yet: kubelet.conf keeps its embedded "
+                          "client certificate (kubeadm does the same)")
+        return plan
+    from .kubeconfig import node_kubeconfigs
+
+    current = node_kubeconfigs(ctx).get(K.KUBELET_KUBECONFIG)
+    if current is None:
+        return plan
+    plan.add(FileWrite(f"{K.KUBERNETES_DIR}/{K.KUBELET_KUBECONFIG}",
+                       kc.rotate_kubelet_kubeconfig(current, K.KUBELET_CLIENT_CURRENT_PEM), mode=0o600))
+    plan.add(Command(("systemctl", "restart", "kubelet"), "use the rotated client certificate", on_change=True))
+    return plan
+
+
+KUBELET_START = Phase(
+    name="kubelet-start",
+    help="Write kubelet settings and (re)start the kubelet",
+    run=plan_kubelet_start,
+)
+
+KUBELET_FINALIZE = Phase(
+    name="kubelet-finalize",
+    help="Updates settings relevant to the kubelet after TLS bootstrap",
+    phases=(Phase("enable-client-cert-rotation", "Enable kubelet client certificate rotation",
+                  run=plan_kubelet_finalize),),
+)

@@ -1,0 +1,73 @@
+"""Build plans from a workflow, then print, write (offline dry-run) or apply them.
+
+The runner does the same thing every time (style.md §5): build every selected phase's plan for
+every host — pure, no connection — and only then act. A phase that fails to plan stops the run
+before anything is written, so bad input never leaves half-written files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Iterable
+
+from .core.errors import KubefabError
+from .core.plan import FileWrite, Plan, plans_to_json
+from .core.state import write_atomic
+from .phases.workflow import Step, Workflow
+
+
+def build_plans(workflow: Workflow, ctx, *, only: Iterable[str] = (), skip: Iterable[str] = ()) -> list[Plan]:
+    """Plans of the selected phases for one host, in order.
+
+    Phases listed in the config's ``skipPhases`` are skipped too (kubeadm merges both).
+    """
+    node = ctx.config.init or ctx.config.join
+    skip = list(skip) + list(node.skip_phases if node else ())
+    plans = []
+    for step in workflow.select(only, skip):
+        plans.append(plan_step(step, ctx))
+    return plans
+
+
+def plan_step(step: Step, ctx) -> Plan:
+    phase = step.phase
+    if phase.run_if is not None and not phase.run_if(ctx):
+        return Plan(step.path, ctx.host_name, notes=[f"skipped: {phase.skip_reason}"])
+    try:
+        plan = phase.run(ctx)
+    except KubefabError as exc:
+        raise exc.with_context(host=ctx.host_name, phase=step.path)
+    plan.phase = step.path
+    plan.host = ctx.host_name
+    return plan
+
+
+def write_offline(plans_by_host: dict[str, list[Plan]], output: Path) -> list[Path]:
+    """Write each host's files to ``output/<host>/<absolute path>`` and ``output/plan.json``.
+
+    Files get the plan's modes. Returns the paths written.
+    """
+    written = []
+    for host, plans in plans_by_host.items():
+        for plan in plans:
+            for step in plan.steps:
+                if isinstance(step, FileWrite):
+                    target = output / host / step.path.lstrip("/")
+                    write_atomic(target, step.data(), step.mode)
+                    written.append(target)
+    all_plans = [p for plans in plans_by_host.values() for p in plans]
+    plan_json = output / "plan.json"
+    merged = json.loads(plans_to_json(all_plans))
+    if plan_json.exists():  # a previous -H call of the same run: keep other hosts
+        try:
+            previous = json.loads(plan_json.read_text()).get("hosts", {})
+            merged["hosts"] = {**{h: s for h, s in previous.items() if h not in merged["hosts"]},
+                               **merged["hosts"]}
+        except (ValueError, AttributeError):
+            pass
+    write_atomic(plan_json, (json.dumps(merged, indent=2, sort_keys=True) + "\n").encode(), 0o644)
+    written.append(plan_json)
+    os.chmod(output, 0o755)
+    return written

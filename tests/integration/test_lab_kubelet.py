@@ -1,0 +1,323 @@
+"""The systemctl stand-in and the lab kubelet on lab hosts (issue 5).
+
+- systemctl starts, reports and stops the lab kubelet through kubeadm's drop-in;
+- with kubeadm-style etcd manifests and certificates on three hosts, the lab
+  kubelets run a 3-member TLS etcd cluster that the real etcdctl finds healthy
+  (with the healthcheck-client certificate); removing a manifest stops that
+  member, changing one restarts it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from tests.lab.fixtures import lab  # noqa: F401
+from tests.lab.hosts import Lab
+
+pytestmark = pytest.mark.lab
+
+PKI = "/etc/kubernetes/pki"
+MANIFESTS = "/etc/kubernetes/manifests"
+
+# kubefab's kubelet-start writes this drop-in (kubeadm's 10-kubeadm.conf) and flags file.
+DROPIN = """\
+[Service]
+Environment="KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf"
+Environment="KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml"
+EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env
+EnvironmentFile=-/etc/default/kubelet
+ExecStart=
+ExecStart=/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS
+"""
+FLAGS_ENV = 'KUBELET_KUBEADM_ARGS="--node-ip={ip} --hostname-override={name}"\n'
+KUBELET_CONFIG = {
+    "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
+    "staticPodPath": MANIFESTS, "healthzBindAddress": "127.0.0.1", "healthzPort": 10248,
+    "authentication": {"x509": {"clientCAFile": f"{PKI}/ca.crt"}},
+}
+
+
+def wait_for(what: str, check: Callable[[], object], timeout: float = 30.0, every: float = 0.2) -> object:
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def install_kubelet(lab: Lab, host: str, address: str) -> None:
+    """What kubefab's kubelet-start leaves on a host: config, flags, drop-in."""
+    lab.put(host, "/etc/systemd/system/kubelet.service.d/10-kubeadm.conf", DROPIN)
+    lab.put(host, "/var/lib/kubelet/kubeadm-flags.env", FLAGS_ENV.format(ip=address, name=host))
+    lab.put(host, "/var/lib/kubelet/config.yaml", yaml.safe_dump(KUBELET_CONFIG))
+    lab.exec(host, ["mkdir", "-p", MANIFESTS], check=True)
+
+
+def addresses(lab: Lab) -> dict[str, str]:
+    return {h["name"]: h["address"] for h in lab.status()["hosts"]}
+
+
+def test_systemctl_runs_the_lab_kubelet_through_the_kubeadm_dropin(lab: Lab) -> None:
+    host = "node4"
+    install_kubelet(lab, host, addresses(lab)[host])
+    ssh = lambda cmd: lab.ssh(host, cmd)  # noqa: E731
+    assert ssh("systemctl is-enabled kubelet").stdout == b"disabled\n"
+    assert ssh("systemctl enable kubelet").returncode == 0
+    assert ssh("systemctl is-enabled kubelet").stdout == b"enabled\n"
+    inactive = ssh("systemctl is-active kubelet")
+    assert (inactive.returncode, inactive.stdout) == (3, b"inactive\n")
+    assert ssh("systemctl daemon-reload && systemctl start kubelet").returncode == 0
+    try:
+        active = ssh("systemctl is-active kubelet")
+        assert (active.returncode, active.stdout) == (0, b"active\n")
+        wait_for("kubelet /healthz", lambda: ssh("curl -sf http://127.0.0.1:10248/healthz").stdout == b"ok")
+        status = ssh("systemctl status kubelet").stdout.decode()
+        assert "Drop-In: /etc/systemd/system/kubelet.service.d" in status and "10-kubeadm.conf" in status
+        main_pid = ssh("systemctl show -p MainPID --value kubelet").stdout.decode().strip()
+        argv = ssh(f"tr '\\0' ' ' < /proc/{main_pid}/cmdline").stdout.decode()
+        # $VAR words expanded and split as systemd does, flags file included.
+        for flag in ("--kubeconfig=/etc/kubernetes/kubelet.conf", "--config=/var/lib/kubelet/config.yaml",
+                     f"--hostname-override={host}", "--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf"):
+            assert f" {flag} " in f" {argv} ", argv
+        assert ssh("kubelet --version").stdout == b"Kubernetes v1.36.0\n"
+        # Restart=always: the kubelet comes back when it dies.
+        ssh(f"kill -9 {main_pid}")
+        new_pid = wait_for("kubelet restarted by Restart=always", lambda: (
+            lambda p: p if p not in ("", "0", main_pid) else None)(
+            ssh("systemctl show -p MainPID --value kubelet").stdout.decode().strip()), timeout=15)
+        assert new_pid != main_pid
+    finally:
+        stopped = ssh("systemctl stop kubelet")
+    assert stopped.returncode == 0
+    after = ssh("systemctl is-active kubelet")
+    assert (after.returncode, after.stdout) == (3, b"inactive\n")
+    assert ssh("curl -sf http://127.0.0.1:10248/healthz").returncode != 0
+    assert ssh("pgrep -f tests.lab.kubelet").returncode == 1
+    unknown = ssh("systemctl is-enabled no-such-unit")
+    assert (unknown.returncode, unknown.stdout) == (4, b"not-found\n")
+    assert ssh("systemctl start no-such-unit").returncode == 5
+
+
+# ---------------------------------------------------------------------------- etcd PKI
+class EtcdPki:
+    """kubeadm-style etcd certificates (reference section 1), ECDSA P-256 for speed."""
+
+    def __init__(self) -> None:
+        self.now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+        self.ca_key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "etcd-ca")])
+        self.ca = (
+            x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(self.ca_key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(self.now).not_valid_after(self.now + dt.timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(True, True, False, False, False, True, False, False, False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(self.ca_key.public_key()), critical=False)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("etcd-ca")]), critical=False)
+            .sign(self.ca_key, hashes.SHA256())
+        )
+
+    def leaf(self, cn: str, usages: list, sans: list | None = None) -> tuple[bytes, bytes]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        b = (
+            x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+            .issuer_name(self.ca.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(self.now).not_valid_after(self.now + dt.timedelta(days=365))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.ca_key.public_key()),
+                           critical=False)
+        )
+        if sans:
+            b = b.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        cert = b.sign(self.ca_key, hashes.SHA256())
+        return (cert.public_bytes(serialization.Encoding.PEM),
+                key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                  serialization.NoEncryption()))
+
+    def ca_pem(self) -> bytes:
+        return self.ca.public_bytes(serialization.Encoding.PEM)
+
+    def node_files(self, node: str, address: str) -> dict[str, tuple[bytes, int]]:
+        # etcd/server and etcd/peer: CN=<node>, DNS <node>+localhost, IP <adv>, 127.0.0.1, ::1.
+        sans = [x509.DNSName(node), x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(address)),
+                x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.IPAddress(ipaddress.ip_address("::1"))]
+        both = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+        files = {f"{PKI}/etcd/ca.crt": (self.ca_pem(), 0o644)}
+        for base in ("server", "peer"):
+            crt, key = self.leaf(node, both, sans)
+            files[f"{PKI}/etcd/{base}.crt"] = (crt, 0o644)
+            files[f"{PKI}/etcd/{base}.key"] = (key, 0o600)
+        return files
+
+
+def etcd_manifest(node: str, address: str, cluster: str, extra: tuple[str, ...] = ()) -> str:
+    """The etcd static pod kubeadm 1.36 renders (reference section 3), etcd-3.6 flags included."""
+    command = [
+        "etcd", f"--advertise-client-urls=https://{address}:2379", f"--cert-file={PKI}/etcd/server.crt",
+        "--client-cert-auth=true", "--data-dir=/var/lib/etcd", "--feature-gates=InitialCorruptCheck=true",
+        f"--initial-advertise-peer-urls=https://{address}:2380", f"--initial-cluster={cluster}",
+        f"--key-file={PKI}/etcd/server.key",
+        f"--listen-client-urls=https://127.0.0.1:2379,https://{address}:2379",
+        "--listen-metrics-urls=http://127.0.0.1:2381", f"--listen-peer-urls=https://{address}:2380",
+        f"--name={node}", f"--peer-cert-file={PKI}/etcd/peer.crt", "--peer-client-cert-auth=true",
+        f"--peer-key-file={PKI}/etcd/peer.key", f"--peer-trusted-ca-file={PKI}/etcd/ca.crt",
+        "--snapshot-count=10000", f"--trusted-ca-file={PKI}/etcd/ca.crt", "--watch-progress-notify-interval=5s",
+        *extra,
+    ]
+    pod = {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "etcd", "namespace": "kube-system",
+                     "labels": {"component": "etcd", "tier": "control-plane"},
+                     "annotations": {"kubeadm.kubernetes.io/etcd.advertise-client-urls": f"https://{address}:2379"}},
+        "spec": {"hostNetwork": True, "priorityClassName": "system-node-critical",
+                 "containers": [{"name": "etcd", "image": "registry.k8s.io/etcd:3.6.5-0",
+                                 "imagePullPolicy": "IfNotPresent", "command": command,
+                                 "volumeMounts": [{"name": "etcd-data", "mountPath": "/var/lib/etcd"},
+                                                  {"name": "etcd-certs", "mountPath": f"{PKI}/etcd"}]}],
+                 "volumes": [{"name": "etcd-data", "hostPath": {"path": "/var/lib/etcd", "type": "DirectoryOrCreate"}},
+                             {"name": "etcd-certs", "hostPath": {"path": f"{PKI}/etcd", "type": "DirectoryOrCreate"}}]},
+    }
+    return yaml.safe_dump(pod, sort_keys=False)
+
+
+NODES = ("node1", "node2", "node3")
+
+
+@pytest.fixture(scope="module")
+def etcd_cluster(lab: Lab) -> Iterator[dict]:
+    """Three control-plane hosts whose lab kubelets run etcd from kubeadm-style manifests."""
+    addr = addresses(lab)
+    pki = EtcdPki()
+    cluster = ",".join(f"{n}=https://{addr[n]}:2380" for n in NODES)
+    client_dir = Path(tempfile.mkdtemp(prefix="kubefab-lab-etcd-"))
+    crt, key = pki.leaf("kube-etcd-healthcheck-client", [ExtendedKeyUsageOID.CLIENT_AUTH])
+    (client_dir / "ca.crt").write_bytes(pki.ca_pem())
+    (client_dir / "healthcheck-client.crt").write_bytes(crt)
+    (client_dir / "healthcheck-client.key").write_bytes(key)
+    (client_dir / "healthcheck-client.key").chmod(0o600)
+    for n in NODES:
+        for path, (data, mode) in pki.node_files(n, addr[n]).items():
+            lab.put(n, path, data, mode)
+        install_kubelet(lab, n, addr[n])
+        lab.put(n, f"{MANIFESTS}/etcd.yaml", etcd_manifest(n, addr[n], cluster), 0o600)
+    for n in NODES:
+        assert lab.ssh(n, "systemctl start kubelet").returncode == 0
+    ctx = {"addr": addr, "cluster": cluster, "client": client_dir}
+    try:
+        yield ctx
+    finally:
+        for n in NODES:
+            lab.ssh(n, f"systemctl stop kubelet; rm -rf {MANIFESTS}/* /var/lib/etcd/* {PKI}")
+        shutil.rmtree(client_dir, ignore_errors=True)
+
+
+def etcdctl(lab: Lab, ctx: dict, *args: str, endpoints: tuple[str, ...] = NODES):
+    c = ctx["client"]
+    eps = ",".join(f"https://{ctx['addr'][n]}:2379" for n in endpoints)
+    return lab.sw(["etcdctl", f"--endpoints={eps}", f"--cacert={c}/ca.crt", f"--cert={c}/healthcheck-client.crt",
+                   f"--key={c}/healthcheck-client.key", "--dial-timeout=2s", "--command-timeout=3s", *args],
+                  timeout=30)
+
+
+def healthy(lab: Lab, ctx: dict, nodes: tuple[str, ...] = NODES) -> bool:
+    out = etcdctl(lab, ctx, "endpoint", "health", endpoints=nodes)
+    text = (out.stdout + out.stderr).decode()
+    return out.returncode == 0 and text.count("is healthy") == len(nodes)
+
+
+def etcd_pid(lab: Lab, node: str) -> str:
+    return lab.exec(node, ["pgrep", "-x", "etcd"]).stdout.decode().strip()
+
+
+def test_lab_kubelets_run_a_three_member_tls_etcd(lab: Lab, etcd_cluster: dict) -> None:
+    wait_for("a healthy 3-member etcd", lambda: healthy(lab, etcd_cluster), timeout=45, every=0.5)
+    members = etcdctl(lab, etcd_cluster, "member", "list").stdout.decode()
+    assert sorted(re.findall(r", started, (node\d), ", members)) == list(NODES)
+    # The shim rewrote kubeadm 1.34+ etcd-3.6 flags for Debian's etcd 3.4, and said so.
+    argv = lab.exec("node1", ["sh", "-c", "tr '\\0' ' ' < /proc/$(pgrep -x etcd)/cmdline"]).stdout.decode()
+    assert "--experimental-initial-corrupt-check=true" in argv and "--feature-gates" not in argv
+    assert "--experimental-watch-progress-notify-interval=5s" in argv
+    logs = lab.exec("node1", ["cat", "/var/log/kubefab-lab/kubelet.service.log"]).stdout.decode()
+    assert "lab shim for etcd" in logs
+    pod_logs = lab.exec("node1", ["sh", "-c", "ls -d /var/log/pods/kube-system_etcd_*/etcd/0.log"])
+    assert pod_logs.returncode == 0, "no per-pod log"
+
+
+def test_changing_a_manifest_restarts_and_removing_one_stops_the_member(lab: Lab, etcd_cluster: dict) -> None:
+    wait_for("a healthy 3-member etcd", lambda: healthy(lab, etcd_cluster), timeout=45, every=0.5)
+    addr = etcd_cluster["addr"]
+    before = etcd_pid(lab, "node2")
+    assert before
+    lab.put("node2", f"{MANIFESTS}/etcd.yaml",
+            etcd_manifest("node2", addr["node2"], etcd_cluster["cluster"], extra=("--heartbeat-interval=100",)), 0o600)
+    wait_for("etcd on node2 restarted", lambda: etcd_pid(lab, "node2") not in ("", before), timeout=20)
+    argv = lab.exec("node2", ["sh", "-c", "tr '\\0' ' ' < /proc/$(pgrep -x etcd)/cmdline"]).stdout.decode()
+    assert "--heartbeat-interval=100" in argv
+    wait_for("etcd healthy after the restart", lambda: healthy(lab, etcd_cluster), timeout=30, every=0.5)
+
+    lab.exec("node3", ["rm", f"{MANIFESTS}/etcd.yaml"], check=True)
+    wait_for("etcd on node3 stopped", lambda: etcd_pid(lab, "node3") == "", timeout=20)
+    assert not healthy(lab, etcd_cluster, nodes=("node3",))
+    wait_for("the other two members still serve",
+             lambda: healthy(lab, etcd_cluster, nodes=("node1", "node2")), timeout=15, every=0.5)
+    put = etcdctl(lab, etcd_cluster, "put", "kubefab-lab", "quorum", endpoints=("node1", "node2"))
+    assert put.returncode == 0, put.stderr
+
+
+def test_a_dead_static_pod_is_restarted(lab: Lab, etcd_cluster: dict) -> None:
+    wait_for("etcd on node1", lambda: etcd_pid(lab, "node1"), timeout=30)
+    before = etcd_pid(lab, "node1")
+    lab.exec("node1", ["kill", "-9", before], check=True)
+    wait_for("etcd on node1 restarted after it died",
+             lambda: etcd_pid(lab, "node1") not in ("", before), timeout=20)
+
+
+def test_lab_kubelet_runs_a_control_plane_standin_from_its_manifest(lab: Lab) -> None:
+    """kube-scheduler's manifest -> `<python> -m tests.lab.standins.scheduler <its flags>` on the host."""
+    host = "node4"
+    install_kubelet(lab, host, addresses(lab)[host])
+    kubeconfig = {"apiVersion": "v1", "kind": "Config", "current-context": "default",
+                  "clusters": [{"name": "lab", "cluster": {"server": "https://127.0.0.1:6443",
+                                                            "insecure-skip-tls-verify": True}}],
+                  "users": [{"name": "scheduler", "user": {"token": "not-a-real-token"}}],
+                  "contexts": [{"name": "default", "context": {"cluster": "lab", "user": "scheduler"}}]}
+    lab.put(host, "/etc/kubernetes/scheduler.conf", yaml.safe_dump(kubeconfig), 0o600)
+    conf = "/etc/kubernetes/scheduler.conf"
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "kube-scheduler", "namespace": "kube-system",
+                        "labels": {"component": "kube-scheduler", "tier": "control-plane"}},
+           "spec": {"hostNetwork": True, "containers": [{
+               "name": "kube-scheduler", "image": "registry.k8s.io/kube-scheduler:v1.36.0",
+               "command": ["kube-scheduler", f"--authentication-kubeconfig={conf}",
+                           f"--authorization-kubeconfig={conf}", "--bind-address=127.0.0.1",
+                           f"--kubeconfig={conf}", "--leader-elect=true"]}]}}
+    lab.put(host, f"{MANIFESTS}/kube-scheduler.yaml", yaml.safe_dump(pod), 0o600)
+    try:
+        assert lab.ssh(host, "systemctl start kubelet").returncode == 0
+        wait_for("the scheduler stand-in's /livez", lambda: lab.ssh(
+            host, "curl -sk https://127.0.0.1:10259/livez").stdout == b"ok", timeout=30)
+        argv = lab.exec(host, ["sh", "-c", "tr '\\0' ' ' < /proc/$(pgrep -f 'standins[.]scheduler')/cmdline"])
+        assert "-m tests.lab.standins.scheduler --authentication-kubeconfig=" in argv.stdout.decode()
+    finally:
+        lab.ssh(host, f"systemctl stop kubelet; rm -f {MANIFESTS}/kube-scheduler.yaml {conf}")
+    assert lab.ssh(host, "pgrep -f 'standins[.]scheduler'").returncode == 1, "pods must stop with the kubelet"
