@@ -216,6 +216,25 @@ def api_session(ctx: RunContext, transport, admin_conf: bytes, *, timeout: float
         yield Api(api_client, timeout=timeout)
 
 
+def ensure_cluster_admins(ctx: RunContext, transport, api, super_admin_conf: bytes | None) -> None:
+    """kubeadm's EnsureAdminClusterRoleBinding: admin.conf (group kubeadm:cluster-admins) has
+    no rights until ClusterRoleBinding kubeadm:cluster-admins exists; create it with admin.conf,
+    and on Forbidden with super-admin.conf (system:masters), exactly as kubeadm init does."""
+    from .api import ApiStatus
+    from .phases import rbac
+
+    crb = rbac.cluster_role_binding(K.CLUSTER_ADMINS_GROUP, "cluster-admin", rbac.groups(K.CLUSTER_ADMINS_GROUP))
+    step = ApiObject(crb, strategy="retain")
+    try:
+        api.apply(step)
+        return
+    except ApiError as exc:
+        if "HTTP 403" not in exc.problem or super_admin_conf is None:
+            raise exc.with_context(host=ctx.host_name, phase="upload-config/kubeadm")
+    with api_session(ctx, transport, super_admin_conf, timeout=api.timeout) as super_api:
+        super_api.apply(step)
+
+
 def wait_api_ready(api, timeout: float, *, host: str) -> None:
     from .api import ApiStatus
 
@@ -282,19 +301,21 @@ def run_init(inv, targets, *, state, options: Options, only, skip, now, accept_n
                            reveal=options.show_secrets)
                 continue
             run = HostRun(host.name)
-            _apply_plans(ctx, transport, plans, run, admin_conf=node_kubeconfigs(ctx).get(K.ADMIN_KUBECONFIG),
-                         started=started)
+            confs = node_kubeconfigs(ctx)
+            _apply_plans(ctx, transport, plans, run, admin_conf=confs.get(K.ADMIN_KUBECONFIG),
+                         super_admin_conf=confs.get(K.SUPER_ADMIN_KUBECONFIG), started=started)
             _finish_init(ctx, run, plans)
         finally:
             transport.close()
 
 
 def _apply_plans(ctx, transport, plans: list[Plan], run: HostRun, *, admin_conf: bytes | None,
-                 started: float) -> None:
+                 started: float, super_admin_conf: bytes | None = None) -> None:
     """Apply plans in order: host batches through the transport, waits and API objects between."""
     pending: list[Plan] = []
     api_stack = ExitStack()
     api = None
+    admins_ensured = False
 
     def flush() -> None:
         if not pending:
@@ -317,6 +338,8 @@ def _apply_plans(ctx, transport, plans: list[Plan], run: HostRun, *, admin_conf:
 
     try:
         for plan in plans:
+            if not plan.steps:
+                continue
             if _is_host_plan(plan):
                 if plan.phase.startswith("kubelet-finalize"):
                     flush()
@@ -342,6 +365,9 @@ def _apply_plans(ctx, transport, plans: list[Plan], run: HostRun, *, admin_conf:
                                                fix="run the kubeconfig phase first")
                         api = api_stack.enter_context(api_session(
                             ctx, transport, admin_conf, timeout=ctx.timeouts.kubernetes_api_call.total_seconds()))
+                    if not admins_ensured:
+                        ensure_cluster_admins(ctx, transport, api, super_admin_conf)
+                        admins_ensured = True
                     if step.kind == "Node":
                         api.wait_for(step.obj, ctx.timeouts.kubelet_health_check.total_seconds())
                     try:

@@ -323,15 +323,18 @@ def _apiserver_flags(cluster: ClusterConfiguration, adv: str, port: int) -> list
     return flags
 
 
-def _controller_manager_flags(cluster: ClusterConfiguration) -> list[Flag]:
+def _controller_manager_flags(cluster: ClusterConfiguration, external_ca: bool = False) -> list[Flag]:
     conf = _kubeconfig(K.CONTROLLER_MANAGER_KUBECONFIG)
+    # kubeadm's UsingExternalCA (ca.crt without ca.key): the signer flags stay, but empty
+    signing_cert = "" if external_ca else _pki(cluster, "ca.crt")
+    signing_key = "" if external_ca else _pki(cluster, "ca.key")
     flags = [
         Flag("authentication-kubeconfig", conf),
         Flag("authorization-kubeconfig", conf),
         Flag("bind-address", "127.0.0.1"),
         Flag("client-ca-file", _pki(cluster, "ca.crt")),
-        Flag("cluster-signing-cert-file", _pki(cluster, "ca.crt")),
-        Flag("cluster-signing-key-file", _pki(cluster, "ca.key")),
+        Flag("cluster-signing-cert-file", signing_cert),
+        Flag("cluster-signing-key-file", signing_key),
         Flag("controllers", "*,bootstrapsigner,tokencleaner"),
         Flag("kubeconfig", conf),
         Flag("leader-elect", "true"),
@@ -593,6 +596,7 @@ def render_static_pods(
     timeouts: Timeouts | None = None,
     initial_cluster: str | Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
     join: bool = False,
+    external_ca: bool = False,
 ) -> dict[str, bytes]:
     """The static Pod manifests of one control-plane node (kubeadm ``control-plane`` + ``etcd``).
 
@@ -604,6 +608,8 @@ def render_static_pods(
         node, as returned by the member-add; given, etcd joins the existing cluster. None on init
         (this node alone).
     :param join: a control-plane join; then ``initial_cluster`` is required.
+    :param external_ca: ca.key is not available (kubeadm's external-CA mode): the controller
+        manager gets empty ``--cluster-signing-*-file`` flags.
     :returns: component name -> manifest bytes; no ``etcd`` entry with external etcd.
     :raises KubefabError: on a join without the etcd member list.
     """
@@ -647,7 +653,7 @@ def render_static_pods(
     pods[K.KUBE_CONTROLLER_MANAGER] = _render_pod(
         K.KUBE_CONTROLLER_MANAGER, minor=minor,
         image=control_plane_image(cluster, K.KUBE_CONTROLLER_MANAGER),
-        command=[K.KUBE_CONTROLLER_MANAGER] + merge_args(_controller_manager_flags(cluster),
+        command=[K.KUBE_CONTROLLER_MANAGER] + merge_args(_controller_manager_flags(cluster, external_ca),
                                                          kcm.extra_args, keep_user_order=keep),
         annotations={},
         env=_env(proxy_env, kcm.extra_envs),

@@ -18,7 +18,6 @@ All objects are data (:class:`~tasks.core.plan.ApiObject`); ``tasks.api`` applie
 from __future__ import annotations
 
 from ..core import bootstrap
-from ..core import config as kubeadm_config
 from ..core import constants as K
 from ..core import manifests
 from ..core.plan import ApiObject, Plan, Wait
@@ -41,11 +40,14 @@ def plan_wait_control_plane(ctx) -> Plan:
 
 
 def plan_upload_config_kubeadm(ctx) -> Plan:
+    from ..core import config as kubeadm_config
+
     ns = K.KUBE_SYSTEM_NAMESPACE
     name = "kubeadm:nodes-kubeadm-config"
     return Plan("upload-config/kubeadm", ctx.host_name, [
+        # created before any other object (with super-admin.conf if need be): see apply.py
         ApiObject(rbac.cluster_role_binding(K.CLUSTER_ADMINS_GROUP, "cluster-admin",
-                                            rbac.groups(K.CLUSTER_ADMINS_GROUP))),
+                                            rbac.groups(K.CLUSTER_ADMINS_GROUP)), strategy="retain"),
         ApiObject(rbac.config_map(K.KUBEADM_CONFIG_CONFIGMAP, ns, {
             K.CLUSTER_CONFIGURATION_KEY: kubeadm_config.render_cluster_configuration(ctx.cluster)})),
         ApiObject(rbac.role(name, ns, [rbac.rule(["configmaps"], ["get"], [K.KUBEADM_CONFIG_CONFIGMAP])])),

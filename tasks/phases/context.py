@@ -213,3 +213,8 @@ class RunContext:
 
             return (Taint(K.CONTROL_PLANE_TAINT_KEY, "NoSchedule"),)
         return taints
+
+    # --- join and reset (added for the join workflows; see tasks/phases/joindata.py) ---------
+    # What discovery learned about the cluster (a JoinData); None = nothing discovered (offline,
+    # or an init). Join phases read the CA, token, kubelet config and etcd members from it.
+    join_data: Any = None

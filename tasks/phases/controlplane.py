@@ -29,6 +29,7 @@ def static_pods(ctx) -> dict[str, bytes]:
             timeouts=ctx.timeouts,
             initial_cluster=ctx.__dict__.get("etcd_initial_cluster"),
             join=join,
+            external_ca=ctx.cluster_pki.external_ca,
         )
         ctx.__dict__["_static_pods"] = cache
     return cache

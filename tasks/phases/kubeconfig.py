@@ -51,10 +51,24 @@ def node_kubeconfigs(ctx) -> dict[str, bytes]:
     return cache
 
 
+def _rotated_on_host(ctx) -> bool:
+    """kubelet.conf and kubelet-client-current.pem both exist on the host."""
+    if ctx.facts is None:
+        return False
+    paths = ctx.fact("paths", {}) or {}
+    conf = paths.get(posixpath.join(K.KUBERNETES_DIR, K.KUBELET_KUBECONFIG))
+    pem = paths.get(K.KUBELET_CLIENT_CURRENT_PEM)
+    return bool(conf and conf.get("exists") and pem and pem.get("exists"))
+
+
 def _plan_for(name: str):
     def run(ctx) -> Plan:
         plan = Plan(f"kubeconfig/{name}", ctx.host_name)
         content = node_kubeconfigs(ctx).get(FILES[name])
+        if name == "kubelet" and _rotated_on_host(ctx):
+            plan.notes.append("kubelet.conf already uses the kubelet's rotated client certificate "
+                              "(kubelet-finalize); kept as kubeadm keeps a valid kubeconfig")
+            return plan
         if content is None:
             plan.notes.append(f"{FILES[name]} is not written on this node")
             return plan

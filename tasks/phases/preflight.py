@@ -172,17 +172,18 @@ def evaluate(ctx, findings: list[Finding], *, phase: str = "preflight") -> Plan:
         n.lower() for n in ctx.node_registration.ignore_preflight_errors}
     ignore_all = "all" in ignore
     plan = Plan(phase, ctx.host_name)
-    errors = []
+    errors, names = [], []
     for f in findings:
         if f.error and not (ignore_all or f.name.lower() in ignore):
             errors.append(f"[ERROR {f.name}]: {f.message}")
+            names.append(f.name)
         else:
             plan.notes.append(f"[WARNING {f.name}]: {f.message}")
     if errors:
         raise PreflightError(
             "Some fatal errors occurred:", host=ctx.host_name, phase=phase, details=errors,
             fix="fix the errors above, or (if you know what you are doing) make a check non-fatal with "
-                "--ignore-preflight-errors=" + ",".join(sorted({e.split(']')[0][8:] for e in errors})))
+                "--ignore-preflight-errors=" + ",".join(names))
     if not findings:
         plan.notes.append("all checks passed")
     return plan

@@ -351,6 +351,10 @@ def test_pod_status_only_through_subresource(core: k8s.CoreV1Api, ns: str) -> No
     assert after.status.phase == "Pending" and after.metadata.labels == {"a": "b"}
     st = core.patch_namespaced_pod_status("p", ns, {"status": {"phase": "Running", "podIP": "10.0.0.5"}})
     assert st.status.phase == "Running" and st.status.pod_ip == "10.0.0.5"
+    image = core.patch_namespaced_pod("p", ns, {"spec": {"containers": [{"name": "app", "image": "pause:3.11"}]}})
+    assert image.spec.containers[0].image == "pause:3.11"
+    body = expect_error(422, "Invalid", core.patch_namespaced_pod, "p", ns, {"spec": {"nodeName": "elsewhere"}})
+    assert "pod updates may not change fields" in body["message"]
 
 
 def test_selectors(core: k8s.CoreV1Api, ns: str) -> None:
@@ -628,9 +632,10 @@ def test_csr_flow(standin_pki: LabPki, standin_apiserver: ApiServerProcess, admi
     assert signed.status.certificate == pem and [c.type for c in signed.status.conditions] == ["Approved"]
     seen = boot.read_certificate_signing_request(name)
     assert seen.status.certificate == pem
-    body = expect_error(422, "Invalid", certs.patch_certificate_signing_request, name,
-                        {"spec": {"usages": ["server auth"]}})
-    assert "forbidden" in body["message"]
+    # Upstream keeps the spec of a CSR as created: changes are dropped, not refused.
+    kept = certs.patch_certificate_signing_request(name, {"spec": {"usages": ["server auth"]}})
+    assert kept.spec.usages == ["digital signature", "client auth"]
+    assert kept.spec.username == "system:bootstrap:csrtok"
 
 
 def test_subject_access_review(admin: k8s.ApiClient) -> None:
@@ -853,3 +858,36 @@ def test_kubectl_apply_validates_on_the_server(standin_pki: LabPki, standin_apis
     refused = kubectl("apply", "-f", str(bad))
     assert refused.returncode != 0
     assert 'strict decoding error: unknown field "bogus"' in refused.stderr
+
+
+def test_watch_streams_changes_from_etcd(core: k8s.CoreV1Api, ns: str) -> None:
+    from kubernetes import watch
+
+    core.create_namespaced_config_map(ns, {"metadata": {"name": "before", "labels": {"w": "yes"}}})
+    listed = core.list_namespaced_config_map(ns)
+    core.create_namespaced_config_map(ns, {"metadata": {"name": "w1", "labels": {"w": "yes"}}})
+    core.patch_namespaced_config_map("w1", ns, {"data": {"k": "v"}})
+    core.create_namespaced_config_map(ns, {"metadata": {"name": "other"}})
+    core.delete_namespaced_config_map("w1", ns)
+    # Resuming from the list's resourceVersion replays exactly what happened since.
+    events = [(e["type"], e["object"].metadata.name) for e in watch.Watch().stream(
+        core.list_namespaced_config_map, ns, resource_version=listed.metadata.resource_version,
+        label_selector="w=yes", timeout_seconds=1)]
+    assert events == [("ADDED", "w1"), ("MODIFIED", "w1"), ("DELETED", "w1")]
+    # Without a resourceVersion a watch starts with the current state.
+    events = [(e["type"], e["object"].metadata.name) for e in watch.Watch().stream(
+        core.list_namespaced_config_map, ns, timeout_seconds=1)]
+    assert sorted(events) == [("ADDED", "before"), ("ADDED", "other")]
+
+
+def test_watch_needs_the_watch_verb(standin_pki: LabPki, standin_apiserver: ApiServerProcess,
+                                    rbac_api: k8s.RbacAuthorizationV1Api, ns: str) -> None:
+    rbac_api.create_namespaced_role(ns, {"metadata": {"name": "list-only"}, "rules": [
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list"]}]})
+    rbac_api.create_namespaced_role_binding(ns, {"metadata": {"name": "list-only"}, "roleRef": {
+        "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "list-only"},
+        "subjects": [{"kind": "User", "name": "lister"}]})
+    raw = Raw(standin_pki, standin_apiserver.port, "lister")
+    assert raw("GET", f"/api/v1/namespaces/{ns}/configmaps")[0] == 200
+    code, body, _ = raw("GET", f"/api/v1/namespaces/{ns}/configmaps?watch=true&timeoutSeconds=1")
+    assert code == 403 and 'cannot watch resource "configmaps"' in body["message"]

@@ -28,6 +28,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -52,6 +53,7 @@ DEFAULT_LAB_DIR = "/var/tmp/kubefab-lab"
 LAB_DIR_ENV = "KUBEFAB_LAB_DIR"
 KUBELET_VERSION_ENV = "KUBEFAB_LAB_KUBELET_VERSION"
 LAB_BIN_ENV = "KUBEFAB_LAB_BIN"
+KUBELET_PASSTHROUGH_ENV = (LAB_BIN_ENV, "KUBEFAB_LAB_KUBELET_SYNC_SECONDS", "KUBEFAB_LAB_KUBELET_BACKOFF_CAP")
 DEFAULT_KUBELET_VERSION = "v1.36.0"
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -76,6 +78,19 @@ PRIVATE_DIRS = {
 }
 # Replaced whole: (mount point, kind). Paths under them that the lab needs to keep
 # (the repo and its Python, when CI clones under /root or /tmp) are re-bound inside.
+# Holds /run/containerd/containerd.sock open in each host (see _init_script).
+CRI_STANDIN_PYTHON = "/usr/bin/python3"
+CRI_SOCKET_LISTENER = (
+    "import os, signal, socket\n"
+    "path = '/run/containerd/containerd.sock'\n"
+    "s = socket.socket(socket.AF_UNIX)\n"
+    "s.bind(path)\n"
+    "s.listen(16)\n"
+    "signal.signal(signal.SIGTERM, lambda *a: os._exit(0))\n"
+    "while True:\n"
+    "    c, _ = s.accept()\n"
+    "    c.close()\n"
+)
 REPLACED = (("/root", "bind"), ("/run", "tmpfs"), ("/tmp", "tmpfs"), ("/dev/shm", "tmpfs"))
 
 KUBELET_UNIT = """\
@@ -435,9 +450,10 @@ class Lab:
         (hd / "host_key.pub").write_text(public + "\n")
         usr = hd / "usr.up"
         py = sys.executable
-        env = (
-            f"PYTHONPATH={REPO_ROOT} {KUBELET_VERSION_ENV}={state.kubelet_version}"
-            + (f" {LAB_BIN_ENV}={os.environ[LAB_BIN_ENV]}" if os.environ.get(LAB_BIN_ENV) else "")
+        # Services start with a clean environment (as under systemd): bake the lab's
+        # knobs, as set when `up` ran, into the kubelet wrapper.
+        env = f"PYTHONPATH={REPO_ROOT} {KUBELET_VERSION_ENV}={state.kubelet_version}" + "".join(
+            f" {var}={shlex.quote(os.environ[var])}" for var in KUBELET_PASSTHROUGH_ENV if os.environ.get(var)
         )
         _write(usr / "local" / "sbin" / "systemctl",
                f"#!/bin/sh\n# kubefab lab: systemctl stand-in (no systemd in the lab)\n"
@@ -481,7 +497,18 @@ class Lab:
                 # other labs' network namespaces alive after those labs are down.
                 lines.append("umount -n -l /run/netns 2>/dev/null || true")
             lines.append(f"mount -n --move /mnt {target}")
-        lines += ["mkdir -p /run/sshd /run/lock", "exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config"]
+        lines += [
+            "mkdir -p /run/sshd /run/lock /run/containerd",
+            # A host prepared for Kubernetes forwards IPv4 (kubeadm's preflight checks it);
+            # the setting is per network namespace.
+            "echo 1 > /proc/sys/net/ipv4/ip_forward",
+            # The lab has no container runtime: the lab kubelet runs pods as processes. A
+            # listener on containerd's socket stands in for the runtime's presence, which is all
+            # kubeadm's CRI preflight check and the kubelet's flags refer to.
+            f"setsid {shlex.quote(CRI_STANDIN_PYTHON)} -c {shlex.quote(CRI_SOCKET_LISTENER)} "
+            "</dev/null >/dev/null 2>&1 &",
+            "exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config",
+        ]
         return "\n".join(lines) + "\n"
 
     def _wire_hosts(self, state: LabState, hosts: list[HostState]) -> None:

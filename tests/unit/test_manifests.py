@@ -642,3 +642,13 @@ def test_external_etcd_cert_dirs_minimal_set():
     # /srv/etcd covers /srv/etcd/client; /etc/pki/tls/certs is a CA candidate dir, never re-mounted
     assert {n: v["hostPath"]["path"] for n, v in vols.items() if n.startswith("etcd-certs")} == \
         {"etcd-certs-0": "/srv/etcd"}
+
+
+@pytest.mark.parametrize("external_ca", [False, True])
+def test_external_ca_empties_the_controller_manager_signing_flags(external_ca):
+    pods = pods_of(m.render_static_pods(cluster(36), node_name="cp1", advertise_address="10.0.0.1",
+                                      external_ca=external_ca))
+    f = flags(pods["kube-controller-manager"])
+    want = [""] if external_ca else ["/etc/kubernetes/pki/ca.crt"]
+    assert f["cluster-signing-cert-file"] == want
+    assert f["cluster-signing-key-file"] == ([""] if external_ca else ["/etc/kubernetes/pki/ca.key"])

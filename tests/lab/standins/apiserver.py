@@ -18,8 +18,9 @@ Known deviations from the real server (each chosen because kubefab does not depe
 - JSON (and YAML) bodies only: protobuf bodies get 415, so kubectl's typed writes
   (``create configmap ...``, ``certificate approve``, ``auth can-i``) fail; ``get``,
   ``label``, ``taint``, ``describe``, ``apply -f``/``create -f`` (server-side field
-  validation, advertised through ``/openapi/v3``) and ``get --raw`` work. No watch (405), no
+  validation, advertised through ``/openapi/v3``) and ``get --raw`` work. No
   server-side apply (415), no ``/openapi/v2`` (404), no ``limit``/``continue`` paging.
+  Watch is served from etcd's watch (no bookmarks, no watch cache, no ``/api/v1/watch/...``).
 - A client certificate not signed by ``--client-ca-file`` (or expired) is refused in the TLS
   handshake, where the real server answers 401: Python's ``ssl`` cannot request a client
   certificate without verifying it.
@@ -55,6 +56,7 @@ from .apiserver_admission import node_restriction
 from .apiserver_registry import ApiError, Registry, bad_request, not_found
 from .apiserver_resources import BY_PATH, RESOURCES, Resource, first_service_ip, groups
 from .apiserver_tables import to_table
+from .apiserver_watch import serve_watch
 from .store import EtcdStore, StoreError
 
 log = logging.getLogger("standin.apiserver")
@@ -504,7 +506,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.api.authorize(rbac.Attributes(user, verb, True, group=group, resource=res.plural, subresource=sub,
                                            namespace=namespace, name=name))
         if verb == "watch":
-            raise ApiError(405, "MethodNotAllowed", "watch is not supported by the kube-apiserver stand-in", {})
+            return self._watch(res, namespace, params)
         reg = self.api.registry
         strict = params.get("fieldValidation", "") == "Strict"
         dry_run = params.get("dryRun") == "All"
@@ -565,6 +567,30 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if exc.code != 404:
                     raise
         return self._reply(200, res, lst, [])
+
+    def _watch(self, res: Resource, namespace: str, params: dict[str, str]) -> int:
+        """Stream watch events (chunked, one JSON event per line) until timeout or hang-up."""
+        reg = self.api.registry
+        matches = reg.matcher(res, params.get("labelSelector", ""), params.get("fieldSelector", ""))
+        prefix = reg.prefix(res, namespace or None)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Cache-Control", "no-cache, private")
+        self.end_headers()
+
+        def emit(event: dict[str, Any]) -> None:
+            data = (json.dumps(event) + "\n").encode()
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+
+        try:
+            serve_watch(self.api.store, res, prefix, params, matches,
+                        lambda: reg.list_objects(res, namespace or None), emit, self.connection)
+        except StoreError as exc:
+            emit({"type": "ERROR", "object": ApiError(500, "InternalError", str(exc)).status()})
+        self.wfile.write(b"0\r\n\r\n")
+        self.close_connection = True
+        return 200
 
     def _authorize_signer(self, user: rbac.User, res: Resource, namespace: str, name: str, verb: str) -> None:
         """Approving/signing a CSR also needs ``approve``/``sign`` on its signer (upstream admission)."""

@@ -216,16 +216,25 @@ class Registry:
         kvs, rev = self.store.list(self.prefix(res, namespace))
         return [kv.obj() for kv in kvs], rev
 
-    def list(self, res: Resource, namespace: str | None, label_selector: str = "",
-             field_selector: str = "") -> dict[str, Any]:
+    @staticmethod
+    def matcher(res: Resource, label_selector: str = "", field_selector: str = "") -> Callable[[dict[str, Any]], bool]:
+        """A predicate for the request's label and field selectors (400 when malformed)."""
         reqs = parse_label_selector(label_selector) if label_selector else []
         fields = parse_field_selector(res, field_selector) if field_selector else []
+
+        def matches(o: dict[str, Any]) -> bool:
+            if reqs and not labels_match(reqs, (o.get("metadata") or {}).get("labels") or {}):
+                return False
+            return all((field_value(res, o, f) == v) == eq for f, eq, v in fields)
+        return matches
+
+    def list(self, res: Resource, namespace: str | None, label_selector: str = "",
+             field_selector: str = "") -> dict[str, Any]:
+        matches = self.matcher(res, label_selector, field_selector)
         objs, rev = self.list_objects(res, namespace)
         items = []
         for o in objs:
-            if reqs and not labels_match(reqs, (o.get("metadata") or {}).get("labels") or {}):
-                continue
-            if any((field_value(res, o, f) == v) != eq for f, eq, v in fields):
+            if not matches(o):
                 continue
             o.pop("apiVersion", None)
             o.pop("kind", None)
@@ -548,6 +557,9 @@ class Registry:
             status["conditions"] = conds
             self._stamp_conditions(merged, old)
             return merged
+        if res.kind == "CertificateSigningRequest":
+            # Upstream's CSR strategy overwrites spec on update: it is silently immutable.
+            new["spec"] = old.get("spec") or {}
         if res.status_split:
             if "status" in old:
                 new["status"] = old["status"]

@@ -327,8 +327,6 @@ def validate_csr(obj: dict[str, Any], old: dict[str, Any] | None) -> list[dict[s
         causes.append(required("spec.signerName"))
     if not spec.get("usages"):
         causes.append(required("spec.usages"))
-    if old is not None and (old.get("spec") or {}) != spec:
-        causes.append(forbidden("spec", "updates to certificateSigningRequest spec are forbidden"))
     cert = (obj.get("status") or {}).get("certificate")
     if cert:
         try:
@@ -372,6 +370,17 @@ def validate_service(obj: dict[str, Any], old: dict[str, Any] | None) -> list[di
     return causes
 
 
+def _pod_spec_core(obj: dict[str, Any]) -> str:
+    """The parts of a pod spec upstream never lets an update change."""
+    spec = json.loads(json.dumps(obj.get("spec") or {}))
+    for key in ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds"):
+        spec.pop(key, None)
+    for kind in ("containers", "initContainers"):
+        for c in spec.get(kind) or []:
+            c.pop("image", None)
+    return json.dumps(spec, sort_keys=True)
+
+
 def validate(res: Resource, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
     """Raise Invalid with every problem of ``obj`` (``old`` is set on update)."""
     causes = validate_meta(res, obj)
@@ -392,6 +401,12 @@ def validate(res: Resource, obj: dict[str, Any], old: dict[str, Any] | None) -> 
             causes.append(forbidden("data", "field is immutable when `immutable` is set"))
     elif kind == "Pod":
         causes += validate_containers(obj.get("spec") or {}, "spec")
+        if old is not None and _pod_spec_core(obj) != _pod_spec_core(old):
+            causes.append(forbidden("spec", "pod updates may not change fields other than `spec.containers[*]."
+                                    "image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,"
+                                    "`spec.tolerations` (only additions to existing tolerations),"
+                                    "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was "
+                                    "previously negative)"))
     elif kind in ("Deployment", "DaemonSet"):
         causes += validate_workload(obj, old)
     elif kind in ("Role", "ClusterRole"):

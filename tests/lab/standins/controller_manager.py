@@ -644,6 +644,10 @@ class Credentials:
         self._now = now
         self._cache: dict[str, tuple[dt.datetime, KubeClient]] = {}
 
+    @property
+    def uses_service_accounts(self) -> bool:
+        return self._use_sa
+
     def forget(self, controller: str) -> None:
         """Drop the cached token of ``controller``'s service account."""
         cached = self._cache.pop(CONTROLLER_SERVICE_ACCOUNTS.get(controller, ""), None)
@@ -731,6 +735,11 @@ class ControllerManager:
                 if isinstance(exc, ApiStatusError) and exc.code == 401:
                     self.creds.forget(name)  # a token the server no longer accepts: get a new one
                 text = f"{type(exc).__name__}: {exc}"
+                if (isinstance(exc, ApiStatusError) and exc.code == 403 and self.creds.uses_service_accounts
+                        and "system:serviceaccount:" in exc.message):
+                    text += (f" (the API server's default policy must grant the system:controller:* role of "
+                             f"service account {KUBE_SYSTEM}/{CONTROLLER_SERVICE_ACCOUNTS[name]}, as the real "
+                             "kube-apiserver does; see controller_policy_objects())")
                 if self._last_errors.get(name) != text:
                     self.log.error("%s: %s", name, text)
                 self._last_errors[name] = text
@@ -948,8 +957,26 @@ class ControllerManager:
         return owner is not None and (not ref.get("uid") or owner["metadata"].get("uid") == ref["uid"])
 
     def garbage_collector(self) -> None:
-        """Delete dependents whose every owner is gone (background propagation)."""
+        """Delete dependents whose every owner is gone (background propagation).
+
+        Owners are looked up in one list per owner collection and pass; a dependent is deleted
+        only after a direct GET confirms each owner is gone (a list may predate a new owner).
+        """
         client = self.creds.client("garbagecollector")
+        listed: dict[str, dict[str, str]] = {}
+
+        def listed_state(ref: dict[str, Any], namespace: str) -> bool | None:
+            where = OWNER_KINDS.get((ref.get("apiVersion", ""), ref.get("kind", "")))
+            if where is None or not ref.get("name"):
+                return None
+            template, namespaced = where
+            collection = template.format(ns=f"namespaces/{namespace}/" if namespaced else "").rstrip("/")
+            if collection not in listed:
+                listed[collection] = {o["metadata"]["name"]: o["metadata"].get("uid", "")
+                                      for o in self.client.list(collection)}
+            uid = listed[collection].get(ref["name"])
+            return uid is not None and (not ref.get("uid") or uid == ref["uid"])
+
         for prefix, resource in GC_RESOURCES:
             for obj in self._list_all(self.client, prefix, resource):
                 meta = obj.get("metadata") or {}
@@ -957,8 +984,9 @@ class ControllerManager:
                 if not refs or meta.get("deletionTimestamp"):
                     continue
                 namespace = meta.get("namespace", "")
-                verdicts = [self._owner_exists(client, ref, namespace) for ref in refs]
-                if any(v is not False for v in verdicts):
+                if any(listed_state(ref, namespace) is not False for ref in refs):
+                    continue
+                if any(self._owner_exists(client, ref, namespace) is not False for ref in refs):
                     continue
                 path = f"{prefix}/namespaces/{namespace}/{resource}/{meta['name']}"
                 if client.delete(path, uid=meta.get("uid")):

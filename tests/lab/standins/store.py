@@ -87,18 +87,19 @@ class EtcdStore:
         self._preferred = 0
 
     # -- transport -------------------------------------------------------------------------
+    def open_connection(self, ep: urllib.parse.SplitResult, timeout: float | None) -> http.client.HTTPConnection:
+        """A new connection to one endpoint (``timeout=None`` for long-lived watch streams)."""
+        if ep.scheme == "https":
+            return http.client.HTTPSConnection(ep.hostname, ep.port, timeout=timeout, context=self._ctx)
+        return http.client.HTTPConnection(ep.hostname, ep.port, timeout=timeout)
+
     def _conn(self, idx: int) -> http.client.HTTPConnection:
         conns = getattr(self._local, "conns", None)
         if conns is None:
             conns = self._local.conns = {}
         conn = conns.get(idx)
         if conn is None:
-            ep = self.endpoints[idx]
-            if ep.scheme == "https":
-                conn = http.client.HTTPSConnection(ep.hostname, ep.port, timeout=self.timeout, context=self._ctx)
-            else:
-                conn = http.client.HTTPConnection(ep.hostname, ep.port, timeout=self.timeout)
-            conns[idx] = conn
+            conn = conns[idx] = self.open_connection(self.endpoints[idx], self.timeout)
         return conn
 
     def _drop(self, idx: int) -> None:
