@@ -254,6 +254,8 @@ def wait_api_ready(api, timeout: float, *, host: str) -> None:
 
 
 # --- the run -------------------------------------------------------------------------------
+FINALIZE_WAIT_SECONDS = 10
+
 @dataclass
 class HostRun:
     host: str
@@ -287,8 +289,9 @@ def run_init(inv, targets, *, state, options: Options, only, skip, now, accept_n
         transport = connect(inv, host, accept_new_host_keys=accept_new_host_keys, sudo_password=sudo)
         try:
             facts = gather_facts(transport, paths)
-            output.info(f"facts in {time.monotonic() - started:.2f}s ({transport.stats.count} round trips)",
-                        host=host.name)
+            run = HostRun(host.name)
+            run.timer.add(PhaseTiming(host.name, "connect + facts", time.monotonic() - started,
+                                      transport.stats.count))
             ctx = RunContext(config=config, host_name=host.name, state=state, options=options, now=now,
                              facts=facts)
             plans = build_plans(INIT, ctx, only=only, skip=skip)
@@ -300,7 +303,6 @@ def run_init(inv, targets, *, state, options: Options, only, skip, now, accept_n
                 output.out(render_diff(host.name, plans, facts, show_secrets=options.show_secrets),
                            reveal=options.show_secrets)
                 continue
-            run = HostRun(host.name)
             confs = node_kubeconfigs(ctx)
             _apply_plans(ctx, transport, plans, run, admin_conf=confs.get(K.ADMIN_KUBECONFIG),
                          super_admin_conf=confs.get(K.SUPER_ADMIN_KUBECONFIG), started=started)
@@ -338,12 +340,12 @@ def _apply_plans(ctx, transport, plans: list[Plan], run: HostRun, *, admin_conf:
 
     try:
         for plan in plans:
+            if plan.phase.startswith("kubelet-finalize"):
+                flush()
+                plan = _refresh_finalize(ctx, transport, plan)
             if not plan.steps:
                 continue
             if _is_host_plan(plan):
-                if plan.phase.startswith("kubelet-finalize"):
-                    flush()
-                    plan = _refresh_finalize(ctx, transport, plan)
                 pending.append(plan)
                 continue
             flush()
@@ -390,11 +392,16 @@ def _apply_plans(ctx, transport, plans: list[Plan], run: HostRun, *, admin_conf:
 
 
 def _refresh_finalize(ctx, transport, plan: Plan) -> Plan:
-    """kubelet-finalize looks at the host *now*: has the kubelet written its rotated cert?"""
+    """kubelet-finalize looks at the host *now*: has the kubelet written its rotated cert?
+
+    kubeadm checks once; kubefab gives the kubelet's certificate store a few seconds to write
+    the file (one round trip), so that one run converges instead of two."""
     from .phases.kubelet import plan_kubelet_finalize
 
-    result = transport.run(["sh", "-c", f"test -e {shlex.quote(K.KUBELET_CLIENT_CURRENT_PEM)} && echo yes || echo no"],
-                           check=False)
+    pem = shlex.quote(K.KUBELET_CLIENT_CURRENT_PEM)
+    script = f"i=0; while [ $i -lt {FINALIZE_WAIT_SECONDS} ]; do test -e {pem} && {{ echo yes; exit 0; }}; " \
+             "sleep 1; i=$((i+1)); done; echo no"
+    result = transport.run(["sh", "-c", script], check=False, timeout=FINALIZE_WAIT_SECONDS + 30)
     present = result.stdout.strip() == "yes"
 
     class _Facts:

@@ -9,6 +9,7 @@ shows one). kubefab's tasks take the whole ``-H`` list in one call (see
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import sys
 import traceback
@@ -62,6 +63,11 @@ def kubefab_task(*args, **kwargs):
     """``@task`` plus kubefab's error handling and whole-host-list calling."""
 
     def wrap(fn):
+        # one shared help table; each task documents only the flags it has
+        if "help" in kwargs:
+            params = inspect.signature(fn).parameters
+            kwargs["help"] = {k: v for k, v in kwargs["help"].items() if k in params}
+
         @functools.wraps(fn)
         def inner(c, *a, **kw):
             debug = kw.get("debug") or os.environ.get("KUBEFAB_DEBUG") == "1"

@@ -70,6 +70,7 @@ class ExternalEtcd:
     ca_file: str = ""
     cert_file: str = ""
     key_file: str = ""
+    http_endpoints: tuple[str, ...] = ()  # v1beta4 httpEndpoints (kubeadm 1.35+)
 
 
 @dataclass(frozen=True)
@@ -227,4 +228,7 @@ class KubeadmConfig:
     join: JoinConfiguration | None = None
     kubelet: dict[str, Any] = field(default_factory=dict)
     kube_proxy: dict[str, Any] = field(default_factory=dict)
+    # ResetConfiguration / UpgradeConfiguration documents of the same file, as plain dicts
+    reset: dict[str, Any] = field(default_factory=dict)
+    upgrade: dict[str, Any] = field(default_factory=dict)
     source: str = ""  # file it came from, for messages

@@ -54,7 +54,11 @@ def plan_etcd_local(ctx) -> Plan:
         plan.notes.append("external etcd: no local etcd member on this host")
         return plan
     data_dir = ctx.cluster.etcd_local.data_dir
-    plan.add(Command(("install", "-d", "-m", "0700", data_dir), "etcd data directory", creates=data_dir))
+    fact = (ctx.fact("paths", {}) or {}).get(data_dir)
+    if fact and fact.get("exists") and (fact.get("mode") or 0) & 0o7777 == 0o700:
+        plan.notes.append(f"{data_dir} exists with mode 0700")
+    else:  # creates it, or tightens an existing directory (etcd warns about anything wider)
+        plan.add(Command(("install", "-d", "-m", "0700", data_dir), "etcd data directory, mode 0700"))
     plan.add(manifest_step(ctx, K.ETCD))
     return plan
 

@@ -251,6 +251,10 @@ class Kubelet:
             for item in c.get("env", []) or []:
                 if "value" in item:
                     env[item["name"]] = str(item["value"])
+            image = str(c.get("image") or "")
+            if ":" in image.rsplit("/", 1)[-1]:
+                # the stand-ins report the version of the image they stand in for (/version)
+                env.setdefault("KUBEFAB_STANDIN_VERSION", image.rsplit(":", 1)[1])
             containers.append(Container(name=c.get("name", "main"),
                                         argv=list(c.get("command") or []) + [str(a) for a in c.get("args") or []],
                                         env=env, workdir=c.get("workingDir") or "/"))

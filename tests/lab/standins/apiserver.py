@@ -693,7 +693,10 @@ class TLSServer(http.server.ThreadingHTTPServer):
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         try:
-            request.settimeout(30)
+            # An idle keep-alive connection is kept for 10 minutes: closing it sooner races with
+            # clients that pool connections (urllib3 then fails a POST with RemoteDisconnected,
+            # which it does not retry), and the real server does not close them that fast either.
+            request.settimeout(600)
             # Headers and body go out in separate writes: without NODELAY, Nagle plus the
             # client's delayed ACK would add ~40 ms to every response.
             request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

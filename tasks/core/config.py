@@ -1,0 +1,1269 @@
+"""Read kubeadm's own configuration files into the frozen model of :mod:`tasks.core.spec`.
+
+A kubeadm config file is multi-document YAML: ``InitConfiguration``, ``ClusterConfiguration``,
+``JoinConfiguration`` (``kubeadm.k8s.io/v1beta4``; ``v1beta3`` is converted first, as kubeadm
+does, reference §11.8), plus the component configs ``KubeletConfiguration`` and
+``KubeProxyConfiguration``, kept as plain dicts (the manifest renderer fills their defaults).
+
+Loading follows kubeadm's rules: decoding is strict (an unknown field is an error naming it),
+kubeadm's defaults are applied (§11), and the result is validated. Every problem found is
+collected and reported in one :class:`~tasks.core.errors.ConfigError` whose ``details`` hold one
+``"<file>: <field.path>: <problem>"`` line each, so a user fixes all of them in one pass.
+Secret values (bootstrap tokens, the certificate key) become :class:`Secret` at load time and
+are never echoed in a message.
+
+The inverse direction, :func:`cluster_configuration_v1beta4` / :func:`render_cluster_configuration`,
+produces what kubeadm uploads to the ``kubeadm-config`` ConfigMap (§5.2), and
+:func:`parse_cluster_configuration` reads it back (also when real kubeadm wrote it).
+
+Public API:
+
+- :func:`load_config_text`, :func:`load_config_file`, :func:`default_config`
+- :func:`cluster_configuration_v1beta4`, :func:`render_cluster_configuration`,
+  :func:`parse_cluster_configuration`
+- :func:`parse_go_duration`, :func:`format_go_duration`
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+from . import constants as K
+from .errors import ConfigError, KubefabError
+from .secrets import Secret
+from .spec import (
+    APIEndpoint,
+    APIServer,
+    Arg,
+    BootstrapToken,
+    ClusterConfiguration,
+    ControlPlaneComponent,
+    Discovery,
+    DNS,
+    EnvVar,
+    ExternalEtcd,
+    HostPathMount,
+    InitConfiguration,
+    JoinConfiguration,
+    JoinControlPlane,
+    KubeadmConfig,
+    LocalEtcd,
+    Networking,
+    NodeRegistration,
+    Taint,
+    Timeouts,
+)
+from .versions import for_version, normalize_version
+
+__all__ = [
+    "KUBEADM_GROUP",
+    "SUPPORTED_KUBEADM_VERSIONS",
+    "load_config_text",
+    "load_config_file",
+    "default_config",
+    "cluster_configuration_v1beta4",
+    "render_cluster_configuration",
+    "parse_cluster_configuration",
+    "parse_go_duration",
+    "format_go_duration",
+]
+
+KUBEADM_GROUP = "kubeadm.k8s.io"
+V1BETA4 = f"{KUBEADM_GROUP}/v1beta4"
+V1BETA3 = f"{KUBEADM_GROUP}/v1beta3"
+SUPPORTED_KUBEADM_VERSIONS = (V1BETA4, V1BETA3)
+KUBELET_API = "kubelet.config.k8s.io/v1beta1"
+KUBE_PROXY_API = "kubeproxy.config.k8s.io/v1alpha1"
+
+# kind -> the apiVersions kubefab reads it in. Reset/Upgrade are kubeadm kinds of other
+# commands: accepted (kubeadm accepts them in the same file) and kept as plain dicts.
+_KINDS: dict[str, tuple[str, ...]] = {
+    "InitConfiguration": (V1BETA4, V1BETA3),
+    "ClusterConfiguration": (V1BETA4, V1BETA3),
+    "JoinConfiguration": (V1BETA4, V1BETA3),
+    "ResetConfiguration": (V1BETA4,),
+    "UpgradeConfiguration": (V1BETA4,),
+    "KubeletConfiguration": (KUBELET_API,),
+    "KubeProxyConfiguration": (KUBE_PROXY_API,),
+}
+
+
+def _supported_text() -> str:
+    return "; ".join(f"{kind} ({', '.join(apis)})" for kind, apis in _KINDS.items())
+
+
+# --- formats ---------------------------------------------------------------------------------
+# Bootstrap token format, cluster-bootstrap's BootstrapTokenPattern (reference §6).
+TOKEN_RE = re.compile(r"^[a-z0-9]{6}\.[a-z0-9]{16}$")
+# auth-extra-groups entries, cluster-bootstrap's BootstrapGroupPattern (reference §6).
+TOKEN_GROUP_RE = re.compile(r"^system:bootstrappers:[a-z0-9:-]{0,255}[a-z0-9]$")
+TOKEN_USAGES = ("signing", "authentication")
+CERTIFICATE_KEY_RE = re.compile(r"^[0-9a-fA-F]{64}$")  # AES-256 key, hex (reference §8.1)
+CA_CERT_HASH_RE = re.compile(r"^sha256:[0-9a-fA-F]{64}$", re.I)  # discovery pins (§7.1)
+_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+_PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+_HOST_PATH_TYPES = ("", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket",
+                    "CharDevice", "BlockDevice")
+
+
+def is_dns1123_subdomain(text: str) -> bool:
+    """RFC-1123 subdomain as Kubernetes validates it (lower case, at most 253 characters)."""
+    return 0 < len(text) <= 253 and bool(_DNS1123_SUBDOMAIN.match(text))
+
+
+def is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _san_ok(text: str) -> bool:
+    # kubeadm's ValidateCertSANs: an IP, a DNS-1123 subdomain or a wildcard subdomain.
+    return is_ip(text) or is_dns1123_subdomain(text) or (
+        text.startswith("*.") and is_dns1123_subdomain(text[2:]))
+
+
+def split_endpoint(endpoint: str) -> tuple[str, str]:
+    """Split ``host[:port]`` (IPv6 in brackets, or a bare IPv6 address) into host and port."""
+    if endpoint.startswith("["):
+        host, sep, rest = endpoint[1:].partition("]")
+        return host, rest[1:] if rest.startswith(":") else rest
+    if endpoint.count(":") == 1:
+        host, port = endpoint.split(":")
+        return host, port
+    return endpoint, ""
+
+
+# --- Go durations ------------------------------------------------------------------------------
+_DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 10**9,
+            "m": 60 * 10**9, "h": 3600 * 10**9}
+
+
+def parse_go_duration(text: str) -> timedelta:
+    """Parse a Go ``time.Duration`` string (``"8760h"``, ``"4m0s"``, ``"1h30m"``, ``"1.5s"``).
+
+    kubeadm's duration fields are ``metav1.Duration``, which only accept this form.
+
+    :raises ValueError: when ``text`` is not a Go duration.
+    """
+    raw = text.strip()
+    sign = -1 if raw.startswith("-") else 1
+    body = raw[1:] if raw[:1] in "+-" else raw
+    if body == "0":
+        return timedelta(0)
+    if not body:
+        raise ValueError(f"invalid duration {text!r}")
+    pos, total = 0, Fraction(0)
+    for m in _DURATION_PART.finditer(body):
+        if m.start() != pos:
+            break
+        total += Fraction(m.group(1)) * _UNIT_NS[m.group(2)]
+        pos = m.end()
+    if pos != len(body):
+        raise ValueError(f"invalid duration {text!r}")
+    return timedelta(microseconds=round(sign * total / 1000))
+
+
+def format_go_duration(value: timedelta) -> str:
+    """Format like Go's ``Duration.String()``: ``8760h0m0s``, ``4m0s``, ``30s``, ``1.5s``, ``500ms``.
+
+    This is how kubeadm serializes durations in ``kubeadm-config`` (reference §5.2).
+    """
+    us = value.days * 86_400_000_000 + value.seconds * 1_000_000 + value.microseconds
+    if us == 0:
+        return "0s"
+    sign, us = ("-", -us) if us < 0 else ("", us)
+    if us < 1_000_000:
+        if us < 1_000:
+            return f"{sign}{us}µs"
+        return f"{sign}{_frac(us, 1_000)}ms"
+    hours, rest = divmod(us, 3_600_000_000)
+    minutes, rest = divmod(rest, 60_000_000)
+    seconds = _frac(rest, 1_000_000)
+    if hours:
+        return f"{sign}{hours}h{minutes}m{seconds}s"
+    if minutes:
+        return f"{sign}{minutes}m{seconds}s"
+    return f"{sign}{seconds}s"
+
+
+def _frac(value: int, unit: int) -> str:
+    whole, part = divmod(value, unit)
+    if not part:
+        return str(whole)
+    digits = str(part).rjust(len(str(unit)) - 1, "0").rstrip("0")
+    return f"{whole}.{digits}"
+
+
+# --- YAML with positions and duplicate detection -----------------------------------------------
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that records duplicate keys (kubeadm's strict decoding rejects them)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicates: list[tuple[int, int, str]] = []
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[override]
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                hashable = key in seen
+            except TypeError:
+                continue
+            if hashable:
+                self.duplicates.append((key_node.start_mark.line + 1, key_node.start_mark.column + 1,
+                                        str(key)))
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+@dataclass
+class _Document:
+    index: int   # 1-based position in the file
+    line: int    # 1-based line where it starts
+    data: Any
+
+
+def _load_documents(text: str, source: str, issues: list[str]) -> list[_Document]:
+    loader = _Loader(text)
+    docs: list[_Document] = []
+    try:
+        index = 0
+        while loader.check_node():
+            node = loader.get_node()
+            index += 1
+            line = node.start_mark.line + 1 if node is not None else 0
+            docs.append(_Document(index, line, loader.construct_document(node)))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "YAML"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        issues.append(f"{source}: {where}: malformed YAML: {problem}")
+        return []
+    finally:
+        loader.dispose()
+    for line, column, key in loader.duplicates:
+        issues.append(f"{source}: line {line}, column {column}: duplicate field {key!r}")
+    return docs
+
+
+# --- field reader (collects problems) ------------------------------------------------------------
+_MISSING = object()
+
+
+class _Reader:
+    """Typed access to a YAML mapping that records every problem under its field path."""
+
+    def __init__(self, source: str, issues: list[str], *, inline_source: str = "",
+                 inline_paths: Iterable[str] = ()) -> None:
+        self.source = source
+        self.issues = issues
+        self.inline_source = inline_source
+        self.inline_paths = tuple(inline_paths)
+
+    def err(self, path: str, problem: str) -> None:
+        for p in self.inline_paths:
+            if path == p or path.startswith(p + ".") or path.startswith(p + "["):
+                # a value given inline in the inventory's ``cluster:`` section
+                self.issues.append(f"{self.inline_source}: cluster{path[len('ClusterConfiguration'):]}: {problem}")
+                return
+        self.issues.append(f"{self.source}: {path}: {problem}")
+
+    # structure
+    def mapping(self, value: Any, path: str) -> dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.err(path, f"must be a mapping, got {_type_name(value)}")
+            return {}
+        return value
+
+    def fields(self, node: Mapping, path: str, allowed: Iterable[str]) -> None:
+        known = tuple(allowed)
+        for key in node:
+            if key not in known:
+                self.err(f"{path}.{key}", f"unknown field {str(key)!r} (known fields: {', '.join(known)})")
+
+    def sub(self, node: Mapping, key: str, path: str, allowed: Iterable[str]) -> dict:
+        child = self.mapping(node.get(key), f"{path}.{key}")
+        self.fields(child, f"{path}.{key}", allowed)
+        return child
+
+    # scalars
+    def string(self, node: Mapping, key: str, path: str, default: str = "", *, secret: bool = False) -> str:
+        value = node.get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, str):
+            shown = "" if secret else f" {value!r}"  # a credential is never echoed
+            self.err(f"{path}.{key}", f"must be a string, got {_type_name(value)}{shown} (quote it)")
+            return default
+        return value
+
+    def boolean(self, node: Mapping, key: str, path: str, default: bool = False) -> bool:
+        value = node.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self.err(f"{path}.{key}", f"must be true or false, got {_type_name(value)}")
+            return default
+        return value
+
+    def integer(self, node: Mapping, key: str, path: str, default: int) -> int:
+        value = node.get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.err(f"{path}.{key}", f"must be an integer, got {_type_name(value)}")
+            return default
+        return value
+
+    def strings(self, node: Mapping, key: str, path: str) -> tuple[str, ...]:
+        value = node.get(key)
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            self.err(f"{path}.{key}", f"must be a list of strings, got {_type_name(value)}")
+            return ()
+        out = []
+        for i, item in enumerate(value):
+            if isinstance(item, str):
+                out.append(item)
+            else:
+                self.err(f"{path}.{key}[{i}]", f"must be a string, got {_type_name(item)}")
+        return tuple(out)
+
+    def duration(self, node: Mapping, key: str, path: str, default: timedelta | None) -> timedelta | None:
+        value = node.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            self.err(f"{path}.{key}", f"must be a duration string such as \"8760h\", \"4m0s\" or \"1h30m\", "
+                                      f"got {_type_name(value)} {value!r}")
+            return default
+        try:
+            parsed = parse_go_duration(value)
+        except ValueError:
+            self.err(f"{path}.{key}", f"invalid duration {value!r}: use Go form such as \"8760h\", \"4m0s\" or \"1h30m\"")
+            return default
+        if parsed < timedelta(0):
+            self.err(f"{path}.{key}", f"duration {value!r} must not be negative")
+            return default
+        return parsed
+
+    def args(self, node: Mapping, key: str, path: str) -> tuple[Arg, ...]:
+        """v1beta4 ``extraArgs``: a list of ``{name, value}`` (duplicates allowed, order kept)."""
+        value = node.get(key)
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            hint = " (v1beta4 uses a list of {name, value}; maps are v1beta3)" if isinstance(value, dict) else ""
+            self.err(f"{path}.{key}", f"must be a list of {{name, value}}, got {_type_name(value)}{hint}")
+            return ()
+        out = []
+        for i, item in enumerate(value):
+            p = f"{path}.{key}[{i}]"
+            item = self.mapping(item, p)
+            self.fields(item, p, ("name", "value"))
+            name = self.string(item, "name", p)
+            if not name:
+                self.err(f"{p}.name", "required")
+                continue
+            if name.startswith("-"):
+                self.err(f"{p}.name", f"give the flag name without leading dashes ({name.lstrip('-')!r})")
+            out.append(Arg(name, self.string(item, "value", p)))
+        return tuple(out)
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, dict):
+        return "mapping"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, datetime):
+        return "timestamp"
+    return type(value).__name__
+
+
+# --- v1beta3 -> v1beta4 conversion (reference §11.8) ---------------------------------------------
+_V1BETA4_ONLY: dict[str, tuple[str, ...]] = {
+    # kind -> dotted paths that v1beta3 does not have (an error when given in a v1beta3 file)
+    "ClusterConfiguration": ("encryptionAlgorithm", "certificateValidityPeriod", "caCertificateValidityPeriod",
+                             "proxy", "dns.disabled", "apiServer.extraEnvs", "controllerManager.extraEnvs",
+                             "scheduler.extraEnvs", "etcd.local.extraEnvs", "etcd.external.httpEndpoints"),
+    "InitConfiguration": ("dryRun", "timeouts", "nodeRegistration.imagePullSerial"),
+    "JoinConfiguration": ("dryRun", "timeouts", "nodeRegistration.imagePullSerial"),
+}
+
+
+def _dig(doc: Any, dotted: str) -> tuple[dict | None, str]:
+    parts = dotted.split(".")
+    node = doc
+    for part in parts[:-1]:
+        node = node.get(part) if isinstance(node, dict) else None
+    return (node if isinstance(node, dict) else None), parts[-1]
+
+
+def _map_to_args(value: Any, path: str, r: _Reader) -> Any:
+    """v1beta3 ``extraArgs`` map -> v1beta4 list, sorted by name as kubeadm's converter does."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        r.err(path, f"must be a mapping of flag name to value in v1beta3, got {_type_name(value)}")
+        return None
+    out = []
+    for name in sorted(value, key=str):
+        v = value[name]
+        if not isinstance(v, str):
+            r.err(f"{path}.{name}", f"must be a string, got {_type_name(v)} {v!r} (quote it)")
+            continue
+        out.append({"name": str(name), "value": v})
+    return out
+
+
+def _convert_v1beta3(kind: str, doc: dict, r: _Reader, extra: dict[str, Any]) -> dict:
+    """Turn a v1beta3 document into its v1beta4 form; moved values land in ``extra``."""
+    doc = _deepcopy(doc)
+    for dotted in _V1BETA4_ONLY.get(kind, ()):
+        parent, leaf = _dig(doc, dotted)
+        if parent is not None and leaf in parent:
+            r.err(f"{kind}.{dotted}", f"unknown field {leaf!r} in {V1BETA3} (it exists only in {V1BETA4})")
+            parent.pop(leaf)
+    if kind == "ClusterConfiguration":
+        for comp in ("apiServer", "controllerManager", "scheduler"):
+            c = doc.get(comp)
+            if isinstance(c, dict) and "extraArgs" in c:
+                c["extraArgs"] = _map_to_args(c["extraArgs"], f"{kind}.{comp}.extraArgs", r)
+        etcd = doc.get("etcd")
+        local = etcd.get("local") if isinstance(etcd, dict) else None
+        if isinstance(local, dict) and "extraArgs" in local:
+            local["extraArgs"] = _map_to_args(local["extraArgs"], f"{kind}.etcd.local.extraArgs", r)
+        api = doc.get("apiServer")
+        if isinstance(api, dict) and "timeoutForControlPlane" in api:
+            # v1beta3 apiServer.timeoutForControlPlane -> {Init,Join}Configuration.timeouts
+            value = api.pop("timeoutForControlPlane")
+            if value is not None:
+                got = r.duration({"timeoutForControlPlane": value}, "timeoutForControlPlane",
+                                 f"{kind}.apiServer", None)
+                if got is not None:
+                    extra["controlPlaneComponentHealthCheck"] = got
+        gates = doc.get("featureGates")
+        if isinstance(gates, dict) and "PublicKeysECDSA" in gates:
+            # v1beta3's PublicKeysECDSA gate became encryptionAlgorithm ECDSA-P256
+            if gates.pop("PublicKeysECDSA") is True:
+                doc["encryptionAlgorithm"] = "ECDSA-P256"
+            if not gates:
+                doc.pop("featureGates")
+    if kind in ("InitConfiguration", "JoinConfiguration"):
+        reg = doc.get("nodeRegistration")
+        if isinstance(reg, dict) and "kubeletExtraArgs" in reg:
+            reg["kubeletExtraArgs"] = _map_to_args(reg["kubeletExtraArgs"], f"{kind}.nodeRegistration.kubeletExtraArgs", r)
+    if kind == "JoinConfiguration":
+        disc = doc.get("discovery")
+        if isinstance(disc, dict) and "timeout" in disc:
+            # v1beta3 discovery.timeout -> JoinConfiguration.timeouts.discovery
+            value = disc.pop("timeout")
+            if value is not None:
+                got = r.duration({"timeout": value}, "timeout", f"{kind}.discovery", None)
+                if got is not None:
+                    extra["discovery"] = got
+    return doc
+
+
+def _deepcopy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _deepcopy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deepcopy(v) for v in value]
+    return value
+
+
+def _merge(base: dict, over: Mapping, prefix: str, paths: list[str]) -> dict:
+    """Deep-merge ``over`` onto ``base`` (mappings merge, anything else replaces); record leaves."""
+    out = dict(base)
+    for key, value in over.items():
+        path = f"{prefix}.{key}"
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and value:
+            out[key] = _merge(out[key], value, path, paths)
+        else:
+            out[key] = _deepcopy(value)
+            paths.append(path)
+    return out
+
+
+# --- ClusterConfiguration ----------------------------------------------------------------------
+_CLUSTER_FIELDS = ("apiVersion", "kind", "etcd", "networking", "kubernetesVersion", "controlPlaneEndpoint",
+                   "apiServer", "controllerManager", "scheduler", "dns", "proxy", "certificatesDir",
+                   "imageRepository", "featureGates", "clusterName", "encryptionAlgorithm",
+                   "certificateValidityPeriod", "caCertificateValidityPeriod")
+_COMPONENT_FIELDS = ("extraArgs", "extraVolumes", "extraEnvs")
+
+
+def _read_envs(r: _Reader, node: Mapping, path: str) -> tuple[EnvVar, ...]:
+    value = node.get("extraEnvs")
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        r.err(f"{path}.extraEnvs", f"must be a list of {{name, value}}, got {_type_name(value)}")
+        return ()
+    out = []
+    for i, item in enumerate(value):
+        p = f"{path}.extraEnvs[{i}]"
+        item = r.mapping(item, p)
+        if "valueFrom" in item:
+            r.err(f"{p}.valueFrom", "not supported by kubefab (static pods get literal values); use value")
+        r.fields({k: v for k, v in item.items() if k != "valueFrom"}, p, ("name", "value"))
+        name = r.string(item, "name", p)
+        if not name:
+            r.err(f"{p}.name", "required")
+            continue
+        out.append(EnvVar(name, r.string(item, "value", p)))
+    return tuple(out)
+
+
+def _read_volumes(r: _Reader, node: Mapping, path: str) -> tuple[HostPathMount, ...]:
+    value = node.get("extraVolumes")
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        r.err(f"{path}.extraVolumes", f"must be a list, got {_type_name(value)}")
+        return ()
+    out = []
+    for i, item in enumerate(value):
+        p = f"{path}.extraVolumes[{i}]"
+        item = r.mapping(item, p)
+        r.fields(item, p, ("name", "hostPath", "mountPath", "readOnly", "pathType"))
+        name, host_path, mount_path = (r.string(item, k, p) for k in ("name", "hostPath", "mountPath"))
+        for key, got in (("name", name), ("hostPath", host_path), ("mountPath", mount_path)):
+            if not got:
+                r.err(f"{p}.{key}", "required")
+        path_type = r.string(item, "pathType", p)
+        if path_type not in _HOST_PATH_TYPES:
+            r.err(f"{p}.pathType", f"unknown pathType {path_type!r} (one of: {', '.join(t for t in _HOST_PATH_TYPES if t)})")
+        out.append(HostPathMount(name, host_path, mount_path, r.boolean(item, "readOnly", p), path_type))
+    return tuple(out)
+
+
+def _read_component(r: _Reader, node: Mapping, key: str, path: str) -> ControlPlaneComponent:
+    c = r.sub(node, key, path, _COMPONENT_FIELDS)
+    p = f"{path}.{key}"
+    return ControlPlaneComponent(r.args(c, "extraArgs", p), _read_volumes(r, c, p), _read_envs(r, c, p))
+
+
+def _check_sans(r: _Reader, values: tuple[str, ...], path: str) -> None:
+    for i, san in enumerate(values):
+        if not _san_ok(san):
+            r.err(f"{path}[{i}]", f"{san!r} is not an IP address, a DNS-1123 subdomain or a wildcard (*.example.com)")
+
+
+def _check_absolute(r: _Reader, value: str, path: str) -> None:
+    if value and not value.startswith("/"):
+        r.err(path, f"{value!r} must be an absolute path")
+
+
+def _check_cidrs(r: _Reader, value: str, path: str, *, service: bool) -> None:
+    parts = [p.strip() for p in value.split(",")]
+    nets: list[tuple[str, Any]] = []
+    for part in parts:
+        try:
+            # kubeadm parses sloppily (host bits may be set), like Go's net.ParseCIDR
+            nets.append((part, ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            r.err(path, f"{part!r} is not a valid CIDR (e.g. 10.96.0.0/12)")
+    if len(nets) != len(parts):
+        return
+    if len(nets) > 2 or (len(nets) == 2 and nets[0][1].version == nets[1][1].version):
+        r.err(path, f"{value!r}: give one CIDR, or two of different IP families for dual-stack")
+        return
+    if not service:
+        return
+    for text, net in nets:
+        # kube-apiserver's service CIDR limits (kubeadm ValidateServiceSubnetSize): at most
+        # 20 bits (/12 IPv4, /108 IPv6) and room for the API server and DNS service IPs
+        if net.num_addresses < 10:
+            r.err(path, f"{text} is too small: a service subnet needs at least 10 addresses")
+        elif net.max_prefixlen - net.prefixlen > 20:
+            limit = "/12" if net.version == 4 else "/108"
+            r.err(path, f"{text} is too large: the service subnet can be at most {limit}")
+
+
+def _check_endpoint(r: _Reader, value: str, path: str, *, what: str) -> None:
+    host, port = split_endpoint(value)
+    if not (is_ip(host) or is_dns1123_subdomain(host)):
+        r.err(path, f"{what} host {host!r} must be an IP address or a DNS-1123 subdomain (lower case)")
+    if port and (not port.isdigit() or not 0 < int(port) < 65536):
+        r.err(path, f"{what} port {port!r} must be a number from 1 to 65535")
+    if value.startswith("[") and "]" not in value:
+        r.err(path, f"{what} {value!r} has an unclosed '['")
+
+
+def _read_cluster(r: _Reader, doc: Mapping, path: str = "ClusterConfiguration") -> ClusterConfiguration:
+    r.fields(doc, path, _CLUSTER_FIELDS)
+
+    raw_version = doc.get("kubernetesVersion")
+    version = ""
+    if raw_version is not None and not isinstance(raw_version, str):
+        r.err(f"{path}.kubernetesVersion", f"must be a string such as \"v1.34.2\", got {_type_name(raw_version)} "
+                                           f"{raw_version!r} (quote it)")
+        raw_version = None
+    try:
+        version = normalize_version(raw_version or "")
+    except KubefabError as exc:
+        problem = exc.problem.removeprefix("kubernetesVersion ")
+        r.err(f"{path}.kubernetesVersion", problem + (f"; {exc.fix}" if exc.fix else ""))
+        version = normalize_version("")
+
+    cpe = r.string(doc, "controlPlaneEndpoint", path)
+    if cpe:
+        _check_endpoint(r, cpe, f"{path}.controlPlaneEndpoint", what="controlPlaneEndpoint")
+
+    net = r.sub(doc, "networking", path, ("serviceSubnet", "podSubnet", "dnsDomain"))
+    np = f"{path}.networking"
+    networking = Networking(
+        service_subnet=r.string(net, "serviceSubnet", np) or K.DEFAULT_SERVICE_SUBNET,
+        pod_subnet=r.string(net, "podSubnet", np),
+        dns_domain=r.string(net, "dnsDomain", np) or K.DEFAULT_DNS_DOMAIN,
+    )
+    _check_cidrs(r, networking.service_subnet, f"{np}.serviceSubnet", service=True)
+    if networking.pod_subnet:
+        _check_cidrs(r, networking.pod_subnet, f"{np}.podSubnet", service=False)
+    if not is_dns1123_subdomain(networking.dns_domain):
+        r.err(f"{np}.dnsDomain", f"{networking.dns_domain!r} is not a DNS-1123 subdomain")
+
+    etcd = r.sub(doc, "etcd", path, ("local", "external"))
+    ep = f"{path}.etcd"
+    etcd_local: LocalEtcd | None = None
+    etcd_external: ExternalEtcd | None = None
+    if etcd.get("local") is not None and etcd.get("external") is not None:
+        r.err(ep, "local and external are mutually exclusive; set only one")
+    if etcd.get("external") is not None:
+        ext = r.sub(etcd, "external", ep, ("endpoints", "caFile", "certFile", "keyFile", "httpEndpoints"))
+        xp = f"{ep}.external"
+        endpoints = r.strings(ext, "endpoints", xp)
+        if not endpoints:
+            r.err(f"{xp}.endpoints", "required: at least one etcd client URL (https://host:2379)")
+        for i, url in enumerate(endpoints):
+            if not re.match(r"^https?://[^/\s]+", url):
+                r.err(f"{xp}.endpoints[{i}]", f"{url!r} is not an http(s):// URL")
+        files = {k: r.string(ext, k, xp) for k in ("caFile", "certFile", "keyFile")}
+        for k, v in files.items():
+            _check_absolute(r, v, f"{xp}.{k}")
+            if any(u.startswith("https://") for u in endpoints) and not v:
+                r.err(f"{xp}.{k}", "required with https:// endpoints")
+        http_endpoints = r.strings(ext, "httpEndpoints", xp)
+        etcd_external = ExternalEtcd(endpoints, files["caFile"], files["certFile"], files["keyFile"],
+                                     http_endpoints=http_endpoints)
+    else:
+        # kubeadm defaults etcd.local when neither local nor external is set (§11.2)
+        loc = r.sub(etcd, "local", ep, ("imageRepository", "imageTag", "dataDir", "extraArgs", "extraEnvs",
+                                        "serverCertSANs", "peerCertSANs"))
+        lp = f"{ep}.local"
+        etcd_local = LocalEtcd(
+            image_repository=r.string(loc, "imageRepository", lp),
+            image_tag=r.string(loc, "imageTag", lp),
+            data_dir=r.string(loc, "dataDir", lp) or K.DEFAULT_ETCD_DATA_DIR,
+            extra_args=r.args(loc, "extraArgs", lp),
+            extra_envs=_read_envs(r, loc, lp),
+            server_cert_sans=r.strings(loc, "serverCertSANs", lp),
+            peer_cert_sans=r.strings(loc, "peerCertSANs", lp),
+        )
+        _check_absolute(r, etcd_local.data_dir, f"{lp}.dataDir")
+        _check_sans(r, etcd_local.server_cert_sans, f"{lp}.serverCertSANs")
+        _check_sans(r, etcd_local.peer_cert_sans, f"{lp}.peerCertSANs")
+
+    api = r.sub(doc, "apiServer", path, (*_COMPONENT_FIELDS, "certSANs"))
+    ap = f"{path}.apiServer"
+    api_server = APIServer(extra_args=r.args(api, "extraArgs", ap), extra_volumes=_read_volumes(r, api, ap),
+                           extra_envs=_read_envs(r, api, ap), cert_sans=r.strings(api, "certSANs", ap))
+    _check_sans(r, api_server.cert_sans, f"{ap}.certSANs")
+
+    dns = r.sub(doc, "dns", path, ("imageRepository", "imageTag", "disabled"))
+    proxy = r.sub(doc, "proxy", path, ("disabled",))
+
+    gates_raw = r.mapping(doc.get("featureGates"), f"{path}.featureGates")
+    gates = []
+    for name, value in gates_raw.items():
+        if not isinstance(value, bool):
+            r.err(f"{path}.featureGates.{name}", f"must be true or false, got {_type_name(value)}")
+        else:
+            gates.append((str(name), value))
+
+    algorithm = r.string(doc, "encryptionAlgorithm", path) or K.DEFAULT_ENCRYPTION_ALGORITHM
+    if algorithm not in K.ENCRYPTION_ALGORITHMS:
+        r.err(f"{path}.encryptionAlgorithm", f"unknown algorithm {algorithm!r} (one of: {', '.join(K.ENCRYPTION_ALGORITHMS)})")
+        algorithm = K.DEFAULT_ENCRYPTION_ALGORITHM
+    elif algorithm == "ECDSA-P384" and for_version(version).minor < 34:
+        # kubeadm added ECDSA-P384 in v1.34 (reference §1.3)
+        r.err(f"{path}.encryptionAlgorithm", f"ECDSA-P384 needs Kubernetes v1.34 or later (kubernetesVersion is {version})")
+
+    certs_dir = r.string(doc, "certificatesDir", path) or K.DEFAULT_CERTIFICATES_DIR
+    _check_absolute(r, certs_dir, f"{path}.certificatesDir")
+    cluster_name = r.string(doc, "clusterName", path) or K.DEFAULT_CLUSTER_NAME
+    leaf = r.duration(doc, "certificateValidityPeriod", path, K.DEFAULT_CERT_VALIDITY) or K.DEFAULT_CERT_VALIDITY
+    ca = r.duration(doc, "caCertificateValidityPeriod", path, K.DEFAULT_CA_CERT_VALIDITY) or K.DEFAULT_CA_CERT_VALIDITY
+
+    return ClusterConfiguration(
+        kubernetes_version=version,
+        control_plane_endpoint=cpe,
+        cluster_name=cluster_name,
+        certificates_dir=certs_dir,
+        image_repository=r.string(doc, "imageRepository", path) or K.DEFAULT_IMAGE_REPOSITORY,
+        networking=networking,
+        etcd_local=etcd_local,
+        etcd_external=etcd_external,
+        api_server=api_server,
+        controller_manager=_read_component(r, doc, "controllerManager", path),
+        scheduler=_read_component(r, doc, "scheduler", path),
+        dns=DNS(r.string(dns, "imageRepository", f"{path}.dns"), r.string(dns, "imageTag", f"{path}.dns"),
+                r.boolean(dns, "disabled", f"{path}.dns")),
+        proxy_disabled=r.boolean(proxy, "disabled", f"{path}.proxy"),
+        feature_gates=tuple(sorted(gates)),
+        encryption_algorithm=algorithm,
+        certificate_validity_period=leaf,
+        ca_certificate_validity_period=ca,
+    )
+
+
+# --- node-local documents ------------------------------------------------------------------------
+_NODE_REG_FIELDS = ("name", "criSocket", "taints", "kubeletExtraArgs", "ignorePreflightErrors",
+                    "imagePullPolicy", "imagePullSerial")
+_TIMEOUT_FIELDS = {
+    "controlPlaneComponentHealthCheck": "control_plane_component_health_check",
+    "kubeletHealthCheck": "kubelet_health_check",
+    "kubernetesAPICall": "kubernetes_api_call",
+    "etcdAPICall": "etcd_api_call",
+    "tlsBootstrap": "tls_bootstrap",
+    "discovery": "discovery",
+    "upgradeManifests": "upgrade_manifests",
+}
+
+
+def _read_node_registration(r: _Reader, doc: Mapping, path: str, node_name: str) -> NodeRegistration:
+    reg = r.sub(doc, "nodeRegistration", path, _NODE_REG_FIELDS)
+    p = f"{path}.nodeRegistration"
+    name = r.string(reg, "name", p) or node_name.lower()
+    if not name:
+        r.err(f"{p}.name", "required (no node name given and no inventory fallback)")
+    elif not is_dns1123_subdomain(name):
+        r.err(f"{p}.name", f"{name!r} is not a valid node name (DNS-1123 subdomain: lower case letters, digits, '-', '.')")
+    cri = r.string(reg, "criSocket", p) or K.DEFAULT_CRI_SOCKET
+    if "://" not in cri:
+        if cri.startswith("/"):
+            cri = "unix://" + cri  # kubeadm adds the scheme to a bare path (§11.7)
+        else:
+            r.err(f"{p}.criSocket", f"{cri!r} must be a unix:// URL or an absolute socket path")
+    elif not cri.startswith(("unix://", "npipe://")):
+        r.err(f"{p}.criSocket", f"{cri!r}: only unix:// sockets are supported")
+    taints: tuple[Taint, ...] | None = None
+    raw = reg.get("taints")
+    if raw is not None:
+        # kubeadm: taints unset (nil) -> the control-plane taint; [] -> no taints (§11.1)
+        if not isinstance(raw, list):
+            r.err(f"{p}.taints", f"must be a list, got {_type_name(raw)}")
+        else:
+            out = []
+            for i, item in enumerate(raw):
+                tp = f"{p}.taints[{i}]"
+                item = r.mapping(item, tp)
+                r.fields(item, tp, ("key", "value", "effect", "timeAdded"))
+                key, effect = r.string(item, "key", tp), r.string(item, "effect", tp)
+                if not key:
+                    r.err(f"{tp}.key", "required")
+                if effect not in _TAINT_EFFECTS:
+                    r.err(f"{tp}.effect", f"{effect!r} is not one of {', '.join(_TAINT_EFFECTS)}")
+                out.append(Taint(key, effect, r.string(item, "value", tp)))
+            taints = tuple(out)
+    policy = r.string(reg, "imagePullPolicy", p) or "IfNotPresent"
+    if policy not in _PULL_POLICIES:
+        r.err(f"{p}.imagePullPolicy", f"{policy!r} is not one of {', '.join(_PULL_POLICIES)}")
+    ignore = r.strings(reg, "ignorePreflightErrors", p)
+    if "all" in (i.lower() for i in ignore) and len(ignore) > 1:
+        r.err(f"{p}.ignorePreflightErrors", "'all' ignores every check; do not combine it with other names")
+    return NodeRegistration(
+        name=name,
+        cri_socket=cri,
+        taints=taints,
+        kubelet_extra_args=r.args(reg, "kubeletExtraArgs", p),
+        ignore_preflight_errors=tuple(i.lower() for i in ignore),  # kubeadm compares lower-cased (§10.4)
+        image_pull_policy=policy,
+        image_pull_serial=r.boolean(reg, "imagePullSerial", p, True),
+    )
+
+
+def _read_endpoint(r: _Reader, node: Mapping, key: str, path: str, advertise_address: str) -> APIEndpoint:
+    ep = r.sub(node, key, path, ("advertiseAddress", "bindPort"))
+    p = f"{path}.{key}"
+    address = r.string(ep, "advertiseAddress", p) or advertise_address
+    if not address:
+        r.err(f"{p}.advertiseAddress", "required (no address given and no inventory fallback)")
+    elif not is_ip(address):
+        r.err(f"{p}.advertiseAddress", f"{address!r} is not an IP address")
+    port = r.integer(ep, "bindPort", p, 0) or K.DEFAULT_API_BIND_PORT
+    if not 0 < port < 65536:
+        r.err(f"{p}.bindPort", f"{port} is not a port number (1-65535)")
+    return APIEndpoint(address, port)
+
+
+def _read_timeouts(r: _Reader, doc: Mapping, path: str, extra: Mapping[str, timedelta]) -> Timeouts:
+    t = r.sub(doc, "timeouts", path, tuple(_TIMEOUT_FIELDS))
+    base = Timeouts()
+    values = {}
+    for key, attr in _TIMEOUT_FIELDS.items():
+        default = extra.get(key, getattr(base, attr))
+        values[attr] = r.duration(t, key, f"{path}.timeouts", default) or default
+    return Timeouts(**values)
+
+
+def _read_patches(r: _Reader, doc: Mapping, path: str) -> str:
+    patches = r.sub(doc, "patches", path, ("directory",))
+    return r.string(patches, "directory", f"{path}.patches")
+
+
+def _token_secret(r: _Reader, node: Mapping, key: str, path: str) -> Secret | None:
+    value = r.string(node, key, path, secret=True)
+    if not value:
+        return None
+    if not TOKEN_RE.match(value):
+        # never echo the value: it is a credential
+        r.err(f"{path}.{key}", "invalid token: must be <id>.<secret>, 6 and 16 lower-case letters or digits "
+                              "(regexp [a-z0-9]{6}\\.[a-z0-9]{16})")
+    return Secret(value, kind="bootstrap token")
+
+
+def _certificate_key(r: _Reader, node: Mapping, path: str) -> Secret | None:
+    value = r.string(node, "certificateKey", path, secret=True)
+    if not value:
+        return None
+    if not CERTIFICATE_KEY_RE.match(value):
+        r.err(f"{path}.certificateKey", f"invalid certificate key: must be 64 hexadecimal characters "
+                                        f"(got {len(value)} characters)")
+    return Secret(value.lower(), kind="certificate key")
+
+
+def _read_bootstrap_tokens(r: _Reader, doc: Mapping, path: str) -> tuple[BootstrapToken, ...]:
+    raw = doc.get("bootstrapTokens")
+    if raw is not None and not isinstance(raw, list):
+        r.err(f"{path}.bootstrapTokens", f"must be a list, got {_type_name(raw)}")
+        raw = None
+    if not raw:
+        # kubeadm defaults one token (its value generated at init, §11.1); an empty Secret
+        # tells the init phases to mint or reuse one
+        return (BootstrapToken(token=Secret("", kind="bootstrap token")),)
+    out = []
+    for i, item in enumerate(raw):
+        p = f"{path}.bootstrapTokens[{i}]"
+        item = r.mapping(item, p)
+        r.fields(item, p, ("token", "description", "ttl", "expires", "usages", "groups"))
+        token = _token_secret(r, item, "token", p) or Secret("", kind="bootstrap token")
+        ttl = r.duration(item, "ttl", p, K.DEFAULT_TOKEN_TTL)
+        expires = None
+        raw_exp = item.get("expires")
+        if isinstance(raw_exp, datetime):
+            expires = raw_exp if raw_exp.tzinfo else raw_exp.replace(tzinfo=timezone.utc)
+        elif isinstance(raw_exp, str):
+            try:
+                expires = datetime.fromisoformat(raw_exp.replace("Z", "+00:00"))
+            except ValueError:
+                r.err(f"{p}.expires", f"{raw_exp!r} is not an RFC 3339 time (2006-01-02T15:04:05Z)")
+        elif raw_exp is not None:
+            r.err(f"{p}.expires", f"must be an RFC 3339 time, got {_type_name(raw_exp)}")
+        if expires is not None and item.get("ttl") is not None:
+            r.err(p, "ttl and expires are mutually exclusive")
+        usages = r.strings(item, "usages", p) or ("signing", "authentication")
+        for j, usage in enumerate(usages):
+            if usage not in TOKEN_USAGES:
+                r.err(f"{p}.usages[{j}]", f"unknown usage {usage!r} (known: {', '.join(TOKEN_USAGES)})")
+        groups = r.strings(item, "groups", p) or (K.DEFAULT_BOOTSTRAP_GROUP,)
+        for j, group in enumerate(groups):
+            if not TOKEN_GROUP_RE.match(group):
+                r.err(f"{p}.groups[{j}]", f"{group!r} must match {TOKEN_GROUP_RE.pattern}")
+        out.append(BootstrapToken(token=token, description=r.string(item, "description", p),
+                                  ttl=ttl, expires=expires, usages=usages, groups=groups))
+    return tuple(out)
+
+
+_INIT_FIELDS = ("apiVersion", "kind", "bootstrapTokens", "dryRun", "nodeRegistration", "localAPIEndpoint",
+                "certificateKey", "skipPhases", "patches", "timeouts")
+_JOIN_FIELDS = ("apiVersion", "kind", "dryRun", "nodeRegistration", "caCertPath", "discovery", "controlPlane",
+                "skipPhases", "patches", "timeouts")
+
+
+def _read_init(r: _Reader, doc: Mapping, *, node_name: str, advertise_address: str,
+               extra: Mapping[str, timedelta]) -> InitConfiguration:
+    path = "InitConfiguration"
+    r.fields(doc, path, _INIT_FIELDS)
+    return InitConfiguration(
+        node_registration=_read_node_registration(r, doc, path, node_name),
+        local_api_endpoint=_read_endpoint(r, doc, "localAPIEndpoint", path, advertise_address),
+        bootstrap_tokens=_read_bootstrap_tokens(r, doc, path),
+        certificate_key=_certificate_key(r, doc, path),
+        skip_phases=r.strings(doc, "skipPhases", path),
+        timeouts=_read_timeouts(r, doc, path, extra),
+        dry_run=r.boolean(doc, "dryRun", path),
+        patches_directory=_read_patches(r, doc, path),
+    )
+
+
+def _read_join(r: _Reader, doc: Mapping, *, node_name: str, advertise_address: str,
+               extra: Mapping[str, timedelta]) -> JoinConfiguration:
+    path = "JoinConfiguration"
+    r.fields(doc, path, _JOIN_FIELDS)
+    disc = r.sub(doc, "discovery", path, ("bootstrapToken", "file", "tlsBootstrapToken"))
+    dp = f"{path}.discovery"
+    bt_raw = disc.get("bootstrapToken")
+    bt = r.sub(disc, "bootstrapToken", dp, ("token", "apiServerEndpoint", "caCertHashes", "unsafeSkipCAVerification"))
+    bp = f"{dp}.bootstrapToken"
+    fl_raw = disc.get("file")
+    fl = r.sub(disc, "file", dp, ("kubeConfigPath",))
+    if bt_raw is not None and fl_raw is not None:
+        r.err(dp, "bootstrapToken and file are mutually exclusive; set only one")
+    token = _token_secret(r, bt, "token", bp)
+    endpoint = r.string(bt, "apiServerEndpoint", bp)
+    if endpoint:
+        _check_endpoint(r, endpoint, f"{bp}.apiServerEndpoint", what="apiServerEndpoint")
+    hashes = r.strings(bt, "caCertHashes", bp)
+    for i, pin in enumerate(hashes):
+        if not CA_CERT_HASH_RE.match(pin):
+            r.err(f"{bp}.caCertHashes[{i}]", f"{pin!r} must be sha256:<64 hex characters>")
+    kubeconfig_path = r.string(fl, "kubeConfigPath", f"{dp}.file")
+    if fl_raw is not None and not kubeconfig_path:
+        r.err(f"{dp}.file.kubeConfigPath", "required when discovery.file is set")
+    # tlsBootstrapToken defaults to the discovery token (§11.3)
+    tls_token = _token_secret(r, disc, "tlsBootstrapToken", dp) or token
+    discovery = Discovery(
+        token=token, api_server_endpoint=endpoint,
+        ca_cert_hashes=tuple(h[:7].lower() + h[7:].lower() for h in hashes),
+        unsafe_skip_ca_verification=r.boolean(bt, "unsafeSkipCAVerification", bp),
+        file_kubeconfig_path=kubeconfig_path.removeprefix("file://"),
+        tls_bootstrap_token=tls_token,
+    )
+    control_plane = None
+    if doc.get("controlPlane") is not None:
+        cp = r.sub(doc, "controlPlane", path, ("localAPIEndpoint", "certificateKey"))
+        cpp = f"{path}.controlPlane"
+        control_plane = JoinControlPlane(
+            local_api_endpoint=_read_endpoint(r, cp, "localAPIEndpoint", cpp, advertise_address),
+            certificate_key=_certificate_key(r, cp, cpp),
+        )
+    ca_cert_path = r.string(doc, "caCertPath", path) or f"{K.DEFAULT_CERTIFICATES_DIR}/ca.crt"
+    _check_absolute(r, ca_cert_path, f"{path}.caCertPath")
+    return JoinConfiguration(
+        node_registration=_read_node_registration(r, doc, path, node_name),
+        discovery=discovery,
+        ca_cert_path=ca_cert_path,
+        control_plane=control_plane,
+        skip_phases=r.strings(doc, "skipPhases", path),
+        timeouts=_read_timeouts(r, doc, path, extra),
+        dry_run=r.boolean(doc, "dryRun", path),
+        patches_directory=_read_patches(r, doc, path),
+    )
+
+
+# --- loading -------------------------------------------------------------------------------------
+def _raise(source: str, issues: list[str], what: str = "kubeadm configuration") -> None:
+    if issues:
+        n = len(issues)
+        raise ConfigError(
+            f"{source}: {n} problem{'s' if n != 1 else ''} in the {what}",
+            details=issues,
+            fix="correct each field listed (kubeadm's v1beta4 reference: "
+                "https://kubernetes.io/docs/reference/config-api/kubeadm-config.v1beta4/)",
+        )
+
+
+def load_config_text(
+    text: str,
+    *,
+    source: str,
+    node_name: str,
+    advertise_address: str,
+    inline_cluster: Mapping[str, Any] | None = None,
+    inline_source: str = "inventory",
+) -> KubeadmConfig:
+    """Load, convert, default and validate a kubeadm config file's text.
+
+    :param text: the multi-document YAML (may be empty: all defaults).
+    :param source: the file name, used in every message.
+    :param node_name: ``nodeRegistration.name`` when the file leaves it empty.
+    :param advertise_address: ``advertiseAddress`` when the file leaves it empty.
+    :param inline_cluster: ClusterConfiguration fields from the inventory (v1beta4 camelCase),
+        deep-merged over the file's (lists and scalars replace).
+    :param inline_source: the inventory file name, for messages about inline fields.
+    :returns: the defaulted configuration. With neither an Init nor a Join document, a default
+        InitConfiguration is made (what ``kubeadm init`` does).
+    :raises ConfigError: listing every problem found.
+    """
+    issues: list[str] = []
+    docs = _load_documents(text, source, issues)
+    r = _Reader(source, issues)
+    by_kind: dict[str, tuple[str, dict, _Document]] = {}
+    extra: dict[str, timedelta] = {}
+    for doc in docs:
+        where = f"document {doc.index} (line {doc.line})"
+        if doc.data is None:
+            continue
+        if not isinstance(doc.data, dict):
+            issues.append(f"{source}: {where}: must be a mapping with apiVersion and kind, got {_type_name(doc.data)}")
+            continue
+        api, kind = doc.data.get("apiVersion"), doc.data.get("kind")
+        if not api or not kind:
+            missing = " and ".join(k for k, v in (("apiVersion", api), ("kind", kind)) if not v)
+            issues.append(f"{source}: {where}: {missing} missing (supported: {_supported_text()})")
+            continue
+        if kind not in _KINDS:
+            issues.append(f"{source}: {where}: unknown kind {kind!r} (supported: {_supported_text()})")
+            continue
+        if api not in _KINDS[kind]:
+            hint = ""
+            if isinstance(api, str) and api.startswith(KUBEADM_GROUP + "/"):
+                hint = "; older kubeadm APIs must be migrated (kubeadm config migrate)"
+            issues.append(f"{source}: {where}: unsupported apiVersion {api!r} for {kind} "
+                          f"(supported: {', '.join(_KINDS[kind])}){hint}")
+            continue
+        if kind in by_kind:
+            issues.append(f"{source}: {where}: a second {kind} document (the first is document "
+                          f"{by_kind[kind][2].index}); give each kind once")
+            continue
+        by_kind[kind] = (api, doc.data, doc)
+
+    converted: dict[str, dict] = {}
+    for kind in ("ClusterConfiguration", "InitConfiguration", "JoinConfiguration"):
+        if kind in by_kind:
+            api, data, _ = by_kind[kind]
+            converted[kind] = _convert_v1beta3(kind, data, r, extra) if api == V1BETA3 else data
+
+    cluster_doc = converted.get("ClusterConfiguration", {})
+    inline_paths: list[str] = []
+    if inline_cluster:
+        cluster_doc = _merge(cluster_doc, inline_cluster, "ClusterConfiguration", inline_paths)
+    cr = _Reader(source, issues, inline_source=inline_source, inline_paths=inline_paths)
+    cluster = _read_cluster(cr, cluster_doc)
+
+    init = join = None
+    if "InitConfiguration" in converted or "JoinConfiguration" not in converted:
+        # v1beta3's discovery.timeout belongs to the JoinConfiguration only
+        init_extra = {k: v for k, v in extra.items() if k != "discovery"}
+        init = _read_init(r, converted.get("InitConfiguration", {}), node_name=node_name,
+                          advertise_address=advertise_address, extra=init_extra)
+    if "JoinConfiguration" in converted:
+        join = _read_join(r, converted["JoinConfiguration"], node_name=node_name,
+                          advertise_address=advertise_address, extra=extra)
+
+    components: dict[str, dict] = {}
+    for kind in ("KubeletConfiguration", "KubeProxyConfiguration", "ResetConfiguration", "UpgradeConfiguration"):
+        if kind in by_kind:
+            components[kind] = _deepcopy(by_kind[kind][1])
+    _raise(source, issues)
+    return KubeadmConfig(
+        cluster=cluster,
+        init=init,
+        join=join,
+        kubelet=components.get("KubeletConfiguration", {}),
+        kube_proxy=components.get("KubeProxyConfiguration", {}),
+        reset=components.get("ResetConfiguration", {}),
+        upgrade=components.get("UpgradeConfiguration", {}),
+        source=source,
+    )
+
+
+def load_config_file(path: str | Path, **kwargs: Any) -> KubeadmConfig:
+    """:func:`load_config_text` on a file (``source`` defaults to the path as given).
+
+    :raises ConfigError: the file is missing or unreadable, or its content is invalid.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"kubeadm config file {p} does not exist",
+                          fix="create it, or fix the path (cluster.config in the inventory is relative to the inventory file)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"cannot read kubeadm config file {p}: {reason}",
+                          fix="make it a readable UTF-8 YAML file") from None
+    kwargs.setdefault("source", str(path))
+    return load_config_text(text, **kwargs)
+
+
+def default_config(*, node_name: str, advertise_address: str,
+                   kubernetes_version: str | None = None) -> KubeadmConfig:
+    """kubeadm's defaults for one node (``kubeadm init`` with no config file)."""
+    inline = {"kubernetesVersion": kubernetes_version} if kubernetes_version else None
+    return load_config_text("", source="(defaults)", node_name=node_name,
+                            advertise_address=advertise_address, inline_cluster=inline,
+                            inline_source="(defaults)")
+
+
+# --- kubeadm-config ConfigMap (reference §5.2) ---------------------------------------------------
+def _args_out(args: Iterable[Arg]) -> list[dict[str, str]]:
+    return [{"name": a.name, "value": a.value} for a in args]
+
+
+def _envs_out(envs: Iterable[EnvVar]) -> list[dict[str, str]]:
+    return [{"name": e.name, "value": e.value} for e in envs]
+
+
+def _volumes_out(volumes: Iterable[HostPathMount]) -> list[dict[str, Any]]:
+    out = []
+    for v in volumes:
+        item: dict[str, Any] = {"hostPath": v.host_path, "mountPath": v.mount_path, "name": v.name}
+        if v.path_type:
+            item["pathType"] = v.path_type
+        if v.read_only:
+            item["readOnly"] = True
+        out.append(item)
+    return out
+
+
+def _component_out(c: ControlPlaneComponent) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if c.extra_args:
+        out["extraArgs"] = _args_out(c.extra_args)
+    if c.extra_envs:
+        out["extraEnvs"] = _envs_out(c.extra_envs)
+    if c.extra_volumes:
+        out["extraVolumes"] = _volumes_out(c.extra_volumes)
+    return out
+
+
+def _sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
+
+
+def cluster_configuration_v1beta4(cluster: ClusterConfiguration) -> dict[str, Any]:
+    """The ClusterConfiguration as kubeadm serializes it into ``kubeadm-config`` (§5.2).
+
+    Keys alphabetical at every level, empty structs as ``{}``, empty optional values omitted,
+    durations in Go form (``8760h0m0s``). ``etcd.local.dataDir`` and the external etcd file
+    fields have no ``omitempty`` in kubeadm's types, so they are always present.
+    """
+    api = _component_out(cluster.api_server)
+    if cluster.api_server.cert_sans:
+        api["certSANs"] = list(cluster.api_server.cert_sans)
+    etcd: dict[str, Any] = {}
+    if cluster.etcd_external is not None:
+        x = cluster.etcd_external
+        ext: dict[str, Any] = {"caFile": x.ca_file, "certFile": x.cert_file, "endpoints": list(x.endpoints),
+                               "keyFile": x.key_file}
+        if x.http_endpoints:
+            ext["httpEndpoints"] = list(x.http_endpoints)
+        etcd["external"] = ext
+    elif cluster.etcd_local is not None:
+        e = cluster.etcd_local
+        local: dict[str, Any] = {"dataDir": e.data_dir}
+        for key, value in (("imageRepository", e.image_repository), ("imageTag", e.image_tag)):
+            if value:
+                local[key] = value
+        if e.extra_args:
+            local["extraArgs"] = _args_out(e.extra_args)
+        if e.extra_envs:
+            local["extraEnvs"] = _envs_out(e.extra_envs)
+        if e.server_cert_sans:
+            local["serverCertSANs"] = list(e.server_cert_sans)
+        if e.peer_cert_sans:
+            local["peerCertSANs"] = list(e.peer_cert_sans)
+        etcd["local"] = local
+    dns: dict[str, Any] = {}
+    if cluster.dns.image_repository:
+        dns["imageRepository"] = cluster.dns.image_repository
+    if cluster.dns.image_tag:
+        dns["imageTag"] = cluster.dns.image_tag
+    if cluster.dns.disabled:
+        dns["disabled"] = True
+    networking: dict[str, Any] = {"dnsDomain": cluster.networking.dns_domain,
+                                  "serviceSubnet": cluster.networking.service_subnet}
+    if cluster.networking.pod_subnet:
+        networking["podSubnet"] = cluster.networking.pod_subnet
+    out: dict[str, Any] = {
+        "apiServer": api,
+        "apiVersion": V1BETA4,
+        "caCertificateValidityPeriod": format_go_duration(cluster.ca_certificate_validity_period),
+        "certificateValidityPeriod": format_go_duration(cluster.certificate_validity_period),
+        "certificatesDir": cluster.certificates_dir,
+        "clusterName": cluster.cluster_name,
+        "controllerManager": _component_out(cluster.controller_manager),
+        "dns": dns,
+        "encryptionAlgorithm": cluster.encryption_algorithm,
+        "etcd": etcd,
+        "imageRepository": cluster.image_repository,
+        "kind": "ClusterConfiguration",
+        "kubernetesVersion": cluster.kubernetes_version,
+        "networking": networking,
+        "proxy": {"disabled": True} if cluster.proxy_disabled else {},
+        "scheduler": _component_out(cluster.scheduler),
+    }
+    if cluster.control_plane_endpoint:
+        out["controlPlaneEndpoint"] = cluster.control_plane_endpoint
+    if cluster.feature_gates:
+        out["featureGates"] = dict(cluster.feature_gates)
+    return _sorted(out)
+
+
+class _GoStyleDumper(yaml.SafeDumper):
+    """Quote like go-yaml (double quotes) so output resembles kubeadm's, byte-stable."""
+
+    def choose_scalar_style(self):  # type: ignore[override]
+        style = super().choose_scalar_style()
+        return '"' if style == "'" else style
+
+
+def render_yaml(data: Any) -> str:
+    """Block-style YAML with keys in the given order, no line wrapping (byte-stable)."""
+    return yaml.dump(data, Dumper=_GoStyleDumper, default_flow_style=False, sort_keys=False,
+                     allow_unicode=True, width=1 << 30)
+
+
+def render_cluster_configuration(cluster: ClusterConfiguration) -> str:
+    """The ``ClusterConfiguration`` key of the ``kubeadm-config`` ConfigMap (§5.2)."""
+    return render_yaml(cluster_configuration_v1beta4(cluster))
+
+
+def parse_cluster_configuration(text: str, *, source: str = "kubeadm-config ConfigMap") -> ClusterConfiguration:
+    """Read a ``kubeadm-config`` ClusterConfiguration (v1beta4, or v1beta3 from older clusters).
+
+    A joining node reads the cluster's configuration this way, whoever wrote it (kubefab or
+    kubeadm). Extra documents of other kinds are not allowed here.
+
+    :raises ConfigError: listing every problem found.
+    """
+    issues: list[str] = []
+    docs = [d for d in _load_documents(text, source, issues) if d.data is not None]
+    r = _Reader(source, issues)
+    if not issues and len(docs) != 1:
+        issues.append(f"{source}: expected exactly one ClusterConfiguration document, found {len(docs)}")
+    cluster = None
+    if not issues:
+        data = docs[0].data
+        api = data.get("apiVersion") if isinstance(data, dict) else None
+        kind = data.get("kind") if isinstance(data, dict) else None
+        if kind != "ClusterConfiguration" or api not in SUPPORTED_KUBEADM_VERSIONS:
+            issues.append(f"{source}: document 1: expected kind ClusterConfiguration with apiVersion "
+                          f"{' or '.join(SUPPORTED_KUBEADM_VERSIONS)}, got {kind!r} {api!r}")
+        else:
+            if api == V1BETA3:
+                data = _convert_v1beta3("ClusterConfiguration", data, r, {})
+            cluster = _read_cluster(r, data)
+    _raise(source, issues, "ClusterConfiguration")
+    assert cluster is not None
+    return cluster

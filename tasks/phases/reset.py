@@ -1,0 +1,139 @@
+"""The ``reset`` workflow: kubeadm reset's phases (reference §12), as plans only.
+
+- ``preflight``: reset runs as root; says what will be removed.
+- ``remove-etcd-member`` (control planes with a local etcd): ``etcdctl member remove`` of this
+  node's member, found by its peer URL, run on the host with its healthcheck-client
+  certificate; skipped when it is the last member; a failure only warns, as in kubeadm. Then
+  the *contents* of the etcd data dir are deleted.
+- ``cleanup-node``: stop the kubelet, unmount what is mounted under ``/var/lib/kubelet``,
+  remove the CRI's pods when ``crictl`` is there, delete the contents (not the directories) of
+  ``/etc/kubernetes/manifests``, ``/var/lib/kubelet`` and ``<pki>``, and the kubeconfig files.
+
+Like kubeadm, reset leaves iptables/nftables/IPVS rules, the CNI configuration in
+``/etc/cni/net.d``, ``$HOME/.kube/config`` and the Node object in the API alone.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import shlex
+
+from ..core import constants as K
+from ..core.plan import Command, FileRemove, Plan
+from .join import retry_script
+from .joindata import client_url, peer_url
+from .workflow import Phase, Workflow
+
+RESET_KUBECONFIGS = (K.ADMIN_KUBECONFIG, K.SUPER_ADMIN_KUBECONFIG, K.KUBELET_KUBECONFIG,
+                     K.BOOTSTRAP_KUBELET_KUBECONFIG, K.CONTROLLER_MANAGER_KUBECONFIG, K.SCHEDULER_KUBECONFIG)
+LEFT_BEHIND = ("The reset process does not clean CNI configuration (/etc/cni/net.d)",
+               "The reset process does not reset or clean up iptables rules or IPVS tables "
+               "(iptables -F, ipvsadm --clear)",
+               "The reset process does not clean your kubeconfig files ($HOME/.kube/config)",
+               "The Node object stays in the API: delete it with kubectl delete node <name>")
+
+
+def _etcd_manifest_path() -> str:
+    return posixpath.join(K.MANIFESTS_DIR, f"{K.ETCD}.yaml")
+
+
+def has_local_etcd(ctx) -> bool:
+    """Local etcd when the config says so, or (with facts) when the etcd manifest exists (§12)."""
+    if ctx.facts is not None:
+        paths = ctx.fact("paths", {}) or {}
+        if (paths.get(_etcd_manifest_path()) or {}).get("exists"):
+            return True
+    return ctx.is_control_plane and ctx.cluster.etcd_local is not None and ctx.cluster.etcd_external is None
+
+
+def plan_reset_preflight(ctx) -> Plan:
+    plan = Plan("preflight", ctx.host_name)
+    if ctx.facts is not None and ctx.fact("uid", 0) != 0:
+        from ..core.errors import PreflightError
+
+        raise PreflightError("reset must run as root", host=ctx.host_name, phase="preflight",
+                             fix="connect as root or configure sudo for this host in the inventory")
+    plan.notes.append("[reset] Are you sure? The changes made to this host by init or join will be reverted "
+                      "(fab reset asks unless --force)")
+    return plan
+
+
+def remove_member_command(ctx) -> Command:
+    """Remove this node's etcd member unless it is the only one (kubeadm keeps the last member).
+
+    The member is found by its peer URL ``https://<adv>:2380``; a node whose config carries no
+    advertise address (an etcd manifest found on a host configured as a worker) is matched by
+    its member name, the node name, through the local client URL.
+    """
+    etcd_dir = posixpath.join(ctx.pki_dir, "etcd")
+    if ctx.is_control_plane:
+        endpoint, column, value = client_url(ctx.advertise_address), 4, peer_url(ctx.advertise_address)
+    else:
+        endpoint, column, value = f"https://127.0.0.1:{K.ETCD_CLIENT_PORT}", 3, ctx.node_name
+    ec = shlex.join(["env", "ETCDCTL_API=3", "etcdctl", "--endpoints=" + endpoint,
+                     "--cacert=" + posixpath.join(etcd_dir, "ca.crt"),
+                     "--cert=" + posixpath.join(etcd_dir, "healthcheck-client.crt"),
+                     "--key=" + posixpath.join(etcd_dir, "healthcheck-client.key"),
+                     "--dial-timeout=5s", "--command-timeout=30s"])
+    match = f"index(${column}, p)" if column == 4 else f"${column} == p"
+    script = (
+        f"list=$({ec} member list) || {{ echo \"[reset] WARNING: cannot reach etcd: remove member "
+        f"{ctx.node_name} by hand with etcdctl member remove\" >&2; exit 1; }}\n"
+        f"id=$(printf '%s\\n' \"$list\" | awk -F', ' -v p={shlex.quote(value)} '{match} {{print $1}}')\n"
+        "[ -n \"$id\" ] || { echo 'not a member (already removed)'; exit 0; }\n"
+        "[ \"$(printf '%s\\n' \"$list\" | grep -c .)\" -gt 1 ] || { echo 'last etcd member: not removed'; exit 0; }\n"
+        # etcd refuses a removal while the cluster looks unhealthy (e.g. just after a promotion):
+        # retry for timeouts.etcdAPICall as kubeadm's etcd client does
+        + retry_script(f"{ec} member remove \"$id\"", int(ctx.timeouts.etcd_api_call.total_seconds()),
+                        ("member not found",)))
+    return Command(("sh", "-c", script), f"remove etcd member {ctx.node_name} ({value})", ignore_failure=True)
+
+
+def plan_remove_etcd_member(ctx) -> Plan:
+    plan = Plan("remove-etcd-member", ctx.host_name)
+    if ctx.cluster.etcd_external is not None:
+        plan.notes.append("external etcd: remove this node's data from it yourself; nothing is done here")
+        return plan
+    if not has_local_etcd(ctx):
+        plan.notes.append("no local etcd member on this node")
+        return plan
+    plan.add(remove_member_command(ctx))
+    data_dir = ctx.cluster.etcd_local.data_dir if ctx.cluster.etcd_local is not None else K.DEFAULT_ETCD_DATA_DIR
+    # kubeadm deletes the contents, not the directory itself
+    plan.add(FileRemove(data_dir, recursive=True, reason="etcd data (contents)"))
+    return plan
+
+
+UNMOUNT_SCRIPT = (
+    "awk -v d={root} '$2 == d || index($2, d \"/\") == 1 {{print $2}}' /proc/mounts | sort -r | "
+    "while read -r m; do umount \"$m\" || echo \"[reset] WARNING: cannot unmount $m\" >&2; done")
+
+
+def plan_cleanup_node(ctx) -> Plan:
+    plan = Plan("cleanup-node", ctx.host_name)
+    plan.add(Command(("systemctl", "stop", "kubelet"), "stop the kubelet", ignore_failure=True))
+    plan.add(Command(("sh", "-c", UNMOUNT_SCRIPT.format(root=shlex.quote(K.KUBELET_RUN_DIR))),
+                     f"unmount everything under {K.KUBELET_RUN_DIR}", ignore_failure=True))
+    cri = ctx.node_registration.cri_socket
+    plan.add(Command(("sh", "-c", "command -v crictl >/dev/null 2>&1 || exit 0; "
+                      f"crictl --runtime-endpoint {shlex.quote(cri)} rmp --all --force"),
+                     "remove the Kubernetes containers through the CRI", ignore_failure=True))
+    for directory in (K.MANIFESTS_DIR, K.KUBELET_RUN_DIR, ctx.pki_dir):
+        plan.add(FileRemove(directory, recursive=True, reason="contents, as kubeadm reset"))
+    if ctx.pki_dir != K.DEFAULT_CERTIFICATES_DIR:
+        plan.notes.append(f"[reset] WARNING: cleaning a non-default certificates directory: {ctx.pki_dir}")
+    for name in RESET_KUBECONFIGS:
+        plan.add(FileRemove(posixpath.join(K.KUBERNETES_DIR, name)))
+    plan.notes.extend(LEFT_BEHIND)
+    return plan
+
+
+RESET = Workflow(
+    "reset",
+    (
+        Phase("preflight", "Run reset pre-flight checks", run=plan_reset_preflight),
+        Phase("remove-etcd-member", "Remove a local etcd member", run=plan_remove_etcd_member),
+        Phase("cleanup-node", "Run cleanup node", run=plan_cleanup_node),
+    ),
+    summary="Performs a best effort revert of changes made to this host by 'init' or 'join'",
+)
