@@ -1,12 +1,35 @@
 #!/usr/bin/env bash
-# `make demo`: kubefab's main job on the built-in lab.
-# Today: an offline dry-run of the example HA inventory (plan printed, files written to out/demo).
+# `make demo`: kubefab's main job on the built-in lab (needs root: network namespaces).
+#
+# 1. the lab: 3 control-plane hosts, 2 workers and an haproxy load balancer, each a real sshd
+#    host in its own namespaces (tests/lab);
+# 2. kubefab brings the cluster up over SSH: `fab cluster-up` when it is available, else
+#    `fab -H node1 init --upload-certs` on the first control plane;
+# 3. the result, through the load balancer, with the real kubectl.
+# The lab stays up afterwards; `python -m tests.lab down` removes it. Re-running converges.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
-out=out/demo
-rm -rf "$out"
-echo "--> kubefab: offline dry-run of inventory/hosts.yaml (first control plane)"
-"$PY" -m fabric -H master1 init --dry-run --offline --upload-certs --output "$out" --state-dir "$out/state"
-echo "--> files written under $out/master1, plan in $out/plan.json"
-find "$out/master1" -type f | sort
+export KUBEFAB_LAB_DIR=${KUBEFAB_LAB_DIR:-/var/tmp/kubefab-demo}
+lab() { "$PY" -m tests.lab "$@"; }
+
+echo "--> Lab: 5 hosts and a load balancer in $KUBEFAB_LAB_DIR"
+lab up 5 --lb
+inv="$KUBEFAB_LAB_DIR/inventory.yaml"
+state="$KUBEFAB_LAB_DIR/state"
+
+if "$PY" -m fabric -r . --list 2>/dev/null | grep -q "cluster-up" && \
+   ! "$PY" -m fabric -r . cluster-up --help 2>/dev/null | grep -q "not available"; then
+  echo "--> fab cluster-up"
+  lab sw -- "$PY" -m fabric -r . cluster-up --inventory "$inv" --state-dir "$state"
+else
+  echo "--> fab -H node1 init --upload-certs"
+  lab sw -- "$PY" -m fabric -r . -H node1 init --upload-certs --inventory "$inv" --state-dir "$state"
+fi
+
+echo "--> kubectl --kubeconfig $state/nodes/node1/admin.conf get nodes (through the load balancer)"
+lab sw -- kubectl --kubeconfig "$state/nodes/node1/admin.conf" get nodes -o wide
+lab sw -- kubectl --kubeconfig "$state/nodes/node1/admin.conf" get --raw /readyz; echo
+echo "--> The lab is still up: try"
+echo "      $PY -m tests.lab sw -- kubectl --kubeconfig $state/nodes/node1/admin.conf get pods -A"
+echo "      $PY -m tests.lab down    # to remove it"

@@ -26,6 +26,7 @@ Public API:
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -74,6 +75,10 @@ __all__ = [
     "parse_cluster_configuration",
     "parse_go_duration",
     "format_go_duration",
+    "render_yaml",
+    "split_endpoint",
+    "is_ip",
+    "is_dns1123_subdomain",
 ]
 
 KUBEADM_GROUP = "kubeadm.k8s.io"
@@ -295,7 +300,7 @@ class _Reader:
         known = tuple(allowed)
         for key in node:
             if key not in known:
-                self.err(f"{path}.{key}", f"unknown field {str(key)!r} (known fields: {', '.join(known)})")
+                self.err(f"{path}.{key}", f"unknown field {str(key)!r} ({suggest(str(key), known)})")
 
     def sub(self, node: Mapping, key: str, path: str, allowed: Iterable[str]) -> dict:
         child = self.mapping(node.get(key), f"{path}.{key}")
@@ -386,6 +391,13 @@ class _Reader:
                 self.err(f"{p}.name", f"give the flag name without leading dashes ({name.lstrip('-')!r})")
             out.append(Arg(name, self.string(item, "value", p)))
         return tuple(out)
+
+
+def suggest(key: str, known: Iterable[str]) -> str:
+    """``did you mean 'x'?`` for a near miss, else the list of known names."""
+    names = [k for k in known if k not in ("apiVersion", "kind")]
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.75)
+    return f"did you mean {close[0]!r}?" if close else f"known fields: {', '.join(names)}"
 
 
 def _type_name(value: Any) -> str:
@@ -500,7 +512,7 @@ def _merge(base: dict, over: Mapping, prefix: str, paths: list[str]) -> dict:
     out = dict(base)
     for key, value in over.items():
         path = f"{prefix}.{key}"
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and value:
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = _merge(out[key], value, path, paths)
         else:
             out[key] = _deepcopy(value)
@@ -578,6 +590,52 @@ def _check_absolute(r: _Reader, value: str, path: str) -> None:
         r.err(path, f"{value!r} must be an absolute path")
 
 
+# kubeadm constants: MinimumAddressesInServiceSubnet, MinimumAddressesInPodSubnet,
+# PodSubnetNodeMaskMaxDiff; default node CIDR masks of kube-controller-manager
+MIN_SERVICE_SUBNET_ADDRESSES = 10
+MIN_POD_SUBNET_ADDRESSES = 254
+POD_SUBNET_NODE_MASK_MAX_DIFF = 16
+DEFAULT_NODE_MASK = {4: 24, 6: 64}
+
+# image references as the container "reference" grammar has them (domain[:port]/path...)
+_DOMAIN = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?"
+_PATH = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_IMAGE_NAME_RE = re.compile(rf"^(?:{_DOMAIN}/)?{_PATH}(?:/{_PATH})*$")
+
+
+def _check_image_repository(r: _Reader, value: str, path: str) -> None:
+    # kubeadm ValidateImageRepository: "<repo>/name:tag" must be a valid image reference
+    if value and not _IMAGE_NAME_RE.match(value + "/name"):
+        r.err(path, f"{value!r} is not a valid image repository (e.g. registry.k8s.io or registry.example.com:5000/k8s)")
+
+
+def _check_pod_subnet_node_mask(r: _Reader, value: str, path: str, controller_manager: ControlPlaneComponent) -> None:
+    """kubeadm ValidatePodSubnetNodeMask: the pod subnet must hold whole node subnets."""
+    args = {a.name: a.value for a in controller_manager.extra_args}  # last one wins, as flags do
+    if args.get("allocate-node-cidrs") == "false":
+        return
+    for part in value.split(","):
+        try:
+            net = ipaddress.ip_network(part.strip(), strict=False)
+        except ValueError:
+            return  # already reported
+        flag = f"node-cidr-mask-size-ipv{net.version}"
+        raw = args.get(flag)
+        if raw is None:
+            node_mask = DEFAULT_NODE_MASK[net.version]
+        elif raw.isdigit():
+            node_mask = int(raw)
+        else:
+            r.err("ClusterConfiguration.controllerManager.extraArgs", f"{flag} {raw!r} is not an integer")
+            continue
+        if net.prefixlen > node_mask:
+            r.err(path, f"{part.strip()}: the pod subnet (/{net.prefixlen}) is smaller than one node's subnet "
+                        f"(/{node_mask}, kube-controller-manager {flag})")
+        elif node_mask - net.prefixlen > POD_SUBNET_NODE_MASK_MAX_DIFF:
+            r.err(path, f"{part.strip()}: the pod subnet mask /{net.prefixlen} and the node mask /{node_mask} "
+                        f"differ by more than {POD_SUBNET_NODE_MASK_MAX_DIFF} (set {flag} in controllerManager.extraArgs)")
+
+
 def _check_cidrs(r: _Reader, value: str, path: str, *, service: bool) -> None:
     parts = [p.strip() for p in value.split(",")]
     nets: list[tuple[str, Any]] = []
@@ -592,14 +650,15 @@ def _check_cidrs(r: _Reader, value: str, path: str, *, service: bool) -> None:
     if len(nets) > 2 or (len(nets) == 2 and nets[0][1].version == nets[1][1].version):
         r.err(path, f"{value!r}: give one CIDR, or two of different IP families for dual-stack")
         return
-    if not service:
-        return
+    minimum = MIN_SERVICE_SUBNET_ADDRESSES if service else MIN_POD_SUBNET_ADDRESSES
     for text, net in nets:
-        # kube-apiserver's service CIDR limits (kubeadm ValidateServiceSubnetSize): at most
-        # 20 bits (/12 IPv4, /108 IPv6) and room for the API server and DNS service IPs
-        if net.num_addresses < 10:
-            r.err(path, f"{text} is too small: a service subnet needs at least 10 addresses")
-        elif net.max_prefixlen - net.prefixlen > 20:
+        # kubeadm ValidateIPNetFromString: room for the service IPs kubeadm picks (.1, .10)
+        if net.num_addresses < minimum:
+            what = "service" if service else "pod"
+            r.err(path, f"{text} is too small: a {what} subnet needs at least {minimum} addresses")
+        # kube-apiserver's service CIDR limit (kubeadm ValidateServiceSubnetSize): at most
+        # 20 host bits (/12 IPv4, /108 IPv6)
+        elif service and net.max_prefixlen - net.prefixlen > 20:
             limit = "/12" if net.version == 4 else "/108"
             r.err(path, f"{text} is too large: the service subnet can be at most {limit}")
 
@@ -642,8 +701,10 @@ def _read_cluster(r: _Reader, doc: Mapping, path: str = "ClusterConfiguration") 
         dns_domain=r.string(net, "dnsDomain", np) or K.DEFAULT_DNS_DOMAIN,
     )
     _check_cidrs(r, networking.service_subnet, f"{np}.serviceSubnet", service=True)
+    controller_manager = _read_component(r, doc, "controllerManager", path)
     if networking.pod_subnet:
         _check_cidrs(r, networking.pod_subnet, f"{np}.podSubnet", service=False)
+        _check_pod_subnet_node_mask(r, networking.pod_subnet, f"{np}.podSubnet", controller_manager)
     if not is_dns1123_subdomain(networking.dns_domain):
         r.err(f"{np}.dnsDomain", f"{networking.dns_domain!r} is not a DNS-1123 subdomain")
 
@@ -713,6 +774,12 @@ def _read_cluster(r: _Reader, doc: Mapping, path: str = "ClusterConfiguration") 
         # kubeadm added ECDSA-P384 in v1.34 (reference §1.3)
         r.err(f"{path}.encryptionAlgorithm", f"ECDSA-P384 needs Kubernetes v1.34 or later (kubernetesVersion is {version})")
 
+    image_repository = r.string(doc, "imageRepository", path) or K.DEFAULT_IMAGE_REPOSITORY
+    _check_image_repository(r, image_repository, f"{path}.imageRepository")
+    for sub, node in (("dns", dns), ("etcd.local", etcd.get("local") if isinstance(etcd.get("local"), dict) else {})):
+        repo = node.get("imageRepository")
+        if isinstance(repo, str):
+            _check_image_repository(r, repo, f"{path}.{sub}.imageRepository")
     certs_dir = r.string(doc, "certificatesDir", path) or K.DEFAULT_CERTIFICATES_DIR
     _check_absolute(r, certs_dir, f"{path}.certificatesDir")
     cluster_name = r.string(doc, "clusterName", path) or K.DEFAULT_CLUSTER_NAME
@@ -724,12 +791,12 @@ def _read_cluster(r: _Reader, doc: Mapping, path: str = "ClusterConfiguration") 
         control_plane_endpoint=cpe,
         cluster_name=cluster_name,
         certificates_dir=certs_dir,
-        image_repository=r.string(doc, "imageRepository", path) or K.DEFAULT_IMAGE_REPOSITORY,
+        image_repository=image_repository,
         networking=networking,
         etcd_local=etcd_local,
         etcd_external=etcd_external,
         api_server=api_server,
-        controller_manager=_read_component(r, doc, "controllerManager", path),
+        controller_manager=controller_manager,
         scheduler=_read_component(r, doc, "scheduler", path),
         dns=DNS(r.string(dns, "imageRepository", f"{path}.dns"), r.string(dns, "imageTag", f"{path}.dns"),
                 r.boolean(dns, "disabled", f"{path}.dns")),
@@ -769,7 +836,8 @@ def _read_node_registration(r: _Reader, doc: Mapping, path: str, node_name: str)
             cri = "unix://" + cri  # kubeadm adds the scheme to a bare path (§11.7)
         else:
             r.err(f"{p}.criSocket", f"{cri!r} must be a unix:// URL or an absolute socket path")
-    elif not cri.startswith(("unix://", "npipe://")):
+    elif not cri.startswith("unix://"):
+        # kubeadm ValidateSocketPath: only the unix scheme
         r.err(f"{p}.criSocket", f"{cri!r}: only unix:// sockets are supported")
     taints: tuple[Taint, ...] | None = None
     raw = reg.get("taints")
@@ -949,7 +1017,7 @@ def _read_join(r: _Reader, doc: Mapping, *, node_name: str, advertise_address: s
     tls_token = _token_secret(r, disc, "tlsBootstrapToken", dp) or token
     discovery = Discovery(
         token=token, api_server_endpoint=endpoint,
-        ca_cert_hashes=tuple(h[:7].lower() + h[7:].lower() for h in hashes),
+        ca_cert_hashes=tuple(h.lower() for h in hashes),  # kubeadm stores pins lower-cased (§7.1)
         unsafe_skip_ca_verification=r.boolean(bt, "unsafeSkipCAVerification", bp),
         file_kubeconfig_path=kubeconfig_path.removeprefix("file://"),
         tls_bootstrap_token=tls_token,
@@ -996,6 +1064,7 @@ def load_config_text(
     advertise_address: str,
     inline_cluster: Mapping[str, Any] | None = None,
     inline_source: str = "inventory",
+    for_join: str | None = None,
 ) -> KubeadmConfig:
     """Load, convert, default and validate a kubeadm config file's text.
 
@@ -1006,10 +1075,16 @@ def load_config_text(
     :param inline_cluster: ClusterConfiguration fields from the inventory (v1beta4 camelCase),
         deep-merged over the file's (lists and scalars replace).
     :param inline_source: the inventory file name, for messages about inline fields.
-    :returns: the defaulted configuration. With neither an Init nor a Join document, a default
-        InitConfiguration is made (what ``kubeadm init`` does).
+    :param for_join: None (default) reads what the file holds; ``"worker"`` or
+        ``"control-plane"`` reads it as ``kubeadm join`` would for that kind of node: the
+        InitConfiguration is ignored, ``join`` is always set (kubeadm's defaults when the file
+        has no JoinConfiguration) and ``join.control_plane`` is set exactly for control planes.
+    :returns: the defaulted configuration. With neither an Init nor a Join document (and
+        ``for_join`` None), a default InitConfiguration is made (what ``kubeadm init`` does).
     :raises ConfigError: listing every problem found.
     """
+    if for_join not in (None, "worker", "control-plane"):
+        raise ValueError(f"for_join must be None, 'worker' or 'control-plane', not {for_join!r}")
     issues: list[str] = []
     docs = _load_documents(text, source, issues)
     r = _Reader(source, issues)
@@ -1057,14 +1132,24 @@ def load_config_text(
     cluster = _read_cluster(cr, cluster_doc)
 
     init = join = None
-    if "InitConfiguration" in converted or "JoinConfiguration" not in converted:
-        # v1beta3's discovery.timeout belongs to the JoinConfiguration only
-        init_extra = {k: v for k, v in extra.items() if k != "discovery"}
-        init = _read_init(r, converted.get("InitConfiguration", {}), node_name=node_name,
-                          advertise_address=advertise_address, extra=init_extra)
-    if "JoinConfiguration" in converted:
-        join = _read_join(r, converted["JoinConfiguration"], node_name=node_name,
-                          advertise_address=advertise_address, extra=extra)
+    if for_join is None:
+        if "InitConfiguration" in converted or "JoinConfiguration" not in converted:
+            # v1beta3's discovery.timeout belongs to the JoinConfiguration only
+            init_extra = {k: v for k, v in extra.items() if k != "discovery"}
+            init = _read_init(r, converted.get("InitConfiguration", {}), node_name=node_name,
+                              advertise_address=advertise_address, extra=init_extra)
+        if "JoinConfiguration" in converted:
+            join = _read_join(r, converted["JoinConfiguration"], node_name=node_name,
+                              advertise_address=advertise_address, extra=extra)
+    else:
+        # kubeadm join ignores an InitConfiguration and defaults a missing JoinConfiguration;
+        # whether the node joins as a control plane is the caller's (the inventory role's) call
+        doc = dict(converted.get("JoinConfiguration", {}))
+        if for_join == "control-plane":
+            doc["controlPlane"] = doc.get("controlPlane") or {}
+        else:
+            doc.pop("controlPlane", None)
+        join = _read_join(r, doc, node_name=node_name, advertise_address=advertise_address, extra=extra)
 
     components: dict[str, dict] = {}
     for kind in ("KubeletConfiguration", "KubeProxyConfiguration", "ResetConfiguration", "UpgradeConfiguration"):

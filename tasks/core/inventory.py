@@ -19,6 +19,7 @@ those of the kubeadm config it points to, so a broken inventory costs one round 
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import re
@@ -179,23 +180,28 @@ class Inventory:
         return self.path.parent / STATE_ROOT / self.cluster_name
 
     # --- kubeadm configuration ---------------------------------------------------------------
-    def kubeadm_config(self, host: Host) -> KubeadmConfig:
+    def kubeadm_config(self, host: Host, *, join: bool = False) -> KubeadmConfig:
         """The host's kubeadm configuration: the cluster config file (or kubeadm's defaults)
         with the inventory's inline ClusterConfiguration fields, and the host's node name and
         advertise address filling what the file leaves empty. A node name or advertise address
         set explicitly on the host in the inventory wins over the file.
 
+        :param join: read the file as ``kubeadm join`` does for this host: ``init`` is None,
+            ``join`` is always set (defaults when the file has no JoinConfiguration), and
+            ``join.control_plane`` is set exactly when the host has the control-plane role.
         :raises ConfigError: listing every problem in the file.
         """
-        cached = self._configs.get(host.name)
+        key = (host.name, join)
+        cached = self._configs.get(key)
         if cached is not None:
             return cached
+        mode = (CONTROL_PLANE if host.is_control_plane else WORKER) if join else None
         if self.config_path is None:
-            cfg = self._load_kubeadm_text("", host)
+            cfg = self._load_kubeadm_text("", host, mode)
         else:
             cfg = _apply_host_overrides(kubeadm_config.load_config_file(
-                self.config_path, source=self._config_source(), **self._load_kwargs(host)), host)
-        self._configs[host.name] = cfg
+                self.config_path, source=self._config_source(), **self._load_kwargs(host, mode)), host)
+        self._configs[key] = cfg
         return cfg
 
     def _config_source(self) -> str:
@@ -203,12 +209,13 @@ class Inventory:
             return f"{self.path.name} (no cluster.config)"
         return _display(self.config_path, self.path)
 
-    def _load_kwargs(self, host: Host) -> dict[str, Any]:
+    def _load_kwargs(self, host: Host, mode: str | None = None) -> dict[str, Any]:
         return dict(node_name=host.node_name, advertise_address=host.advertise_address,
-                    inline_cluster=dict(self.inline_cluster) or None, inline_source=self.path.name)
+                    inline_cluster=dict(self.inline_cluster) or None, inline_source=self.path.name,
+                    for_join=mode)
 
-    def _load_kubeadm_text(self, text: str, host: Host) -> KubeadmConfig:
-        cfg = kubeadm_config.load_config_text(text, source=self._config_source(), **self._load_kwargs(host))
+    def _load_kubeadm_text(self, text: str, host: Host, mode: str | None = None) -> KubeadmConfig:
+        cfg = kubeadm_config.load_config_text(text, source=self._config_source(), **self._load_kwargs(host, mode))
         return _apply_host_overrides(cfg, host)
 
 
@@ -259,7 +266,9 @@ def _mapping(value: Any, path: str, p: _Problems) -> dict:
 def _unknown(node: Mapping, path: str, allowed: tuple[str, ...], p: _Problems) -> None:
     for key in node:
         if key not in allowed:
-            p.add(f"{path}.{key}", f"unknown key {str(key)!r} (known keys: {', '.join(allowed)})")
+            close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.75)
+            hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(allowed)}"
+            p.add(f"{path}.{key}", f"unknown key {str(key)!r} ({hint})")
 
 
 def _opt_str(node: Mapping, key: str, path: str, p: _Problems) -> str | None:

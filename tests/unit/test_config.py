@@ -259,6 +259,21 @@ BAD = [
      "ClusterConfiguration.networking.serviceSubnet", "too small"),
     ("dual-stack same family", CLUSTER + "networking: {serviceSubnet: '10.96.0.0/16,10.97.0.0/16'}\n",
      "ClusterConfiguration.networking.serviceSubnet", "different IP families"),
+    ("pod subnet too small", CLUSTER + "networking: {podSubnet: 10.244.0.0/25}\n", "ClusterConfiguration.networking.podSubnet",
+     "at least 254"),
+    ("pod subnet below node mask", CLUSTER + "networking: {podSubnet: 10.244.0.0/16}\ncontrollerManager:\n"
+     "  extraArgs: [{name: node-cidr-mask-size-ipv4, value: '14'}]\n", "ClusterConfiguration.networking.podSubnet",
+     "smaller than one node's subnet"),
+    ("pod subnet too far from node mask", CLUSTER + "networking: {podSubnet: 10.0.0.0/7}\n",
+     "ClusterConfiguration.networking.podSubnet", "differ by more than 16"),
+    ("pod subnet v6 node mask", CLUSTER + "networking: {podSubnet: 'fd00::/40'}\n",
+     "ClusterConfiguration.networking.podSubnet", "/64"),
+    ("image repository", CLUSTER + "imageRepository: 'Registry Example'\n", "ClusterConfiguration.imageRepository",
+     "not a valid image repository"),
+    ("dns image repository", CLUSTER + "dns: {imageRepository: 'x/UPPER'}\n", "ClusterConfiguration.dns.imageRepository",
+     "not a valid image repository"),
+    ("cri socket scheme", INIT + "nodeRegistration: {criSocket: 'tcp://1.2.3.4:1'}\n",
+     "InitConfiguration.nodeRegistration.criSocket", "only unix://"),
     ("dns domain", CLUSTER + "networking: {dnsDomain: Cluster_Local}\n", "ClusterConfiguration.networking.dnsDomain",
      "DNS-1123"),
     ("advertise address", INIT + "localAPIEndpoint: {advertiseAddress: master1}\n",
@@ -269,7 +284,9 @@ BAD = [
      "ClusterConfiguration.controlPlaneEndpoint", "DNS-1123 subdomain"),
     ("endpoint port", CLUSTER + "controlPlaneEndpoint: 'lb.example.com:http'\n",
      "ClusterConfiguration.controlPlaneEndpoint", "port 'http'"),
-    ("unknown field", CLUSTER + "networkin: {}\n", "ClusterConfiguration.networkin", "unknown field 'networkin'"),
+    ("unknown field", CLUSTER + "networkin: {}\n", "ClusterConfiguration.networkin",
+     "unknown field 'networkin' (did you mean 'networking'?)"),
+    ("unknown field far off", CLUSTER + "zzz: {}\n", "ClusterConfiguration.zzz", "known fields: etcd, networking"),
     ("unknown nested field", INIT + "nodeRegistration: {nmae: x}\n", "InitConfiguration.nodeRegistration.nmae",
      "unknown field 'nmae'"),
     ("unknown field in list item", CLUSTER + "apiServer:\n  extraArgs:\n  - {name: a, value: b, vaule: c}\n",
@@ -403,6 +420,23 @@ def test_fallbacks_are_required_when_the_file_is_silent():
                                       "[2001:db8::1]:6443", "2001:db8::1"])
 def test_good_control_plane_endpoints(endpoint):
     assert load(CLUSTER + f"controlPlaneEndpoint: '{endpoint}'\n").cluster.control_plane_endpoint == endpoint
+
+
+@pytest.mark.parametrize("repo", ["registry.k8s.io", "registry.example.com:5000/k8s", "localhost/a/b", "my_repo",
+                                  "gcr.io/k8s-staging-ci-images"])
+def test_good_image_repositories(repo):
+    assert load(CLUSTER + f"imageRepository: {repo}\n").cluster.image_repository == repo
+
+
+@pytest.mark.parametrize("pods,cm_args", [
+    ("10.244.0.0/24", ""),
+    ("10.244.0.0/24", "  extraArgs: [{name: node-cidr-mask-size-ipv4, value: '26'}]\n"),
+    ("10.0.0.0/7", "  extraArgs: [{name: allocate-node-cidrs, value: 'false'}]\n"),
+    ("fd00:10:244::/56", ""),
+])
+def test_good_pod_subnets(pods, cm_args):
+    text = CLUSTER + f"networking: {{podSubnet: '{pods}'}}\n" + ("controllerManager:\n" + cm_args if cm_args else "")
+    assert load(text).cluster.networking.pod_subnet == pods
 
 
 @pytest.mark.parametrize("subnet", ["10.96.0.0/12", "10.96.0.0/28", "fd00::/108", "10.96.0.0/16,fd00::/112"])
@@ -555,3 +589,45 @@ def test_core_config_stays_pure():
             "bad = [m for m in ('fabric', 'invoke', 'paramiko') if m in sys.modules]; "
             "sys.exit(1 if bad else 0)")
     assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2]).returncode == 0
+
+
+def test_inline_empty_mapping_keeps_the_file_values():
+    cfg = load(CLUSTER + "etcd: {local: {dataDir: /data/etcd}}\n", inline_cluster={"etcd": {}})
+    assert cfg.cluster.etcd_local.data_dir == "/data/etcd"
+
+
+def test_inline_list_replaces_the_file_list():
+    cfg = load(CLUSTER + "apiServer: {certSANs: [a.example.com, b.example.com]}\n",
+               inline_cluster={"apiServer": {"certSANs": ["c.example.com"]}})
+    assert cfg.cluster.api_server.cert_sans == ("c.example.com",)
+
+
+# --- reading a file for a join (kubeadm join semantics) -------------------------------------------
+def test_for_join_ignores_init_and_defaults_the_join():
+    text = INIT + "localAPIEndpoint: {advertiseAddress: 192.0.2.1}\n---\n" + CLUSTER
+    cfg = load(text, for_join="worker", advertise_address="")
+    assert cfg.init is None
+    assert cfg.join.node_registration.name == "node-a" and cfg.join.control_plane is None
+    assert cfg.join.discovery.token is None
+
+
+def test_for_join_control_plane_adds_the_local_endpoint():
+    cfg = load(CLUSTER, for_join="control-plane")
+    assert cfg.join.control_plane.local_api_endpoint.advertise_address == "192.0.2.5"
+
+
+def test_for_join_worker_drops_a_shared_control_plane_section():
+    text = JOIN + "controlPlane: {localAPIEndpoint: {bindPort: 7443}}\ncaCertPath: /x/ca.crt\n"
+    assert load(text, for_join="worker").join.control_plane is None
+    cfg = load(text, for_join="control-plane")
+    assert cfg.join.control_plane.local_api_endpoint.bind_port == 7443 and cfg.join.ca_cert_path == "/x/ca.crt"
+
+
+def test_for_join_keeps_v1beta3_discovery_timeout():
+    text = JOIN.replace("v1beta4", "v1beta3") + "discovery: {timeout: 1m}\n"
+    assert load(text, for_join="worker").join.timeouts.discovery == timedelta(minutes=1)
+
+
+def test_for_join_rejects_unknown_modes():
+    with pytest.raises(ValueError):
+        load(CLUSTER, for_join="master")

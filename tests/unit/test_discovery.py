@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import ipaddress
 import json
 import ssl
 import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 from cryptography.x509.oid import ExtendedKeyUsageOID

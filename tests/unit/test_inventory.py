@@ -216,7 +216,8 @@ def _with(mutate):
 
 BAD = [
     ("unknown top-level key", lambda i: i.update(hostz={}), "(top level).hostz", "unknown key 'hostz'"),
-    ("unknown host key", lambda i: i["hosts"]["node3"].update(adress="x"), "hosts.node3.adress", "unknown key"),
+    ("unknown host key", lambda i: i["hosts"]["node3"].update(adress="x"), "hosts.node3.adress",
+     "did you mean 'address'?"),
     ("unknown ssh key", lambda i: i["ssh"].update(identity_file="k"), "ssh.identity_file", "unknown key"),
     ("bad role", lambda i: i["hosts"]["node3"].update(roles=["master"]), "hosts.node3.roles[0]", "control-plane"),
     ("roles missing", lambda i: i["hosts"]["node3"].pop("roles"), "hosts.node3.roles", "required"),
@@ -283,7 +284,16 @@ def test_all_problems_at_once_including_the_kubeadm_config(tmp_path):
 
 def test_missing_kubeadm_config_is_reported_at_load(tmp_path):
     details = problems(tmp_path, base(), kubeadm=None)
-    assert any("kubeadm.yaml does not exist" in x for x in details), details
+    assert any(x.startswith("inv.yaml: cluster.config: ") and x.endswith("kubeadm.yaml does not exist")
+               for x in details), details
+
+
+def test_inline_fields_are_checked_even_when_the_config_file_is_missing(tmp_path):
+    inv = base()
+    inv["cluster"]["networking"] = {"podSubnet": "bad"}
+    details = problems(tmp_path, inv, kubeadm=None)
+    assert any(x.startswith("inv.yaml: cluster.config: ") for x in details)
+    assert any(x.startswith("inv.yaml: cluster.networking.podSubnet: ") for x in details), details
 
 
 def test_missing_inventory(tmp_path):
@@ -300,3 +310,14 @@ def test_malformed_inventory(tmp_path, text, fragment):
     with pytest.raises(ConfigError) as exc:
         parse_inventory(text, tmp_path / "inv.yaml")
     assert fragment in str(exc.value) and "inv.yaml" in str(exc.value)
+
+
+def test_join_config_follows_the_inventory_role(tmp_path):
+    inv = load_inventory(write(tmp_path, base()))
+    worker = inv.kubeadm_config(inv.host("node4"), join=True)  # DNS address: no advertise address needed
+    assert worker.init is None and worker.join.control_plane is None
+    assert worker.join.node_registration.name == "node4"
+    cp = inv.kubeadm_config(inv.host("node2"), join=True)
+    assert cp.join.control_plane.local_api_endpoint.advertise_address == "10.1.0.2"
+    assert cp.join.node_registration.name == "cp-two"
+    assert inv.kubeadm_config(inv.host("node2")).init is not None  # the init view is cached apart

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 
 import pytest
 
-from tasks.core import bootstrap, pki
+from tasks.core import pki
 from tasks.core.errors import ConfigError, KubefabError, PKIError
 from tasks.core.plan import Command, FileRemove, FileWrite, Wait, plans_to_json
 from tasks.core.secrets import Secret

@@ -8,7 +8,6 @@ joining host: check-etcd, learner add, promote; then reset's member removal.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -31,7 +30,18 @@ from tasks.phases.joindata import JoinData, parse_member_list
 from tasks.phases.reset import RESET
 from tasks.runner import build_plans
 
-M1, M2 = "127.0.0.21", "127.0.0.22"
+
+
+def _pick_pair() -> tuple[str, str]:
+    """Two free loopback addresses, random so that parallel runs of this test do not collide."""
+    import random
+
+    for _ in range(50):
+        net = f"127.{random.randint(32, 250)}.{random.randint(0, 250)}"
+        pair = (f"{net}.21", f"{net}.22")
+        if all(_free(a) for a in pair):
+            return pair
+    raise AssertionError("no free loopback address pair for ports 2379-2381")
 
 
 def _free(addr: str) -> bool:
@@ -90,15 +100,14 @@ def _wait_health(adv: str, proc, timeout=20.0) -> None:
 @pytest.fixture
 def two_hosts(tmp_path, key_cache):
     assert shutil.which("etcd") and shutil.which("etcdctl"), "needs apt packages etcd-server and etcd-client"
-    if not (_free(M1) and _free(M2)):
-        pytest.fail("ports 2379-2381 on 127.0.0.21/22 are in use")
+    m1, m2 = _pick_pair()
     now = datetime.now(timezone.utc)
     base = ClusterConfiguration(kubernetes_version="v1.33.0", control_plane_endpoint="lb:6443",
                                 encryption_algorithm="ECDSA-P256")
     state = ClusterState(tmp_path / "state").ensure()
     shared = pki.ensure_cluster_pki(state.pki_dir, base, now=now, keygen=key_cache)
     hosts = {}
-    for name, adv in (("m1", M1), ("m2", M2)):
+    for name, adv in (("m1", m1), ("m2", m2)):
         root = tmp_path / name
         cluster = replace(base, certificates_dir=str(root / "pki"),
                           etcd_local=replace(base.etcd_local, data_dir=str(root / "etcd")))
