@@ -193,7 +193,11 @@ def _reachable(host: str, port: int, timeout: float = 3.0) -> bool:
 
 @contextmanager
 def api_session(ctx: RunContext, transport, admin_conf: bytes, *, timeout: float):
-    """An :class:`tasks.api.Api` for the cluster: direct, or through an SSH tunnel via the host."""
+    """An :class:`tasks.api.Api` for the cluster: direct, or through an SSH tunnel via the host.
+
+    :param transport: the host's transport, or a callable that opens one (only when a tunnel
+        is needed, so a reachable API costs no SSH connection).
+    """
     from kubernetes import client as kclient
     from kubernetes.config import kube_config
 
@@ -208,6 +212,9 @@ def api_session(ctx: RunContext, transport, admin_conf: bytes, *, timeout: float
         if not _reachable(host, int(port or 443)):
             output.info(f"{server} is not reachable from here: tunnelling through SSH to "
                         f"{ctx.advertise_address}:{ctx.bind_port}", host=ctx.host_name)
+            if callable(transport) and not hasattr(transport, "run"):
+                transport = transport()
+                stack.callback(transport.close)
             local_port = stack.enter_context(tunnel(transport, ctx.advertise_address, ctx.bind_port))
             configuration.host = f"https://127.0.0.1:{local_port}"
             configuration.tls_server_name = "kubernetes"  # a SAN of every kubeadm apiserver cert

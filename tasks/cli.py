@@ -255,6 +255,64 @@ def ca_hash(c, cert="", inventory="", state_dir="", debug=False):
                            state_dir=state_dir))
 
 
+def _inventory_and_state(inventory: str, state_dir: str):
+    from . import commands
+
+    inv = commands.load_inventory(str(resolve_inventory_path(inventory)))
+    return inv, commands.state_for(inv, state_dir)
+
+
+@kubefab_task(help={**COMMON_HELP, "ttl": "How long the token is valid (Go duration, e.g. 24h, 2h30m; 0 = never)",
+                    "description": "A human-friendly description of the token",
+                    "print_join_command": "Print the whole kubeadm join command instead of only the token"})
+def token_create(c, ttl="24h", description="", print_join_command=False, inventory="", state_dir="",
+                 accept_new_host_keys=False, debug=False):
+    """Create a bootstrap token on the cluster (kubeadm token create).
+
+    Prints the token (it is the command's output, as with kubeadm).
+
+    Examples:
+      fab token.create
+      fab token.create --ttl 2h --print-join-command
+    """
+    from . import tokens
+
+    inv, state = _inventory_and_state(inventory, state_dir)
+    tokens.create(inv, state, ttl=ttl, description=description, print_join_command=print_join_command,
+                  accept_new_host_keys=accept_new_host_keys)
+
+
+@kubefab_task(help=COMMON_HELP)
+def token_list(c, inventory="", state_dir="", show_secrets=False, accept_new_host_keys=False, debug=False):
+    """List the cluster's bootstrap tokens (kubeadm token list); secrets redacted unless --show-secrets.
+
+    Examples:
+      fab token.list
+    """
+    from . import tokens
+
+    inv, state = _inventory_and_state(inventory, state_dir)
+    tokens.list_tokens(inv, state, show_secrets=show_secrets, accept_new_host_keys=accept_new_host_keys)
+
+
+@kubefab_task(help={**COMMON_HELP, "token": "The token or token id to delete (comma list for several)"})
+def token_delete(c, token="", inventory="", state_dir="", accept_new_host_keys=False, debug=False):
+    """Delete bootstrap tokens from the cluster (kubeadm token delete).
+
+    Examples:
+      fab token.delete --token abcdef
+    """
+    from . import tokens
+
+    inv, state = _inventory_and_state(inventory, state_dir)
+    tokens.delete(inv, state, split_csv(token), accept_new_host_keys=accept_new_host_keys)
+
+
+token = Collection("token")
+token.add_task(token_create, name="create")
+token.add_task(token_list, name="list")
+token.add_task(token_delete, name="delete")
+
 certs = Collection("certs")
 certs.add_task(ca_hash, name="ca-hash")
 
@@ -262,3 +320,4 @@ ns = Collection()
 for t in (init, join, join_control_plane, cluster_up, reset):
     ns.add_task(t)
 ns.add_collection(certs)
+ns.add_collection(token)

@@ -266,14 +266,23 @@ def plan_join_control_plane_manifests(ctx) -> Plan:
 
 
 # --- etcd through etcdctl on the joining host ----------------------------------------------------
-def etcdctl_prefix(ctx, endpoints: list[str] | tuple[str, ...]) -> list[str]:
-    """``etcdctl`` with the healthcheck-client identity kubeadm's etcd client uses (§9.4)."""
-    etcd_dir = posixpath.join(ctx.pki_dir, "etcd")
+def etcdctl_argv(pki_dir: str, endpoints: list[str] | tuple[str, ...], *args: str) -> list[str]:
+    """``etcdctl`` with the healthcheck-client identity kubeadm's etcd client uses (§9.4).
+
+    Also what the command layer runs on an existing control plane before planning a control-plane
+    join: ``etcdctl_argv(pki, endpoints, "member", "list", "-w", "json")``, parsed by
+    :func:`tasks.phases.joindata.parse_member_list`.
+    """
+    etcd_dir = posixpath.join(pki_dir, "etcd")
     return ["env", "ETCDCTL_API=3", ETCDCTL, "--endpoints=" + ",".join(endpoints),
             "--cacert=" + posixpath.join(etcd_dir, "ca.crt"),
             "--cert=" + posixpath.join(etcd_dir, "healthcheck-client.crt"),
             "--key=" + posixpath.join(etcd_dir, "healthcheck-client.key"),
-            "--dial-timeout=5s", "--command-timeout=30s"]
+            "--dial-timeout=5s", "--command-timeout=30s", *args]
+
+
+def etcdctl_prefix(ctx, endpoints: list[str] | tuple[str, ...]) -> list[str]:
+    return etcdctl_argv(ctx.pki_dir, endpoints)
 
 
 def existing_etcd_endpoints(ctx) -> list[str]:

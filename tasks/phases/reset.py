@@ -20,7 +20,7 @@ import shlex
 
 from ..core import constants as K
 from ..core.plan import Command, FileRemove, Plan
-from .join import retry_script
+from .join import etcdctl_argv, retry_script
 from .joindata import client_url, peer_url
 from .workflow import Phase, Workflow
 
@@ -65,16 +65,11 @@ def remove_member_command(ctx) -> Command:
     advertise address (an etcd manifest found on a host configured as a worker) is matched by
     its member name, the node name, through the local client URL.
     """
-    etcd_dir = posixpath.join(ctx.pki_dir, "etcd")
     if ctx.is_control_plane:
         endpoint, column, value = client_url(ctx.advertise_address), 4, peer_url(ctx.advertise_address)
     else:
         endpoint, column, value = f"https://127.0.0.1:{K.ETCD_CLIENT_PORT}", 3, ctx.node_name
-    ec = shlex.join(["env", "ETCDCTL_API=3", "etcdctl", "--endpoints=" + endpoint,
-                     "--cacert=" + posixpath.join(etcd_dir, "ca.crt"),
-                     "--cert=" + posixpath.join(etcd_dir, "healthcheck-client.crt"),
-                     "--key=" + posixpath.join(etcd_dir, "healthcheck-client.key"),
-                     "--dial-timeout=5s", "--command-timeout=30s"])
+    ec = shlex.join(etcdctl_argv(ctx.pki_dir, [endpoint]))
     match = f"index(${column}, p)" if column == 4 else f"${column} == p"
     script = (
         f"list=$({ec} member list) || {{ echo \"[reset] WARNING: cannot reach etcd: remove member "

@@ -319,3 +319,23 @@ def test_api_that_never_becomes_ready_times_out_with_evidence(lab, tmp_path):
     assert "wait-control-plane" in r.err and "15s" in r.err
     assert "etcd" in r.err  # the tail of the etcd log is shown
     no_secrets(r.out + r.err)
+
+
+def test_token_create_list_delete(lab, initialized):
+    common = ["--inventory", str(initialized["inv"]), "--state-dir", str(initialized["state"])]
+    r = fab(lab, "token.create", "--ttl", "2h", "--description", "lab test", *common)
+    assert r.returncode == 0, r.err
+    token = r.out.strip()
+    assert re.fullmatch(r"[a-z0-9]{6}\.[a-z0-9]{16}", token)
+    token_id = token.split(".")[0]
+    sec = kget(lab, initialized["admin"], "secret", "-n", "kube-system", f"bootstrap-token-{token_id}")
+    assert sec["type"] == "bootstrap.kubernetes.io/token"
+    listed = fab(lab, "token.list", *common)
+    assert listed.returncode == 0 and f"{token_id}.<redacted>" in listed.out and "lab test" in listed.out
+    assert token.split(".")[1] not in listed.out + listed.err
+    assert fab(lab, "token.list", "--show-secrets", *common).out.count(token) == 1
+    r = fab(lab, "token.delete", "--token", token_id, *common)
+    assert r.returncode == 0, r.err
+    assert token_id not in fab(lab, "token.list", *common).out
+    r = fab(lab, "token.delete", "--token", token_id, *common)
+    assert r.returncode == 1 and "not found" in r.err and "Traceback" not in r.err

@@ -1,0 +1,114 @@
+"""``fab token.*``: bootstrap tokens of a running cluster (kubeadm token create/list/delete).
+
+The API is reached with the first control plane's admin.conf from the state dir: directly, or
+through an SSH tunnel via that host when its endpoint is not routable from here.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+from . import output
+from .core import bootstrap
+from .core import constants as K
+from .core.config import parse_go_duration
+from .core.errors import ConfigError, KubefabError
+from .core.plan import ApiObject
+from .core.secrets import Secret
+from .core.spec import BootstrapToken
+from .phases.context import Options, RunContext
+
+
+@contextmanager
+def cluster_api(inv, state, *, accept_new_host_keys: bool = False):
+    """(context, Api) for the cluster of the inventory, through its first control plane."""
+    from .apply import api_session, connect
+    from .core import constants
+
+    host = inv.first_control_plane
+    ctx = RunContext(config=inv.kubeadm_config(host), host_name=host.name, state=state, options=Options())
+    admin = state.root / "nodes" / ctx.node_name / constants.ADMIN_KUBECONFIG
+    if not admin.exists():
+        raise KubefabError(f"no admin.conf for {host.name} in {state.root}",
+                           fix=f"run `fab -H {host.name} init` first, or pass --state-dir of this cluster")
+    with api_session(ctx, lambda: connect(inv, host, accept_new_host_keys=accept_new_host_keys), admin.read_bytes(),
+                     timeout=ctx.timeouts.kubernetes_api_call.total_seconds()) as api:
+        yield ctx, api
+
+
+def create(inv, state, *, ttl: str = "24h", description: str = "", print_join_command: bool = False,
+           accept_new_host_keys: bool = False) -> None:
+    try:
+        duration = parse_go_duration(ttl)
+    except (ValueError, ConfigError):
+        raise ConfigError(f"--ttl {ttl!r} is not a duration", fix="use Go duration syntax, e.g. 24h, 90m, 0 (never)") \
+            from None
+    token = BootstrapToken(token=bootstrap.generate_token(), description=description,
+                           ttl=duration if duration > timedelta(0) else None)
+    with cluster_api(inv, state, accept_new_host_keys=accept_new_host_keys) as (ctx, api):
+        now = datetime.now(timezone.utc)
+        api.apply(ApiObject(bootstrap.token_secret_manifest(token, now=now), strategy="retain", secret=True))
+        if print_join_command:
+            pin = bootstrap.ca_pin(ctx.cluster_pki.ca_cert_pem)
+            endpoint = ctx.control_plane_url.removeprefix("https://")
+            output.out(f"kubeadm join {endpoint} --token {token.token.reveal()} "
+                       f"--discovery-token-ca-cert-hash {pin}", reveal=True)
+        else:
+            # like `kubeadm token create`: the token is the command's output
+            output.out(token.token.reveal(), reveal=True)
+
+
+def list_tokens(inv, state, *, show_secrets: bool = False, accept_new_host_keys: bool = False) -> None:
+    with cluster_api(inv, state, accept_new_host_keys=accept_new_host_keys) as (_, api):
+        items = api.request("GET", f"/api/v1/namespaces/{K.KUBE_SYSTEM_NAMESPACE}/secrets",
+                            query={"fieldSelector": f"type={K.BOOTSTRAP_TOKEN_SECRET_TYPE}"})["items"]
+    rows = [("TOKEN", "TTL", "EXPIRES", "USAGES", "DESCRIPTION", "EXTRA GROUPS")]
+    now = datetime.now(timezone.utc)
+    for item in sorted(items, key=lambda i: i["metadata"]["name"]):
+        try:
+            tok = bootstrap.token_from_secret(item)
+        except KubefabError:
+            continue  # kubeadm skips Secrets that are not valid tokens too
+        text = tok.token.reveal() if show_secrets else f"{tok.token_id}.<redacted>"
+        expires = "<forever>"
+        ttl = "<forever>"
+        if tok.expires is not None:
+            expires = tok.expires.strftime("%Y-%m-%dT%H:%M:%SZ")
+            left = tok.expires - now
+            ttl = "<invalid>" if left.total_seconds() < 0 else _short_duration(left)
+        rows.append((text, ttl, expires, ",".join(tok.usages), tok.description or "<none>", ",".join(tok.groups)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    output.out("\n".join("   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows),
+               reveal=show_secrets)
+
+
+def delete(inv, state, token_ids: list[str], *, accept_new_host_keys: bool = False) -> None:
+    from .api import ApiStatus
+
+    if not token_ids:
+        raise ConfigError("token.delete needs a token or token id", fix="e.g. fab token.delete abcdef")
+    with cluster_api(inv, state, accept_new_host_keys=accept_new_host_keys) as (_, api):
+        for raw in token_ids:
+            token_id = raw.split(".", 1)[0]
+            Secret(raw, kind="bootstrap token") if "." in raw else None  # registered for scrubbing
+            name = K.BOOTSTRAP_TOKEN_SECRET_PREFIX + token_id
+            try:
+                api.request("DELETE", f"/api/v1/namespaces/{K.KUBE_SYSTEM_NAMESPACE}/secrets/{name}")
+            except ApiStatus as exc:
+                if exc.code == 404:
+                    raise KubefabError(f"bootstrap token {token_id!r} not found",
+                                       fix="list the tokens with `fab token.list`") from None
+                raise KubefabError(f"deleting {name} failed: {exc.message} (HTTP {exc.code})") from None
+            output.err(f"bootstrap token {token_id!r} deleted")
+
+
+def _short_duration(left: timedelta) -> str:
+    """``23h``, ``119m``, ``45s``: the largest unit that still reads precisely."""
+    seconds = int(left.total_seconds())
+    if seconds >= 10 * 3600:
+        return f"{round(seconds / 3600)}h"
+    if seconds >= 120:
+        return f"{round(seconds / 60)}m"
+    return f"{seconds}s"
