@@ -320,20 +320,19 @@ def run_init(inv, targets, *, state, options: Options, only, skip, now, accept_n
 
 def _apply_plans(ctx, transport, plans: list[Plan], run: HostRun, *, admin_conf: bytes | None,
                  started: float, super_admin_conf: bytes | None = None) -> None:
-    """Apply plans in order: host batches through the transport, waits and API objects between."""
+    """Apply plans in order. Host steps (files, commands) are batched across consecutive plans
+    into one transport apply; a Wait or an API object first flushes the batch, then runs."""
     pending: list[Plan] = []
     api_stack = ExitStack()
-    api = None
-    admins_ensured = False
+    state = {"api": None, "admins": False}
 
     def flush() -> None:
         if not pending:
             return
         t0, rt0 = time.monotonic(), transport.stats.count
-        label = ", ".join(p.phase.split("/")[0] for p in pending)
-        label = ", ".join(dict.fromkeys(label.split(", ")))
+        label = ", ".join(dict.fromkeys(p.phase.split("/")[0] for p in pending))
         output.info(f"applying {sum(len(p.steps) for p in pending)} steps", host=ctx.host_name, phase=label)
-        result = transport.apply(pending, check=False)
+        result = transport.apply(list(pending), check=False)
         err = result.error()
         changed = result.changed
         unchanged = sum(1 for s in result.steps if s.status in ("unchanged", "skipped"))
@@ -345,42 +344,38 @@ def _apply_plans(ctx, transport, plans: list[Plan], run: HostRun, *, admin_conf:
         if err is not None:
             raise err
 
+    def api():
+        if state["api"] is None:
+            if admin_conf is None:
+                raise KubefabError("no admin.conf for this host", host=ctx.host_name,
+                                   fix="run the kubeconfig phase first")
+            state["api"] = api_stack.enter_context(api_session(
+                ctx, transport, admin_conf, timeout=ctx.timeouts.kubernetes_api_call.total_seconds()))
+        return state["api"]
+
     try:
         for plan in plans:
             if plan.phase.startswith("kubelet-finalize"):
                 flush()
                 plan = _refresh_finalize(ctx, transport, plan)
-            if not plan.steps:
-                continue
-            if _is_host_plan(plan):
-                pending.append(plan)
-                continue
-            flush()
-            t0, rt0 = time.monotonic(), transport.stats.count
-            changed = unchanged = 0
-            for step in plan.steps:
-                if isinstance(step, Wait):
-                    if step.check == "api-readyz":
-                        if api is None:
-                            api = api_stack.enter_context(api_session(
-                                ctx, transport, admin_conf, timeout=ctx.timeouts.kubernetes_api_call.total_seconds()))
-                        wait_api_ready(api, step.timeout.total_seconds(), host=ctx.host_name)
-                    else:
-                        wait_on_host(transport, step, host=ctx.host_name, phase=plan.phase)
-                elif isinstance(step, ApiObject):
-                    if api is None:
-                        if admin_conf is None:
-                            raise KubefabError("no admin.conf for this host", host=ctx.host_name, phase=plan.phase,
-                                               fix="run the kubeconfig phase first")
-                        api = api_stack.enter_context(api_session(
-                            ctx, transport, admin_conf, timeout=ctx.timeouts.kubernetes_api_call.total_seconds()))
-                    if not admins_ensured:
-                        ensure_cluster_admins(ctx, transport, api, super_admin_conf)
-                        admins_ensured = True
+            for kind, steps in _segments(plan.steps):
+                if kind == "host":
+                    pending.append(Plan(plan.phase, plan.host, steps))
+                    continue
+                flush()
+                t0, rt0 = time.monotonic(), transport.stats.count
+                changed = unchanged = 0
+                for step in steps:
+                    if isinstance(step, Wait):
+                        _wait(ctx, transport, step, plan.phase, api)
+                        continue
+                    if not state["admins"] and ctx.config.init is not None:
+                        ensure_cluster_admins(ctx, transport, api(), super_admin_conf)
+                        state["admins"] = True
                     if step.kind == "Node":
-                        api.wait_for(step.obj, ctx.timeouts.kubelet_health_check.total_seconds())
+                        api().wait_for(step.obj, ctx.timeouts.kubelet_health_check.total_seconds())
                     try:
-                        result = api.apply(step)
+                        result = api().apply(step)
                     except KubefabError as exc:
                         raise exc.with_context(host=ctx.host_name, phase=plan.phase)
                     if result.changed:
@@ -388,14 +383,44 @@ def _apply_plans(ctx, transport, plans: list[Plan], run: HostRun, *, admin_conf:
                         output.info(f"{result.action} {result.ref}", host=ctx.host_name, phase=plan.phase)
                     else:
                         unchanged += 1
-            run.changed += changed
-            run.unchanged += unchanged
-            run.timer.add(PhaseTiming(ctx.host_name, plan.phase, time.monotonic() - t0,
-                                      transport.stats.count - rt0, changed, unchanged))
+                run.changed += changed
+                run.unchanged += unchanged
+                run.timer.add(PhaseTiming(ctx.host_name, plan.phase, time.monotonic() - t0,
+                                          transport.stats.count - rt0, changed, unchanged))
         flush()
     finally:
         api_stack.close()
     run.timer.started = started
+
+
+def _segments(steps) -> list[tuple[str, list]]:
+    from .remote.transport import segments
+
+    return segments(steps)
+
+
+def _wait(ctx, transport, step: Wait, phase: str, api) -> None:
+    """A Wait: the API's /readyz from here; anything else is polled on the host itself."""
+    if step.check == "api-readyz":
+        wait_api_ready(api(), step.timeout.total_seconds(), host=ctx.host_name)
+    elif step.target.startswith(("http://", "https://")):
+        wait_on_host(transport, step, host=ctx.host_name, phase=phase)
+    else:
+        wait_file_on_host(transport, step, host=ctx.host_name, phase=phase)
+
+
+def wait_file_on_host(transport, wait: Wait, *, host: str, phase: str) -> None:
+    """Poll until a file exists and is not empty on the host (kubelet.conf after TLS bootstrap)."""
+    from .phases.join import wait_file_script
+
+    timeout = int(wait.timeout.total_seconds())
+    result = transport.run(["sh", "-c", wait_file_script(wait.target, timeout)], check=False, timeout=timeout + 30)
+    if result.exit_code != 0:
+        logs = transport.run(["sh", "-c", LOG_TAIL_SCRIPT], check=False, timeout=30)
+        raise RemoteError(f"{wait.target} was not written within {timeout}s ({wait.check})", host=host, phase=phase,
+                          details=[ln for ln in logs.stdout.splitlines() if ln][:40],
+                          fix="look at the kubelet log above (TLS bootstrap: is the token valid and the "
+                              "auto-approval RBAC in place?); re-running continues from here")
 
 
 def _refresh_finalize(ctx, transport, plan: Plan) -> Plan:

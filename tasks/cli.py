@@ -20,6 +20,7 @@ from invoke import Call, Collection, Exit, task
 
 from .core.errors import ConfigError, KubefabError
 from .core.secrets import Secret
+from .phases.context import Options
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_INVENTORY = "inventory/hosts.yaml"
@@ -187,53 +188,123 @@ init.__doc__ = _init_doc()
 init.body.__doc__ = init.__doc__
 
 
-def _not_landed(what: str, issue: int):
-    raise KubefabError(f"`{what}` is not available in this version of kubefab yet",
-                       fix=f"it arrives with issue #{issue}; use `fab -H <host> init` for now")
+JOIN_HELP = {
+    **COMMON_HELP,
+    "token": "Bootstrap token (<id>.<secret>) for discovery and TLS bootstrap (default: the state dir's)",
+    "discovery_token_ca_cert_hash": "Pin(s) of the cluster CA, sha256:<hex>, comma list (default: the state "
+                                    "dir's CA)",
+    "discovery_token_unsafe_skip_ca_verification": "Join without pinning the CA (kubeadm's unsafe flag)",
+    "discovery_file": "Discover the cluster from a kubeconfig file or https URL instead of a token",
+    "endpoint": "API server endpoint host:port for discovery (default: controlPlaneEndpoint, else the first "
+                "control plane)",
+    "certificate_key": "Key (64 hex chars) that decrypts kubeadm-certs (default: the state dir's)",
+    "parallel": "How many workers join at once (default 10)",
+}
 
 
-@kubefab_task(help=COMMON_HELP)
+def _join(c, *, control_plane: bool, inventory, state_dir, dry_run, only, skip_phases, show_secrets,
+          ignore_preflight_errors, accept_new_host_keys, prompt_for_sudo_password, token, discovery_token_ca_cert_hash,
+          discovery_token_unsafe_skip_ca_verification, discovery_file, endpoint, certificate_key="", parallel=10):
+    from . import cluster
+
+    inv, state = _inventory_and_state(inventory, state_dir)
+    options = Options(dry_run=dry_run, show_secrets=show_secrets,
+                      ignore_preflight_errors=frozenset(n.lower() for n in split_csv(ignore_preflight_errors)),
+                      inventory_path=str(resolve_inventory_path(inventory)))
+    flags = cluster.JoinFlags(
+        token=Secret(token.strip(), kind="bootstrap token") if token else None,
+        ca_cert_hashes=tuple(split_csv(discovery_token_ca_cert_hash)),
+        unsafe_skip_ca_verification=discovery_token_unsafe_skip_ca_verification,
+        endpoint=endpoint, discovery_file=discovery_file,
+        certificate_key=Secret(certificate_key.strip().lower(), kind="certificate key") if certificate_key else None)
+    cluster.join(inv, _hosts_from(c), control_plane=control_plane, state=state, options=options, flags=flags,
+                 only=split_csv(only), skip=split_csv(skip_phases), accept_new_host_keys=accept_new_host_keys,
+                 prompt_for_sudo_password=prompt_for_sudo_password, parallel=int(parallel))
+
+
+@kubefab_task(help=JOIN_HELP)
 def join(c, inventory="", state_dir="", dry_run=False, only="", skip_phases="", show_secrets=False,
-         ignore_preflight_errors="", accept_new_host_keys=False, prompt_for_sudo_password=False, debug=False):
-    """Join the -H hosts to the cluster as workers (kubeadm join).
+         ignore_preflight_errors="", accept_new_host_keys=False, prompt_for_sudo_password=False, token="",
+         discovery_token_ca_cert_hash="", discovery_token_unsafe_skip_ca_verification=False, discovery_file="",
+         endpoint="", parallel=10, debug=False):
+    """Join the -H hosts to the cluster as workers, in parallel (kubeadm join).
+
+    Discovery (cluster-info checked against the token's signature and the CA pin), then the
+    kubelet with a bootstrap kubeconfig, until its TLS bootstrap gives it kubelet.conf. Token and
+    CA pin come from the state dir after `fab init`, or from the flags (as kubeadm's).
 
     Examples:
       fab -H worker1,worker2 join
+      fab -H worker3 join --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash sha256:...
     """
-    _not_landed("join", 4)
+    _join(c, control_plane=False, inventory=inventory, state_dir=state_dir, dry_run=dry_run, only=only,
+          skip_phases=skip_phases, show_secrets=show_secrets, ignore_preflight_errors=ignore_preflight_errors,
+          accept_new_host_keys=accept_new_host_keys, prompt_for_sudo_password=prompt_for_sudo_password, token=token,
+          discovery_token_ca_cert_hash=discovery_token_ca_cert_hash,
+          discovery_token_unsafe_skip_ca_verification=discovery_token_unsafe_skip_ca_verification,
+          discovery_file=discovery_file, endpoint=endpoint, parallel=parallel)
 
 
-@kubefab_task(help=COMMON_HELP)
-def join_control_plane(c, inventory="", state_dir="", dry_run=False, only="", skip_phases="",
-                       show_secrets=False, ignore_preflight_errors="", accept_new_host_keys=False,
-                       prompt_for_sudo_password=False, debug=False):
+@kubefab_task(help=JOIN_HELP)
+def join_control_plane(c, inventory="", state_dir="", dry_run=False, only="", skip_phases="", show_secrets=False,
+                       ignore_preflight_errors="", accept_new_host_keys=False, prompt_for_sudo_password=False,
+                       token="", discovery_token_ca_cert_hash="", discovery_token_unsafe_skip_ca_verification=False,
+                       discovery_file="", endpoint="", certificate_key="", debug=False):
     """Join the -H hosts as control planes, one at a time (kubeadm join --control-plane).
+
+    Needs a controlPlaneEndpoint. The CAs come from the state dir, or from kubeadm-certs
+    decrypted with --certificate-key; etcd members are added as learners and promoted.
 
     Examples:
       fab -H master2,master3 join-control-plane
+      fab -H master2 join-control-plane --certificate-key <key printed by init>
     """
-    _not_landed("join-control-plane", 4)
+    _join(c, control_plane=True, inventory=inventory, state_dir=state_dir, dry_run=dry_run, only=only,
+          skip_phases=skip_phases, show_secrets=show_secrets, ignore_preflight_errors=ignore_preflight_errors,
+          accept_new_host_keys=accept_new_host_keys, prompt_for_sudo_password=prompt_for_sudo_password, token=token,
+          discovery_token_ca_cert_hash=discovery_token_ca_cert_hash,
+          discovery_token_unsafe_skip_ca_verification=discovery_token_unsafe_skip_ca_verification,
+          discovery_file=discovery_file, endpoint=endpoint, certificate_key=certificate_key, parallel=1)
 
 
-@kubefab_task(help=COMMON_HELP)
+@kubefab_task(help={**COMMON_HELP, "parallel": JOIN_HELP["parallel"]})
 def cluster_up(c, inventory="", state_dir="", dry_run=False, show_secrets=False, accept_new_host_keys=False,
-               debug=False):
+               parallel=10, debug=False):
     """Bring up the whole cluster of the inventory: init, control-plane joins, workers.
+
+    init (with --upload-certs) on the first control plane of the inventory, the other control
+    planes one at a time, the workers in parallel; then waits for every Node to be Ready and
+    prints a summary. Re-running converges; a host added to the inventory is joined.
 
     Examples:
       fab cluster-up --inventory inventory/hosts.yaml
     """
-    _not_landed("cluster-up", 4)
+    from . import cluster
+
+    inv, state = _inventory_and_state(inventory, state_dir)
+    options = Options(dry_run=dry_run, show_secrets=show_secrets, upload_certs=True,
+                      inventory_path=str(resolve_inventory_path(inventory)))
+    cluster.cluster_up(inv, state=state, options=options, accept_new_host_keys=accept_new_host_keys,
+                       parallel=int(parallel))
 
 
 @kubefab_task(help={**COMMON_HELP, "force": "Reset without asking for confirmation"})
-def reset(c, inventory="", force=False, accept_new_host_keys=False, debug=False):
+def reset(c, inventory="", state_dir="", force=False, dry_run=False, only="", skip_phases="",
+          accept_new_host_keys=False, debug=False):
     """Undo init or join on the -H hosts (kubeadm reset).
+
+    Removes the host's etcd member (control planes), stops the kubelet, empties the manifests,
+    pki, kubelet and etcd directories and removes the kubeconfigs. Leaves CNI configuration and
+    iptables rules, as kubeadm does. Asks for confirmation unless --force.
 
     Examples:
       fab -H worker3 reset --force
     """
-    _not_landed("reset", 4)
+    from . import cluster
+
+    inv, state = _inventory_and_state(inventory, state_dir)
+    cluster.reset(inv, _hosts_from(c), state=state, options=Options(dry_run=dry_run), force=force,
+                  only=split_csv(only), skip=split_csv(skip_phases), accept_new_host_keys=accept_new_host_keys)
 
 
 @kubefab_task(help={"cert": "A PEM certificate file (default: the cluster CA in the state dir)",

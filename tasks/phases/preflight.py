@@ -147,11 +147,11 @@ def control_plane_checks(ctx) -> list[Finding]:
     for component in K.STATIC_POD_COMPONENTS:
         path = posixpath.join(K.MANIFESTS_DIR, f"{component}.yaml")
         if _path(f, path).get("exists"):
-            found.append(Finding(check_name_for_path("FileAvailable-", path), f"{path} already exists", True))
+            found.append(Finding(check_name_for_path("FileAvailable", path), f"{path} already exists", True))
     if ctx.cluster.etcd_local is not None:
         data_dir = ctx.cluster.etcd_local.data_dir
         if _path(f, data_dir).get("nonempty"):
-            found.append(Finding(check_name_for_path("DirAvailable-", data_dir), f"{data_dir} is not empty", True))
+            found.append(Finding(check_name_for_path("DirAvailable", data_dir), f"{data_dir} is not empty", True))
     return found
 
 
