@@ -266,6 +266,7 @@ FINALIZE_WAIT_SECONDS = 10
 @dataclass
 class HostRun:
     host: str
+    phases: int = 0
     changed: int = 0
     unchanged: int = 0
     timer: Timer = field(default_factory=Timer)
@@ -276,13 +277,14 @@ def _is_host_plan(plan: Plan) -> bool:
 
 
 def run_init(inv, targets, *, state, options: Options, only, skip, now, accept_new_host_keys: bool,
-             prompt_for_sudo_password: bool) -> None:
+             prompt_for_sudo_password: bool) -> list["HostRun"]:
     from .phases.init import INIT
     from .phases.kubeconfig import node_kubeconfigs
     from .phases.preflight import paths_to_probe
     from .remote.facts import gather_facts
     from .runner import build_plans
 
+    runs: list[HostRun] = []
     for host in targets:
         config = inv.kubeadm_config(host)
         ctx = RunContext(config=config, host_name=host.name, state=state, options=options, now=now)
@@ -314,8 +316,11 @@ def run_init(inv, targets, *, state, options: Options, only, skip, now, accept_n
             _apply_plans(ctx, transport, plans, run, admin_conf=confs.get(K.ADMIN_KUBECONFIG),
                          super_admin_conf=confs.get(K.SUPER_ADMIN_KUBECONFIG), started=started)
             _finish_init(ctx, run, plans)
+            run.phases = len([p for p in plans if p.steps])
+            runs.append(run)
         finally:
             transport.close()
+    return runs
 
 
 def _apply_plans(ctx, transport, plans: list[Plan], run: HostRun, *, admin_conf: bytes | None,

@@ -304,9 +304,11 @@ def cluster_up(inv, *, state, options: Options, accept_new_host_keys: bool = Fal
     t0 = time.monotonic()
     output.stage(f"init on {first.name}")
     try:
-        run_init(inv, [first], state=state, options=options, only=[], skip=[], now=datetime.now(timezone.utc),
-                 accept_new_host_keys=accept_new_host_keys, prompt_for_sudo_password=False)
-        outcomes.append(HostOutcome(first.name, "control-plane (init)", seconds=time.monotonic() - t0))
+        runs = run_init(inv, [first], state=state, options=options, only=[], skip=[],
+                        now=datetime.now(timezone.utc), accept_new_host_keys=accept_new_host_keys,
+                        prompt_for_sudo_password=False)
+        outcomes.append(HostOutcome(first.name, "control-plane (init)", phases=sum(r.phases for r in runs),
+                                    changed=sum(r.changed for r in runs), seconds=time.monotonic() - t0))
     except KubefabError as exc:
         exc.with_context(host=first.name)
         output.err(exc.render())
@@ -315,7 +317,8 @@ def cluster_up(inv, *, state, options: Options, accept_new_host_keys: bool = Fal
         report(outcomes)
     flags = JoinFlags()
     others = [h for h in inv.control_planes if h.name != first.name]
-    kw = dict(state=state, options=options, flags=flags, accept_new_host_keys=accept_new_host_keys)
+    ready = set() if options.dry_run else _ready_nodes(inv, state, accept_new_host_keys=accept_new_host_keys)
+    kw = dict(state=state, options=options, flags=flags, accept_new_host_keys=accept_new_host_keys, ready=ready)
     if others:
         output.stage(f"join-control-plane, one at a time: {', '.join(h.name for h in others)}")
         outcomes += run_hosts(others, lambda h: _joined_or_join(inv, h, control_plane=True, **kw), parallel=1)
@@ -333,8 +336,22 @@ def cluster_up(inv, *, state, options: Options, accept_new_host_keys: bool = Fal
     report(outcomes)
 
 
-def _joined_or_join(inv, host, *, control_plane: bool, **kw) -> HostOutcome:
+def _joined_or_join(inv, host, *, control_plane: bool, ready: set[str], **kw) -> HostOutcome:
+    """A host whose Node is already Ready is a member: nothing to do (kubeadm would refuse to
+    join it again). Any other host is joined."""
+    if host.node_name in ready:
+        output.info("already a Ready member of the cluster: nothing to do", host=host.name)
+        return HostOutcome(host.name, "control-plane" if control_plane else "worker")
     return join_host(inv, host, control_plane=control_plane, **kw)
+
+
+def _ready_nodes(inv, state, *, accept_new_host_keys: bool) -> set[str]:
+    from .tokens import cluster_api
+
+    with cluster_api(inv, state, accept_new_host_keys=accept_new_host_keys) as (_, api):
+        nodes = api.request("GET", "/api/v1/nodes")["items"]
+    return {n["metadata"]["name"] for n in nodes if any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in n.get("status", {}).get("conditions", []))}
 
 
 def _wait_nodes_ready(inv, state, node_names: list[str], timeout: float, *, accept_new_host_keys: bool) -> None:

@@ -1,0 +1,231 @@
+"""`fab cluster-up`, joins and reset on the lab: an HA cluster of real sshd hosts and real etcd.
+
+Lab: node1-3 control planes, node4-6 workers, node7-8 spare hosts, and the haproxy load
+balancer in front of the control planes (controlPlaneEndpoint). Needs root (the lab); under CI a
+lab that cannot start fails the run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tasks.core import bootstrap
+from tests.integration.test_init_lab import address, fab, kget, kubectl, no_secrets
+from tests.lab.fixtures import fresh_lab, require_lab, test_lab_dir
+
+pytestmark = pytest.mark.lab
+
+PKI = "/etc/kubernetes/pki"
+CONTROL_PLANES = ("node1", "node2", "node3")
+WORKERS = ("node4", "node5", "node6")
+
+
+@pytest.fixture(scope="module")
+def lab():
+    require_lab()
+    lab = fresh_lab(test_lab_dir("cluster"))
+    lab.up(8, lb=True, control_planes=3)
+    yield lab
+    lab.down()
+
+
+def inventory(lab, tmp: Path, hosts: dict, *, join_timeout: str = "") -> Path:
+    """The lab inventory restricted to ``hosts`` (name -> roles), config beside it."""
+    inv = yaml.safe_load(Path(lab.inventory).read_text())
+    base = Path(lab.inventory).parent
+    for key in ("identity", "known_hosts", "ssh_config"):
+        inv["ssh"][key] = str((base / inv["ssh"][key]).resolve())
+    docs = [d for d in yaml.safe_load_all((base / inv["cluster"]["config"]).read_text()) if d]
+    for doc in docs:
+        if doc.get("kind") == "InitConfiguration":
+            doc.pop("localAPIEndpoint", None)
+            doc.pop("nodeRegistration", None)
+    if join_timeout:
+        docs.append({"apiVersion": "kubeadm.k8s.io/v1beta4", "kind": "JoinConfiguration",
+                     "timeouts": {"discovery": join_timeout}})
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "kubeadm.yaml").write_text(yaml.safe_dump_all(docs))
+    inv["cluster"]["config"] = "kubeadm.yaml"
+    inv["hosts"] = {name: {"address": address(lab, name), "roles": roles} for name, roles in hosts.items()}
+    path = tmp / "inventory.yaml"
+    path.write_text(yaml.safe_dump(inv))
+    return path
+
+
+def etcd_members(lab, host: str = "node1") -> list[dict]:
+    r = lab.exec(host, ["etcdctl", "--endpoints=https://127.0.0.1:2379", f"--cacert={PKI}/etcd/ca.crt",
+                        f"--cert={PKI}/etcd/healthcheck-client.crt", f"--key={PKI}/etcd/healthcheck-client.key",
+                        "member", "list", "-w", "json"])
+    assert r.returncode == 0, r.stderr.decode()
+    return json.loads(r.stdout)["members"]
+
+
+def ready_nodes(lab, admin: Path) -> set[str]:
+    nodes = kget(lab, admin, "nodes")["items"]
+    return {n["metadata"]["name"] for n in nodes
+            if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])}
+
+
+@pytest.fixture(scope="module")
+def cluster(lab, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cluster")
+    hosts = {**{n: ["control-plane"] for n in CONTROL_PLANES}, **{n: ["worker"] for n in WORKERS}}
+    inv = inventory(lab, tmp, hosts)
+    state = tmp / "state"
+    r = fab(lab, "cluster-up", "--inventory", str(inv), "--state-dir", str(state), timeout=900)
+    assert r.returncode == 0, r.out[-3000:] + r.err[-6000:]
+    return {"tmp": tmp, "inv": inv, "state": state, "result": r, "hosts": hosts,
+            "admin": state / "nodes" / "node1" / "admin.conf"}
+
+
+def test_etcd_has_three_started_voting_members(lab, cluster):
+    members = etcd_members(lab)
+    assert sorted(m["name"] for m in members) == list(CONTROL_PLANES)
+    assert not any(m.get("isLearner") for m in members)
+    assert all(m.get("clientURLs") for m in members)  # started
+
+
+def test_six_nodes_ready_through_the_load_balancer(lab, cluster):
+    server = yaml.safe_load(cluster["admin"].read_text())["clusters"][0]["cluster"]["server"]
+    assert lab.status()["lb"]["address"] in server
+    assert ready_nodes(lab, cluster["admin"]) == set(CONTROL_PLANES + WORKERS)
+    nodes = {n["metadata"]["name"]: n for n in kget(lab, cluster["admin"], "nodes")["items"]}
+    for cp in CONTROL_PLANES:
+        assert "node-role.kubernetes.io/control-plane" in nodes[cp]["metadata"]["labels"]
+
+
+def test_summary_and_certificate_key(lab, cluster):
+    r = cluster["result"]
+    assert re.search(r"HOST\s+ROLE\s+PHASES\s+CHANGED\s+TIME\s+RESULT", r.err)
+    for host in CONTROL_PLANES + WORKERS:
+        assert re.search(rf"^{host}\s+.*\sok$", r.err, re.M), host
+    lines = r.out.splitlines()
+    key = lines[lines.index("[upload-certs] Using certificate key:") + 1]
+    secret = kget(lab, cluster["admin"], "secret", "-n", "kube-system", "kubeadm-certs")
+    files = bootstrap.decrypt_kubeadm_certs(secret, key)
+    for rel in ("ca.key", "front-proxy-ca.key", "etcd/ca.key", "sa.key"):
+        assert files[rel] == lab.exec("node1", ["cat", f"{PKI}/{rel}"]).stdout, rel
+    no_secrets(r.out + r.err)
+
+
+def test_join_order_control_planes_one_at_a_time(cluster):
+    err = cluster["result"].err
+    # node3's join starts only after node2's has finished
+    assert err.index("node2 joined as control-plane") < err.index("[node3] [preflight] discovery")
+
+
+def test_every_host_has_kubeadms_files(lab, cluster):
+    worker_files = ["/etc/kubernetes/pki/ca.crt", "/etc/kubernetes/kubelet.conf", "/var/lib/kubelet/config.yaml",
+                    "/var/lib/kubelet/kubeadm-flags.env", "/var/lib/kubelet/pki/kubelet-client-current.pem"]
+    cp_files = worker_files + [f"{PKI}/{f}" for f in ("ca.key", "sa.key", "sa.pub", "front-proxy-ca.crt",
+                                                      "etcd/ca.crt", "apiserver.crt", "etcd/server.crt",
+                                                      "etcd/peer.crt")] + [
+        f"/etc/kubernetes/{c}.conf" for c in ("admin", "controller-manager", "scheduler")] + [
+        f"/etc/kubernetes/manifests/{m}.yaml" for m in ("etcd", "kube-apiserver", "kube-controller-manager",
+                                                         "kube-scheduler")]
+    for host in CONTROL_PLANES + WORKERS:
+        wanted = cp_files if host in CONTROL_PLANES else worker_files
+        r = lab.exec(host, ["sh", "-c", "for f in " + " ".join(wanted) + "; do test -s $f || echo missing $f; done; "
+                                        "test -e /etc/kubernetes/bootstrap-kubelet.conf && echo left bootstrap; true"])
+        assert r.stdout.decode().strip() == "", (host, r.stdout.decode())
+
+
+def test_rerun_is_a_no_op(lab, cluster):
+    r = fab(lab, "cluster-up", "--inventory", str(cluster["inv"]), "--state-dir", str(cluster["state"]), timeout=600)
+    assert r.returncode == 0, r.err[-4000:]
+    rows = re.findall(r"^(node\d)\s+(\S+(?: \(init\))?)\s+(\d+)\s+(\d+)\s+\S+\s+ok$", r.err, re.M)
+    assert len(rows) == 6 and all(changed == "0" for *_, changed in rows), r.err[-3000:]
+
+
+# --- failures: clear errors, nothing written ---------------------------------------------------------
+def _join_state(cluster, tmp: Path) -> Path:
+    """A state dir with the token only (no PKI): the certificate key is then the only way in."""
+    st = tmp / "joinstate"
+    st.mkdir(parents=True, exist_ok=True)
+    (st / "join.yaml").write_text((cluster["state"] / "join.yaml").read_text())
+    return st
+
+
+def test_wrong_certificate_key_writes_nothing(lab, cluster, tmp_path):
+    inv = inventory(lab, tmp_path, {**cluster["hosts"], "node7": ["control-plane"]})
+    r = fab(lab, "-H", "node7", "join-control-plane", "--inventory", str(inv),
+            "--state-dir", str(_join_state(cluster, tmp_path)), "--certificate-key", "0" * 64,
+            "--discovery-token-ca-cert-hash", bootstrap.ca_pin((cluster["state"] / "pki" / "ca.crt").read_bytes()))
+    assert r.returncode == 1
+    assert "node7" in r.err and "certificate key" in r.err.lower()
+    no_secrets(r.out + r.err)
+    assert lab.exec("node7", ["sh", "-c", "ls -A /etc/kubernetes"]).stdout.decode().strip() == ""
+
+
+def test_unknown_token_is_a_clear_error(lab, cluster, tmp_path):
+    inv = inventory(lab, tmp_path, {**cluster["hosts"], "node8": ["worker"]}, join_timeout="8s")
+    t0 = time.monotonic()
+    r = fab(lab, "-H", "node8", "join", "--inventory", str(inv), "--state-dir", str(tmp_path / "empty"),
+            "--token", "abcdef.0123456789abcdef", "--discovery-token-ca-cert-hash",
+            bootstrap.ca_pin((cluster["state"] / "pki" / "ca.crt").read_bytes()))
+    assert r.returncode == 1 and time.monotonic() - t0 < 60
+    assert "node8" in r.err and "token" in r.err.lower()
+    assert "0123456789abcdef" not in r.out + r.err
+    assert lab.exec("node8", ["sh", "-c", "ls -A /etc/kubernetes"]).stdout.decode().strip() == ""
+
+
+def test_ca_pin_mismatch_is_refused(lab, cluster, tmp_path):
+    inv = inventory(lab, tmp_path, {**cluster["hosts"], "node8": ["worker"]}, join_timeout="8s")
+    r = fab(lab, "-H", "node8", "join", "--inventory", str(inv), "--state-dir", str(cluster["state"]),
+            "--discovery-token-ca-cert-hash", "sha256:" + "ab" * 32)
+    assert r.returncode == 1
+    assert "node8" in r.err and ("pin" in r.err.lower() or "hash" in r.err.lower())
+    no_secrets(r.out + r.err)
+    assert lab.exec("node8", ["sh", "-c", "ls -A /etc/kubernetes"]).stdout.decode().strip() == ""
+
+
+# --- reset and join again -----------------------------------------------------------------------------
+def test_reset_and_rejoin_a_worker(lab, cluster):
+    common = ["--inventory", str(cluster["inv"]), "--state-dir", str(cluster["state"])]
+    r = fab(lab, "-H", "node6", "reset", "--force", *common)
+    assert r.returncode == 0, r.err[-3000:]
+    assert "CNI" in r.err  # says what it leaves
+    assert lab.exec("node6", ["test", "-e", "/etc/kubernetes/kubelet.conf"]).returncode != 0
+    kubectl(lab, cluster["admin"], "delete", "node", "node6")
+    r = fab(lab, "-H", "node6", "join", *common)
+    assert r.returncode == 0, r.err[-3000:]
+    deadline = time.monotonic() + 60
+    while "node6" not in ready_nodes(lab, cluster["admin"]) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert "node6" in ready_nodes(lab, cluster["admin"])
+
+
+def test_reset_and_rejoin_a_control_plane(lab, cluster):
+    common = ["--inventory", str(cluster["inv"]), "--state-dir", str(cluster["state"])]
+    r = fab(lab, "-H", "node3", "reset", "--force", *common)
+    assert r.returncode == 0, r.err[-3000:]
+    assert sorted(m["name"] for m in etcd_members(lab)) == ["node1", "node2"]
+    kubectl(lab, cluster["admin"], "delete", "node", "node3")
+    r = fab(lab, "-H", "node3", "join-control-plane", *common)
+    assert r.returncode == 0, r.err[-3000:]
+    members = etcd_members(lab)
+    assert sorted(m["name"] for m in members) == list(CONTROL_PLANES)
+    assert not any(m.get("isLearner") for m in members)
+
+
+def test_losing_a_control_plane_keeps_the_api_and_joins_working(lab, cluster, tmp_path):
+    lab.stop_host("node2")
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # haproxy notices the dead backend
+            r = lab.sw(["kubectl", "--kubeconfig", str(cluster["admin"]), "get", "--raw", "/readyz"], timeout=30)
+            if r.returncode == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert r.stdout.decode().strip() == "ok", r.stderr.decode()
+        inv = inventory(lab, tmp_path, {**cluster["hosts"], "node8": ["worker"]})
+        r = fab(lab, "-H", "node8", "join", "--inventory", str(inv), "--state-dir", str(cluster["state"]))
+        assert r.returncode == 0, r.err[-3000:]
+    finally:
+        lab.up(8, lb=True, control_planes=3)  # node2 comes back as a fresh host
