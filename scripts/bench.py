@@ -4,6 +4,7 @@ Runs, on a lab of its own (``KUBEFAB_LAB_DIR``-independent, torn down at the end
   1. an offline dry-run plan of init (no connection: PKI + rendering cost),
   2. ``fab -H node1 init --upload-certs`` on a fresh host,
   3. the same again (the converged re-run: "0 changed"),
+  4. ``fab cluster-up`` of 3 control planes and 2 workers behind the load balancer, twice,
 and prints wall time, per-phase time and round trips as kubefab's own summary reports them.
 Usage: ``make bench`` or ``.venv/bin/python scripts/bench.py [--json]``.
 """
@@ -44,6 +45,27 @@ def summary_rows(stderr: str) -> list[dict]:
     return rows
 
 
+CLUSTER_ROW = re.compile(r"^(\S+)\s+(control-plane \(init\)|control-plane|worker)\s+(\d+)\s+(\d+)\s+(\d+\.\d+)s\s+(\S+)$")
+
+
+def bench_cluster_up() -> dict:
+    """`fab cluster-up` of 3 control planes + 2 workers behind the load balancer, then again."""
+    lab = fresh_lab(tempfile.mkdtemp(prefix="kubefab-bench-ha-"))
+    out = {}
+    try:
+        status = lab.up(5, lb=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            for label in ("fresh", "rerun"):
+                dt, _, err = fab(lab, "cluster-up", "--inventory", status["inventory"],
+                                 "--state-dir", str(Path(tmp) / "state"))
+                hosts = [{"host": m.group(1), "role": m.group(2), "changed": int(m.group(4)),
+                          "seconds": float(m.group(5))} for m in map(CLUSTER_ROW.match, err.splitlines()) if m]
+                out[label] = {"wall_seconds": round(dt, 2), "hosts": hosts}
+    finally:
+        lab.down()
+    return out
+
+
 def main() -> None:
     lab = fresh_lab(tempfile.mkdtemp(prefix="kubefab-bench-"))
     results = {}
@@ -65,6 +87,7 @@ def main() -> None:
                                   "changed": sum(r["changed"] for r in rows), "phases": rows}
     finally:
         lab.down()
+    results["cluster_up"] = bench_cluster_up()
     if "--json" in sys.argv:
         print(json.dumps(results, indent=2))
         return
@@ -75,6 +98,10 @@ def main() -> None:
         print(f"{label:<26} {r['wall_seconds']:.2f}s wall, {r['round_trips']} SSH round trips, {r['changed']} changed")
         for row in r["phases"]:
             print(f"    {row['phase']:<62} {row['seconds']:6.2f}s  {row['round_trips']} rt")
+    for label, r in results["cluster_up"].items():
+        print(f"cluster-up {label:<15} {r['wall_seconds']:.2f}s wall (3 control planes + 2 workers, load balancer)")
+        for h in r["hosts"]:
+            print(f"    {h['host']:<8} {h['role']:<22} {h['seconds']:6.2f}s  {h['changed']} changed")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,7 @@
 #
 # 1. the lab: 3 control-plane hosts, 2 workers and an haproxy load balancer, each a real sshd
 #    host in its own namespaces (tests/lab);
-# 2. kubefab brings the cluster up over SSH: `fab cluster-up` when it is available, else
-#    `fab -H node1 init --upload-certs` on the first control plane;
+# 2. `fab cluster-up` brings the HA cluster up over SSH;
 # 3. the result, through the load balancer, with the real kubectl.
 # The lab stays up afterwards; `python -m tests.lab down` removes it. Re-running converges.
 set -euo pipefail
@@ -18,14 +17,8 @@ lab up 5 --lb
 inv="$KUBEFAB_LAB_DIR/inventory.yaml"
 state="$KUBEFAB_LAB_DIR/state"
 
-if "$PY" -m fabric -r . --list 2>/dev/null | grep -q "cluster-up" && \
-   ! "$PY" -m fabric -r . cluster-up --help 2>/dev/null | grep -q "not available"; then
-  echo "--> fab cluster-up"
-  lab sw -- "$PY" -m fabric -r . cluster-up --inventory "$inv" --state-dir "$state"
-else
-  echo "--> fab -H node1 init --upload-certs"
-  lab sw -- "$PY" -m fabric -r . -H node1 init --upload-certs --inventory "$inv" --state-dir "$state"
-fi
+echo "--> fab cluster-up (init node1, join node2 and node3 one at a time, workers node4 and node5 in parallel)"
+lab sw -- "$PY" -m fabric -r . cluster-up --inventory "$inv" --state-dir "$state"
 
 echo "--> kubectl --kubeconfig $state/nodes/node1/admin.conf get nodes (through the load balancer)"
 lab sw -- kubectl --kubeconfig "$state/nodes/node1/admin.conf" get nodes -o wide
