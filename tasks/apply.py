@@ -227,7 +227,6 @@ def ensure_cluster_admins(ctx: RunContext, transport, api, super_admin_conf: byt
     """kubeadm's EnsureAdminClusterRoleBinding: admin.conf (group kubeadm:cluster-admins) has
     no rights until ClusterRoleBinding kubeadm:cluster-admins exists; create it with admin.conf,
     and on Forbidden with super-admin.conf (system:masters), exactly as kubeadm init does."""
-    from .api import ApiStatus
     from .phases import rbac
 
     crb = rbac.cluster_role_binding(K.CLUSTER_ADMINS_GROUP, "cluster-admin", rbac.groups(K.CLUSTER_ADMINS_GROUP))
@@ -272,8 +271,25 @@ class HostRun:
     timer: Timer = field(default_factory=Timer)
 
 
-def _is_host_plan(plan: Plan) -> bool:
-    return all(isinstance(s, (FileWrite, FileRemove, Command)) for s in plan.steps)
+def gather_timed(transport, paths: list[str], started: float) -> tuple[object, "HostRun"]:
+    """Facts in one round trip, and a HostRun whose first row is the connection's cost."""
+    from .remote.facts import gather_facts
+
+    facts = gather_facts(transport, paths)
+    run = HostRun(transport.host)
+    run.timer.add(PhaseTiming(transport.host, "connect + facts", time.monotonic() - started, transport.stats.count))
+    return facts, run
+
+
+def show_plans(host: str, plans: list[Plan], facts, options: Options) -> bool:
+    """Print the preflight warnings; with --dry-run print the diff too. True = dry-run: stop."""
+    for plan in plans:
+        for note in plan.notes:
+            if note.startswith("[WARNING"):
+                output.info(note, host=host, phase=plan.phase)
+    if options.dry_run:
+        output.out(render_diff(host, plans, facts, show_secrets=options.show_secrets), reveal=options.show_secrets)
+    return options.dry_run
 
 
 def run_init(inv, targets, *, state, options: Options, only, skip, now, accept_new_host_keys: bool,
@@ -281,7 +297,6 @@ def run_init(inv, targets, *, state, options: Options, only, skip, now, accept_n
     from .phases.init import INIT
     from .phases.kubeconfig import node_kubeconfigs
     from .phases.preflight import paths_to_probe
-    from .remote.facts import gather_facts
     from .runner import build_plans
 
     runs: list[HostRun] = []
@@ -297,20 +312,11 @@ def run_init(inv, targets, *, state, options: Options, only, skip, now, accept_n
         started = time.monotonic()
         transport = connect(inv, host, accept_new_host_keys=accept_new_host_keys, sudo_password=sudo)
         try:
-            facts = gather_facts(transport, paths)
-            run = HostRun(host.name)
-            run.timer.add(PhaseTiming(host.name, "connect + facts", time.monotonic() - started,
-                                      transport.stats.count))
+            facts, run = gather_timed(transport, paths, started)
             ctx = RunContext(config=config, host_name=host.name, state=state, options=options, now=now,
                              facts=facts)
             plans = build_plans(INIT, ctx, only=only, skip=skip)
-            for plan in plans:
-                for note in plan.notes:
-                    if note.startswith("[WARNING"):
-                        output.info(note, host=host.name, phase=plan.phase)
-            if options.dry_run:
-                output.out(render_diff(host.name, plans, facts, show_secrets=options.show_secrets),
-                           reveal=options.show_secrets)
+            if show_plans(host.name, plans, facts, options):
                 continue
             confs = node_kubeconfigs(ctx)
             _apply_plans(ctx, transport, plans, run, admin_conf=confs.get(K.ADMIN_KUBECONFIG),

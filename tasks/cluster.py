@@ -11,15 +11,14 @@ from __future__ import annotations
 import posixpath
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from . import output
-from .apply import HostRun, _apply_plans, ask_sudo_password, connect, plan_paths, render_diff
+from .apply import HostRun, _apply_plans, ask_sudo_password, connect, gather_timed, plan_paths, render_diff, show_plans
 from .core import constants as K
 from .core.errors import ConfigError, KubefabError, RemoteError
 from .core.secrets import Secret
-from .output import PhaseTiming
 from .phases.context import Options, RunContext, join_host_port, split_host_port
 
 
@@ -86,7 +85,6 @@ def _etcd_members(inv, ctx, jd, *, accept_new_host_keys: bool):
     """Existing members, asked on an existing control plane with its healthcheck-client cert."""
     from . import discovery
     from .phases.join import etcdctl_argv
-    from .phases.joindata import etcd_endpoints_from_pods
     from .phases.kubeconfig import node_kubeconfigs
 
     import base64
@@ -125,7 +123,6 @@ def join_host(inv, host, *, control_plane: bool, state, options: Options, flags:
     from .phases.join import JOIN, JOIN_CONTROL_PLANE
     from .phases.kubeconfig import node_kubeconfigs
     from .phases.preflight import paths_to_probe
-    from .remote.facts import gather_facts
     from .runner import build_plans
 
     workflow = JOIN_CONTROL_PLANE if control_plane else JOIN
@@ -151,19 +148,11 @@ def join_host(inv, host, *, control_plane: bool, state, options: Options, flags:
     t0 = time.monotonic()
     transport = connect(inv, host, accept_new_host_keys=accept_new_host_keys, sudo_password=sudo)
     try:
-        facts = gather_facts(transport, paths)
-        run = HostRun(host.name)
-        run.timer.add(PhaseTiming(host.name, "connect + facts", time.monotonic() - t0, transport.stats.count))
+        facts, run = gather_timed(transport, paths, t0)
         ctx = RunContext(config=cfg, host_name=host.name, state=state, options=options, now=now, join_data=jd,
                          facts=facts)
         plans = build_plans(workflow, ctx, only=only, skip=skip)
-        for plan in plans:
-            for note in plan.notes:
-                if note.startswith("[WARNING"):
-                    output.info(note, host=host.name, phase=plan.phase)
-        if options.dry_run:
-            output.out(render_diff(host.name, plans, facts, show_secrets=options.show_secrets),
-                       reveal=options.show_secrets)
+        if show_plans(host.name, plans, facts, options):
             return outcome
         admin = node_kubeconfigs(ctx).get(K.ADMIN_KUBECONFIG) if control_plane else None
         _apply_plans(ctx, transport, plans, run, admin_conf=admin, started=started)

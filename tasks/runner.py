@@ -55,7 +55,7 @@ def write_offline(plans_by_host: dict[str, list[Plan]], output: Path) -> list[Pa
             for step in plan.steps:
                 if isinstance(step, FileWrite):
                     target = output / host / step.path.lstrip("/")
-                    write_atomic(target, step.data(), step.mode)
+                    write_atomic(target, step.data(), step.mode, dir_mode=0o755)
                     written.append(target)
     all_plans = [p for plans in plans_by_host.values() for p in plans]
     plan_json = output / "plan.json"
@@ -67,7 +67,7 @@ def write_offline(plans_by_host: dict[str, list[Plan]], output: Path) -> list[Pa
                                **merged["hosts"]}
         except (ValueError, AttributeError):
             pass
-    write_atomic(plan_json, (json.dumps(merged, indent=2, sort_keys=True) + "\n").encode(), 0o644)
+    write_atomic(plan_json, (json.dumps(merged, indent=2, sort_keys=True) + "\n").encode(), 0o644, dir_mode=0o755)
     written.append(plan_json)
     os.chmod(output, 0o755)
     return written

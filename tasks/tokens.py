@@ -7,7 +7,6 @@ through an SSH tunnel via that host when its endpoint is not routable from here.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 from . import output

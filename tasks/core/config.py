@@ -1168,21 +1168,26 @@ def load_config_text(
     )
 
 
+def read_text_file(path: str | Path, *, what: str, missing_fix: str) -> str:
+    """A UTF-8 file's text, or a ConfigError naming it (missing, unreadable, not UTF-8)."""
+    p = Path(path)
+    try:
+        return p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {p} does not exist", fix=missing_fix) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"cannot read {what} {p}: {reason}", fix="make it a readable UTF-8 YAML file") from None
+
+
 def load_config_file(path: str | Path, **kwargs: Any) -> KubeadmConfig:
     """:func:`load_config_text` on a file (``source`` defaults to the path as given).
 
     :raises ConfigError: the file is missing or unreadable, or its content is invalid.
     """
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"kubeadm config file {p} does not exist",
-                          fix="create it, or fix the path (cluster.config in the inventory is relative to the inventory file)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError(f"cannot read kubeadm config file {p}: {reason}",
-                          fix="make it a readable UTF-8 YAML file") from None
+    text = read_text_file(path, what="kubeadm config file",
+                          missing_fix="create it, or fix the path (cluster.config in the inventory is relative to "
+                                      "the inventory file)")
     kwargs.setdefault("source", str(path))
     return load_config_text(text, **kwargs)
 

@@ -446,12 +446,6 @@ def load_inventory(path: str | os.PathLike[str]) -> Inventory:
     :raises ConfigError: the file is missing or unreadable, or lists every problem found.
     """
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"inventory {p} does not exist",
-                          fix="pass --inventory FILE (see inventory/hosts.yaml for an example)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError(f"cannot read inventory {p}: {reason}", fix="make it a readable UTF-8 YAML file") from None
+    text = kubeadm_config.read_text_file(p, what="inventory",
+                                         missing_fix="pass --inventory FILE (see inventory/hosts.yaml for an example)")
     return parse_inventory(text, p)

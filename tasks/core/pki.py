@@ -23,7 +23,6 @@ import ipaddress
 import os
 import re
 import secrets as _random
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -39,6 +38,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from . import constants as K
 from .errors import PKIError
 from .spec import ClusterConfiguration
+from .state import write_atomic  # the one atomic writer (kubeconfig.py uses it through here)
 
 PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey]
 KeyGen = Callable[[str], PrivateKey]
@@ -563,23 +563,6 @@ def _validity_warning(what: str, cert: x509.Certificate, now: datetime) -> str |
 
 
 # --- files ------------------------------------------------------------------------------------
-def write_atomic(path: Path, data: bytes, mode: int, *, dir_mode: int = DIR_MODE) -> None:
-    """Write through a temp file in the same directory, then rename: never a half-written key."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=dir_mode)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _ensure_dir(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
     os.chmod(path, DIR_MODE)

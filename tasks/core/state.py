@@ -20,9 +20,11 @@ from .errors import ConfigError
 from .secrets import Secret
 
 
-def write_atomic(path: Path, data: bytes, mode: int) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same directory, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_atomic(path: Path, data: bytes, mode: int, *, dir_mode: int = 0o700) -> None:
+    """Write ``data`` to ``path`` through a temp file in the same directory, then rename:
+    a crash leaves the old file or the new one, never half a key (missing parents get
+    ``dir_mode``)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=dir_mode)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)

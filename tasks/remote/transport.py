@@ -311,7 +311,7 @@ def build_apply_script(
                 f"&& [ \"$(stat -c %a -- {dst} 2>/dev/null)\" = {step.mode:o} ] "
                 f"&& [ \"$(stat -c %u:%g -- {dst} 2>/dev/null)\" = \"$kf_uid\" ]; then",
                 f"  rm -f -- {tmp}; kf_mark {i} unchanged",
-                f"else",
+                "else",
                 f"  mv -f -- {tmp} {dst} 2>&1 || kf_fail {i} $?",
                 f"  kf_changed_{g}=1; kf_mark {i} changed",
                 "fi",

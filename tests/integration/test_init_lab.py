@@ -6,9 +6,7 @@ Each scenario gets hosts of its own so the tests do not disturb each other.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import re
 import shutil
 import sys

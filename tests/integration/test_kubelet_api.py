@@ -304,7 +304,7 @@ def test_tls_bootstrap_node_and_mirror_pods(
     drive(api2, [], lambda: (n := _node(standin_admin, node_name)) and n["metadata"]["uid"] != node_uid and _ready(n),
           "node registered again", kcm=standin_kcm)
     new_uid = _node(standin_admin, node_name)["metadata"]["uid"]
-    drive(api2, [], lambda: ((lease := standin_admin.get(lease_path)) or {}).get("metadata", {}).get(
+    drive(api2, [], lambda: (standin_admin.get(lease_path) or {}).get("metadata", {}).get(
         "ownerReferences", [{}])[0].get("uid") == new_uid, "a Lease owned by the new Node", kcm=standin_kcm)
     assert not [m for m in rec.messages if "Error" in m or "error" in m.lower()], rec.messages
 

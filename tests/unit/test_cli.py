@@ -34,12 +34,21 @@ def test_init_help_shows_flags_and_the_phase_tree():
         assert text in r.stdout, text
 
 
-@pytest.mark.parametrize("task", ["join", "join-control-plane", "cluster-up", "reset"])
-def test_tasks_not_landed_say_so_and_fail(task):
-    r = fab(task)
-    assert r.returncode != 0
-    assert "not available" in r.stderr and "issue #" in r.stderr
+@pytest.mark.parametrize("args,words", [
+    (("join",), ["join needs -H"]),
+    (("reset",), ["reset needs -H"]),
+    (("-H", "master1", "join"), ["master1", "join-control-plane"]),
+    (("-H", "worker1", "join-control-plane"), ["worker1", "roles: [control-plane]"]),
+    (("-H", "nosuch", "join"), ["nosuch", "worker1"]),
+    (("-H", "worker1", "join", "--only", "bogus"), ["bogus", "kubelet-start"]),
+])
+def test_join_and_reset_refuse_bad_input_before_connecting(args, words, tmp_path):
+    r = fab(*args, "--state-dir", str(tmp_path / "state"))
+    assert r.returncode == 1, r.stderr
+    for word in words:
+        assert word in r.stderr, (word, r.stderr)
     assert "Traceback" not in r.stderr + r.stdout
+    assert not (tmp_path / "state").exists()
 
 
 def test_unknown_host_is_named_with_the_known_ones(tmp_path):

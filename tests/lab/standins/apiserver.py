@@ -577,6 +577,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("Cache-Control", "no-cache, private")
+        # The connection ends with the stream: say so, or a pooling client (urllib3) reuses the
+        # closed socket for its next request and fails it with RemoteDisconnected.
+        self.send_header("Connection", "close")
         self.end_headers()
 
         def emit(event: dict[str, Any]) -> None:
