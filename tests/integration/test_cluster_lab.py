@@ -214,6 +214,25 @@ def test_reset_and_rejoin_a_control_plane(lab, cluster):
     assert not any(m.get("isLearner") for m in members)
 
 
+def test_a_dead_worker_is_named_and_joined_once_it_is_back(lab, cluster, tmp_path):
+    inv = inventory(lab, tmp_path, {**cluster["hosts"], "node7": ["worker"]})
+    common = ["--inventory", str(inv), "--state-dir", str(cluster["state"])]
+    lab.stop_host("node7")
+    r = fab(lab, "cluster-up", *common, timeout=600)
+    assert r.returncode == 1
+    assert re.search(r"^node7\s+worker\s+.*FAILED$", r.err, re.M), r.err[-3000:]
+    assert "node7" in r.err.splitlines()[-3] + r.err.splitlines()[-2] + r.err.splitlines()[-1]
+    assert "Traceback" not in r.err
+    for host in CONTROL_PLANES + WORKERS:
+        assert re.search(rf"^{host}\s+\S+.*\s0\s+\S+\s+ok$", r.err, re.M), host  # untouched, 0 changed
+    lab.up(8, lb=True, control_planes=3)  # node7 is back (a fresh host)
+    r = fab(lab, "cluster-up", *common, timeout=600)
+    assert r.returncode == 0, r.err[-3000:]
+    rows = dict(re.findall(r"^(node\d)\s+\S+(?: \(init\))?\s+\d+\s+(\d+)\s+\S+\s+ok$", r.err, re.M))
+    assert int(rows["node7"]) > 0 and all(rows[h] == "0" for h in CONTROL_PLANES + WORKERS), rows
+    assert "node7" in ready_nodes(lab, cluster["admin"])
+
+
 def test_losing_a_control_plane_keeps_the_api_and_joins_working(lab, cluster, tmp_path):
     lab.stop_host("node2")
     try:

@@ -1,0 +1,81 @@
+"""`fab -H <host> init --dry-run --offline --output DIR`: the whole plan, no connection."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+
+import pytest
+
+from tests.unit.test_cli import fab
+
+
+@pytest.fixture(scope="module")
+def offline(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("offline")
+    out, state = tmp / "out", tmp / "state"
+    args = ("-H", "master1", "init", "--dry-run", "--offline", "--upload-certs", "--output", str(out),
+            "--state-dir", str(state))
+    first = fab(*args)
+    assert first.returncode == 0, first.stderr
+    snapshot = {p: p.read_bytes() for p in (out / "master1").rglob("*") if p.is_file()}
+    second = fab(*args)
+    assert second.returncode == 0, second.stderr
+    return {"out": out, "state": state, "first": first, "second": second, "snapshot": snapshot}
+
+
+def test_files_and_modes(offline):
+    root = offline["out"] / "master1"
+    modes = {str(p.relative_to(root)): p.stat().st_mode & 0o777 for p in root.rglob("*") if p.is_file()}
+    assert modes["etc/kubernetes/pki/ca.key"] == 0o600 and modes["etc/kubernetes/pki/ca.crt"] == 0o644
+    assert modes["etc/kubernetes/pki/sa.pub"] == 0o600
+    for conf in ("admin", "super-admin", "kubelet", "controller-manager", "scheduler"):
+        assert modes[f"etc/kubernetes/{conf}.conf"] == 0o600
+    for m in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+        assert modes[f"etc/kubernetes/manifests/{m}.yaml"] == 0o600
+    for f in ("config.yaml", "kubeadm-flags.env", "instance-config.yaml"):
+        assert f"var/lib/kubelet/{f}" in modes
+    assert "etc/systemd/system/kubelet.service.d/10-kubeadm.conf" in modes
+
+
+def test_plan_json_matches_the_files_and_holds_no_secret(offline):
+    text = (offline["out"] / "plan.json").read_text()
+    assert "PRIVATE KEY" not in text and "client-key-data" not in text
+    steps = json.loads(text)["hosts"]["master1"]
+    files = [s for s in steps if s["kind"] == "file"]
+    assert len(files) >= 30
+    for s in files:
+        data = (offline["out"] / "master1" / s["path"].lstrip("/")).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == s["sha256"], s["path"]
+        assert int(s["mode"], 8) == (offline["out"] / "master1" / s["path"].lstrip("/")).stat().st_mode & 0o777
+    kinds = {s["kind"] for s in steps}
+    assert {"file", "command", "api", "wait"} <= kinds
+    api = {(s["objectKind"], s["name"]) for s in steps if s["kind"] == "api"}
+    assert ("Secret", "kubeadm-certs") in api and ("ConfigMap", "kubeadm-config") in api
+    phases = [s["phase"] for s in steps]
+    assert phases.index("certs/ca") < phases.index("kubeconfig/admin") < phases.index("etcd/local")
+
+
+def test_printed_plan_is_redacted(offline):
+    for r in (offline["first"], offline["second"]):
+        text = r.stdout + r.stderr
+        assert "PRIVATE KEY" not in text and "Traceback" not in text
+        assert "[certs/ca]" in text and "write /etc/kubernetes/pki/ca.key (mode 0600" in text
+
+
+def test_second_run_reuses_everything(offline):
+    root = offline["out"] / "master1"
+    again = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    assert again == offline["snapshot"]
+
+
+def test_ca_hash_matches_openssl(offline):
+    ca = offline["state"] / "pki" / "ca.crt"
+    der = subprocess.run(f"openssl x509 -in {ca} -pubkey -noout | openssl pkey -pubin -outform DER",
+                         shell=True, capture_output=True, check=True).stdout
+    want = "sha256:" + hashlib.sha256(der).hexdigest()
+    r = fab("certs.ca-hash", "--state-dir", str(offline["state"]))
+    assert r.returncode == 0 and r.stdout.strip() == want
+    r = fab("certs.ca-hash", "--cert", str(ca))
+    assert r.returncode == 0 and r.stdout.strip() == want
