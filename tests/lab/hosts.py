@@ -48,6 +48,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from tasks.core.errors import KubefabError
 from tests.lab.netns import in_netns, netns_inode
+from tests.lab.systemctl import pid_alive
 
 DEFAULT_LAB_DIR = "/var/tmp/kubefab-lab"
 LAB_DIR_ENV = "KUBEFAB_LAB_DIR"
@@ -211,17 +212,6 @@ def _ppid_map() -> dict[int, list[int]]:
     return children
 
 
-def _is_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-    except OSError:
-        return False
-    return stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] != b"Z"
-
-
 def _keep_paths() -> list[str]:
     """Paths that must stay visible inside hosts at the same place (repo, venv, python)."""
     paths = {str(REPO_ROOT), sys.prefix, sys.base_prefix, str(Path(sys.executable).resolve().parent)}
@@ -300,7 +290,7 @@ class Lab:
 
     def host_alive(self, host: HostState) -> bool:
         """True when the host's sshd (its PID 1) runs in the host's namespace."""
-        if not _is_alive(host.pid):
+        if not pid_alive(host.pid):
             return False
         try:
             cmd = Path(f"/proc/{host.pid}/cmdline").read_bytes()
@@ -556,7 +546,7 @@ class Lab:
                 if kids.get(lpid):
                     h.pid = kids[lpid][0]
                     del pending[lpid]
-                elif not _is_alive(lpid):
+                elif not pid_alive(lpid):
                     raise self._host_failed(h, "its launcher exited")
             if pending and time.monotonic() > deadline:
                 raise self._host_failed(next(iter(pending.values())), "no PID 1 after 10 s")
@@ -586,7 +576,7 @@ class Lab:
                                 if s.recv(8).startswith(b"SSH-"):
                                     pending.remove(h)
                         except OSError:
-                            if not _is_alive(h.pid):
+                            if not pid_alive(h.pid):
                                 errors.append(self._host_failed(h, "sshd exited"))
                                 return
                     if pending and time.monotonic() > deadline:
@@ -822,7 +812,7 @@ class Lab:
             if proc is not None:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            while (_is_alive(h.pid) or _is_alive(h.launcher_pid)) and time.monotonic() < deadline:
+            while (pid_alive(h.pid) or pid_alive(h.launcher_pid)) and time.monotonic() < deadline:
                 time.sleep(0.01)
 
 

@@ -325,7 +325,8 @@ def _write_state(name: str, **values: object) -> None:
     tmp.replace(path)
 
 
-def _alive(pid: int | None) -> bool:
+def pid_alive(pid: int | None) -> bool:
+    """The process exists and is neither a zombie nor dead (its /proc state)."""
     if not pid:
         return False
     try:
@@ -342,8 +343,8 @@ def active_state(name: str) -> tuple[str, str]:
     sup = st.get("supervisor_pid")
     if st.get("state") == "oneshot-active":
         return "active", "exited"
-    if _alive(sup):
-        if st.get("state") == "active" and _alive(st.get("main_pid")):
+    if pid_alive(sup):
+        if st.get("state") == "active" and pid_alive(st.get("main_pid")):
             return "active", "running"
         if st.get("state") == "deactivating":
             return "deactivating", "stop-sigterm"
@@ -509,12 +510,12 @@ class Ctl:
                 return 5
             st = read_state(name)
             sup, main = st.get("supervisor_pid"), st.get("main_pid")
-            if _alive(sup):
+            if pid_alive(sup):
                 os.kill(sup, signal.SIGTERM)
                 deadline = time.monotonic() + STOP_TIMEOUT_CAP + 5
-                while _alive(sup) and time.monotonic() < deadline:
+                while pid_alive(sup) and time.monotonic() < deadline:
                     time.sleep(0.02)
-            elif _alive(main):
+            elif pid_alive(main):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(main, signal.SIGKILL)
             if st:
@@ -574,9 +575,9 @@ class Ctl:
                 print(f"Failed to enable unit: Unit file {normalize(raw)} does not exist.", file=sys.stderr)
                 return 1
             if not unit.wanted_by:
-                print(f"The unit files have no installation config (WantedBy=, RequiredBy=, Also=,\n"
-                      f"Alias= settings in the [Install] section, and DefaultInstance= for template\n"
-                      f"units). This means they are not meant to be enabled or disabled using systemctl.",
+                print("The unit files have no installation config (WantedBy=, RequiredBy=, Also=,\n"
+                      "Alias= settings in the [Install] section, and DefaultInstance= for template\n"
+                      "units). This means they are not meant to be enabled or disabled using systemctl.",
                       file=sys.stderr)
             for link in enabled_links(unit):
                 if not link.is_symlink():
@@ -633,7 +634,7 @@ class Ctl:
                     first = False
             when = f" since {since}" if active != "inactive" else ""
             print(f"     Active: {active} ({sub}){when}")
-            if _alive(st.get("main_pid")):
+            if pid_alive(st.get("main_pid")):
                 comm = Path(f"/proc/{st['main_pid']}/comm").read_text().strip()
                 print(f"   Main PID: {st['main_pid']} ({comm})")
                 try:
@@ -742,7 +743,7 @@ def main(argv: list[str]) -> int:
         print(f"Unknown command verb '{verb}'.", file=sys.stderr)
         return 1
     if not names and verb not in ("daemon-reload", "reset-failed", "status"):
-        print(f"Too few arguments.", file=sys.stderr)
+        print("Too few arguments.", file=sys.stderr)
         return 1
     return getattr(Ctl(**opts), VERBS[verb])(names)
 
