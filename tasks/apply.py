@@ -134,17 +134,20 @@ def render_diff(host: str, plans: list[Plan], facts, *, show_secrets: bool = Fal
 
 # --- waits ---------------------------------------------------------------------------------
 POLL_SCRIPT = r"""
-url=%(url)s; deadline=$(( $(date +%%s) + %(timeout)d )); last=""
 probe() {
-  if command -v curl >/dev/null 2>&1; then curl -ksS --max-time 5 -o /dev/stdout -w ' HTTP %%{http_code}' "$url" 2>&1
-  elif command -v wget >/dev/null 2>&1; then wget -q --no-check-certificate -T 5 -O - "$url" 2>&1
-  else python3 -c 'import sys,ssl,urllib.request as u;c=ssl._create_unverified_context();print(u.urlopen(sys.argv[1],timeout=5,context=c).read().decode())' "$url" 2>&1
+  if command -v curl >/dev/null 2>&1; then curl -ksS --max-time 5 -o /dev/stdout -w ' HTTP %{http_code}' "$1" 2>&1
+  elif command -v wget >/dev/null 2>&1; then wget -q --no-check-certificate -T 5 -O - "$1" 2>&1
+  else python3 -c 'import sys,ssl,urllib.request as u;c=ssl._create_unverified_context();print(u.urlopen(sys.argv[1],timeout=5,context=c).read().decode())' "$1" 2>&1
   fi
 }
-while :; do
-  last=$(probe); case "$last" in ok*|*"HTTP 200") echo "ok"; exit 0;; esac
-  [ "$(date +%%s)" -ge "$deadline" ] && { echo "last answer: $last"; exit 1; }
-  sleep 1
+# each argument: <timeout seconds> <url>; polled in order, each until ok or its own deadline
+while [ $# -gt 0 ]; do
+  deadline=$(( $(date +%s) + $1 )); url=$2; shift 2
+  while :; do
+    last=$(probe "$url"); case "$last" in ok*|*"HTTP 200") echo "ok $url"; break;; esac
+    [ "$(date +%s)" -ge "$deadline" ] && { echo "failed $url"; echo "last answer: $last"; exit 1; }
+    sleep 1
+  done
 done
 """
 
@@ -157,17 +160,23 @@ done
 """
 
 
-def wait_on_host(transport, wait: Wait, *, host: str, phase: str) -> None:
-    """Poll a local URL on the host until it answers ok (one round trip)."""
-    script = POLL_SCRIPT % {"url": shlex.quote(wait.target), "timeout": int(wait.timeout.total_seconds())}
-    result = transport.run(["sh", "-c", script], check=False, timeout=wait.timeout.total_seconds() + 30)
+def wait_on_host(transport, waits: list[Wait], *, host: str, phase: str) -> None:
+    """Poll local URLs on the host, in order, until each answers ok: one round trip for all."""
+    argv = ["sh", "-c", POLL_SCRIPT, "poll"]
+    for wait in waits:
+        argv += [str(int(wait.timeout.total_seconds())), wait.target]
+    budget = sum(w.timeout.total_seconds() for w in waits)
+    result = transport.run(argv, check=False, timeout=budget + 30)
     if result.exit_code != 0:
+        lines = result.stdout.strip().splitlines()
+        failed = next((ln[len("failed "):] for ln in lines if ln.startswith("failed ")), waits[-1].target)
+        wait = next((w for w in waits if w.target == failed), waits[-1])
         logs = transport.run(["sh", "-c", LOG_TAIL_SCRIPT], check=False, timeout=30)
         raise RemoteError(
-            f"{wait.target} did not become healthy within {int(wait.timeout.total_seconds())}s",
+            f"{failed} did not become healthy within {int(wait.timeout.total_seconds())}s",
             host=host, phase=phase,
-            details=[ln for ln in (result.stdout.strip().splitlines()[-1:] + logs.stdout.splitlines()) if ln][:40],
-            fix="look at the logs above; once the cause is fixed, re-running init continues from here")
+            details=[ln for ln in (lines[-1:] + logs.stdout.splitlines()) if ln][:40],
+            fix="look at the logs above; once the cause is fixed, re-running continues from here")
 
 
 # --- API access ----------------------------------------------------------------------------
@@ -376,7 +385,15 @@ def _apply_plans(ctx, transport, plans: list[Plan], run: HostRun, *, admin_conf:
                 flush()
                 t0, rt0 = time.monotonic(), transport.stats.count
                 changed = unchanged = 0
-                for step in steps:
+                host_waits: list[Wait] = []
+                for i, step in enumerate(steps):
+                    if isinstance(step, Wait) and _polled_on_host(step):
+                        host_waits.append(step)  # consecutive ones share one round trip
+                        nxt = steps[i + 1] if i + 1 < len(steps) else None
+                        if not (isinstance(nxt, Wait) and _polled_on_host(nxt)):
+                            wait_on_host(transport, host_waits, host=ctx.host_name, phase=plan.phase)
+                            host_waits = []
+                        continue
                     if isinstance(step, Wait):
                         _wait(ctx, transport, step, plan.phase, api)
                         continue
@@ -410,12 +427,15 @@ def _segments(steps) -> list[tuple[str, list]]:
     return segments(steps)
 
 
+def _polled_on_host(step: Wait) -> bool:
+    """A health URL on the host's own loopback (kubelet, controller manager, scheduler, etcd)."""
+    return step.check != "api-readyz" and step.target.startswith(("http://", "https://"))
+
+
 def _wait(ctx, transport, step: Wait, phase: str, api) -> None:
-    """A Wait: the API's /readyz from here; anything else is polled on the host itself."""
+    """The API's /readyz is polled from here; a file wait on the host itself."""
     if step.check == "api-readyz":
         wait_api_ready(api(), step.timeout.total_seconds(), host=ctx.host_name)
-    elif step.target.startswith(("http://", "https://")):
-        wait_on_host(transport, step, host=ctx.host_name, phase=phase)
     else:
         wait_file_on_host(transport, step, host=ctx.host_name, phase=phase)
 

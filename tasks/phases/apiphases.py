@@ -30,12 +30,14 @@ BOOTSTRAP = K.DEFAULT_BOOTSTRAP_GROUP
 def plan_wait_control_plane(ctx) -> Plan:
     t = ctx.timeouts
     plan = Plan("wait-control-plane", ctx.host_name)
+    # the three host-local health ports are polled on the host in one round trip, the kubelet
+    # first as kubeadm does; the API server's /readyz from the operator machine
     plan.add(Wait("kubelet-healthz", f"http://127.0.0.1:{K.KUBELET_HEALTHZ_PORT}/healthz", t.kubelet_health_check))
-    plan.add(Wait("api-readyz", f"{ctx.local_api_url}/readyz", t.control_plane_component_health_check))
     plan.add(Wait("component-healthz", f"https://127.0.0.1:{K.KUBE_CONTROLLER_MANAGER_PORT}/healthz",
                   t.control_plane_component_health_check))
     plan.add(Wait("component-healthz", f"https://127.0.0.1:{K.KUBE_SCHEDULER_PORT}/livez",
                   t.control_plane_component_health_check))
+    plan.add(Wait("api-readyz", f"{ctx.local_api_url}/readyz", t.control_plane_component_health_check))
     return plan
 
 
