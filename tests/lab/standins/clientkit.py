@@ -453,3 +453,29 @@ def setup_logging(name: str, verbosity: str | None) -> logging.Logger:
     level = logging.DEBUG if verbosity and verbosity.isdigit() and int(verbosity) >= 4 else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname).1s %(name)s] %(message)s")
     return logging.getLogger(name)
+
+
+# Flags every Kubernetes control-plane component binary accepts (secure serving, delegated
+# authn/authz, leader election, API client, logging, metrics): the stand-ins accept them as the
+# real binaries do. True = a boolean flag (``--name`` alone is allowed).
+GENERIC_COMPONENT_FLAGS: dict[str, bool] = {
+    **{name: False for name in (
+        "kubeconfig", "master", "authentication-kubeconfig", "authorization-kubeconfig", "bind-address",
+        "secure-port", "cert-dir", "tls-cert-file", "tls-private-key-file", "tls-cipher-suites",
+        "tls-min-version", "tls-sni-cert-key", "http2-max-streams-per-connection", "client-ca-file",
+        "requestheader-client-ca-file", "requestheader-allowed-names", "requestheader-extra-headers-prefix",
+        "requestheader-group-headers", "requestheader-username-headers", "requestheader-uid-headers",
+        "authentication-token-webhook-cache-ttl", "authorization-always-allow-paths",
+        "authorization-webhook-cache-authorized-ttl", "authorization-webhook-cache-unauthorized-ttl",
+        "leader-elect-lease-duration", "leader-elect-renew-deadline", "leader-elect-resource-lock",
+        "leader-elect-resource-name", "leader-elect-resource-namespace", "leader-elect-retry-period",
+        "kube-api-burst", "kube-api-qps", "kube-api-content-type", "feature-gates", "v", "vmodule",
+        "logging-format", "log-flush-frequency", "log-text-split-stream", "log-json-split-stream",
+        "log-json-info-buffer-size", "log-text-info-buffer-size", "show-hidden-metrics-for-version",
+        "allow-metric-labels", "allow-metric-labels-manifest", "disabled-metrics",
+    )},
+    **{name: True for name in (
+        "leader-elect", "profiling", "contention-profiling", "authentication-skip-lookup",
+        "authentication-tolerate-lookup-failure", "permit-address-sharing", "permit-port-sharing",
+    )},
+}

@@ -22,6 +22,7 @@ import threading
 from pathlib import Path
 
 from tests.lab.standins.clientkit import (
+    GENERIC_COMPONENT_FLAGS,
     ApiStatusError,
     FlagError,
     KubeClient,
@@ -32,29 +33,11 @@ from tests.lab.standins.clientkit import (
 
 PROGRAM = "kube-scheduler"
 
-_VAL, _BOOL = False, True
+_VAL = False  # a flag that takes a value
 KNOWN_FLAGS: dict[str, bool] = {
+    **GENERIC_COMPONENT_FLAGS,
     **{name: _VAL for name in (
-        "config", "kubeconfig", "master", "authentication-kubeconfig", "authorization-kubeconfig",
-        "bind-address", "secure-port", "cert-dir", "tls-cert-file", "tls-private-key-file",
-        "tls-cipher-suites", "tls-min-version", "tls-sni-cert-key", "http2-max-streams-per-connection",
-        "client-ca-file", "requestheader-client-ca-file", "requestheader-allowed-names",
-        "requestheader-extra-headers-prefix", "requestheader-group-headers",
-        "requestheader-username-headers", "requestheader-uid-headers",
-        "authentication-token-webhook-cache-ttl", "authorization-always-allow-paths",
-        "authorization-webhook-cache-authorized-ttl", "authorization-webhook-cache-unauthorized-ttl",
-        "leader-elect-lease-duration", "leader-elect-renew-deadline", "leader-elect-resource-lock",
-        "leader-elect-resource-name", "leader-elect-resource-namespace", "leader-elect-retry-period",
-        "kube-api-burst", "kube-api-qps", "kube-api-content-type", "feature-gates",
-        "pod-max-in-unschedulable-pods-duration", "write-config-to",
-        "v", "vmodule", "logging-format", "log-flush-frequency", "log-text-split-stream",
-        "log-json-split-stream", "log-json-info-buffer-size", "log-text-info-buffer-size",
-        "show-hidden-metrics-for-version", "allow-metric-labels", "allow-metric-labels-manifest",
-        "disabled-metrics",
-    )},
-    **{name: _BOOL for name in (
-        "leader-elect", "profiling", "contention-profiling", "authentication-skip-lookup",
-        "authentication-tolerate-lookup-failure", "permit-address-sharing", "permit-port-sharing",
+        "config", "pod-max-in-unschedulable-pods-duration", "write-config-to",
     )},
 }
 
