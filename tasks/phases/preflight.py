@@ -120,6 +120,60 @@ def _waived(ctx) -> bool:
     return ctx.__dict__.setdefault("_same_cluster", same_cluster(ctx))
 
 
+def _no_proxy_covers(host: str, no_proxy: str) -> bool:
+    """Whether ``host`` (an IP or a name) is excluded from proxying by a NO_PROXY list
+    (entries: ``*``, names, ``.suffix`` domains, IPs, CIDRs), as Go's http.ProxyFromEnvironment reads it."""
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        ip = None
+    for entry in (e.strip() for e in no_proxy.split(",")):
+        if not entry:
+            continue
+        if entry == "*":
+            return True
+        if ip is not None:
+            try:
+                if ip in ipaddress.ip_network(entry, strict=False):
+                    return True
+            except ValueError:
+                pass
+            continue
+        name = entry.lstrip(".").split(":")[0].lower()
+        if host.lower() == name or host.lower().endswith("." + name):
+            return True
+    return False
+
+
+def proxy_checks(ctx, hosts: list[str], cidrs: list[str]) -> list[Finding]:
+    """kubeadm's HTTPProxy and HTTPProxyCIDR warnings: would a proxy be used to reach these?"""
+    env = {k.lower(): v for k, v in (ctx.proxy_env or {}).items()}
+    proxy = env.get("https_proxy") or env.get("http_proxy")
+    if not proxy:
+        return []
+    no_proxy = env.get("no_proxy", "")
+    found = []
+    for host in hosts:
+        if host and not _no_proxy_covers(host, no_proxy):
+            found.append(Finding("HTTPProxy", f'Connection to "https://{host}" uses proxy "{proxy}". If that is not '
+                                              "intended, adjust your proxy settings", False))
+    import ipaddress
+
+    for cidr in cidrs:
+        try:
+            first = str(ipaddress.ip_network(cidr, strict=False)[1])
+        except (ValueError, IndexError):
+            continue
+        if not _no_proxy_covers(first, no_proxy):
+            found.append(Finding("HTTPProxyCIDR", f'connection to "{cidr}" uses proxy "{proxy}". This may lead to '
+                                                  "malfunctional cluster setup. Make sure that Pod and Services IP "
+                                                  "ranges specified correctly as exceptions in proxy configuration",
+                                 False))
+    return found
+
+
 def control_plane_checks(ctx) -> list[Finding]:
     """The checks of init and of a control-plane join (kubeadm's init list)."""
     f = ctx.facts
@@ -131,6 +185,9 @@ def control_plane_checks(ctx) -> list[Finding]:
     mem = getattr(f, "mem_mb", MIN_MEM_MB)
     if mem < MIN_MEM_MB:
         found.append(Finding("Mem", f"the system RAM ({mem} MB) is less than the minimum {MIN_MEM_MB} MB", True))
+    net = ctx.cluster.networking
+    cidrs = [c for c in (net.service_subnet.split(",") + net.pod_subnet.split(",")) if c.strip()]
+    found.extend(proxy_checks(ctx, [ctx.advertise_address], cidrs))
     if getattr(f, "firewalld_active", False):
         found.append(Finding("Firewalld", f"firewalld is active, please ensure ports [{ctx.bind_port} "
                                           f"{K.KUBELET_PORT}] are open or your cluster may not function correctly",

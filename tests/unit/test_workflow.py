@@ -84,3 +84,4 @@ def test_init_workflow_has_kubeadms_phases_in_order():
               "addon/coredns", "addon/kube-proxy"]:
         assert p in paths, p
     assert [s.path for s in INIT.select(["addons/coredns"])] == ["addon/coredns"]
+
