@@ -29,6 +29,11 @@ def state_for(inv, state_dir: str) -> ClusterState:
 def init_targets(inv, names: list[str]):
     """The host(s) to init: the -H names (control planes only), else the first control plane."""
     hosts = inv.resolve(names) if names else [inv.first_control_plane]
+    if len(hosts) > 1:
+        raise ConfigError(f"init brings up the first control plane of a cluster; {len(hosts)} hosts were given "
+                          f"({', '.join(h.name for h in hosts)})",
+                          fix=f"run `fab -H {hosts[0].name} init`, then `fab -H "
+                              f"{','.join(h.name for h in hosts[1:])} join-control-plane` (or `fab cluster-up`)")
     bad = [h.name for h in hosts if not h.is_control_plane]
     if bad:
         raise ConfigError(f"init runs on control-plane hosts; {', '.join(bad)} "

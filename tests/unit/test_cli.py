@@ -41,6 +41,7 @@ def test_init_help_shows_flags_and_the_phase_tree():
     (("-H", "worker1", "join-control-plane"), ["worker1", "roles: [control-plane]"]),
     (("-H", "nosuch", "join"), ["nosuch", "worker1"]),
     (("-H", "worker1", "join", "--only", "bogus"), ["bogus", "kubelet-start"]),
+    (("-H", "master1,master2", "init", "--dry-run", "--offline"), ["master1", "join-control-plane"]),
 ])
 def test_join_and_reset_refuse_bad_input_before_connecting(args, words, tmp_path):
     r = fab(*args, "--state-dir", str(tmp_path / "state"))
