@@ -6,15 +6,18 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo deps unit lab clean bench
+.PHONY: test demo deps apt unit clean bench
 
-$(STAMP): requirements.txt requirements-dev.txt
+# Debian packages first: on a fresh machine python3-venv (and python3) come from here.
+apt:
+	./scripts/ensure-apt.sh
+
+$(STAMP): requirements.txt requirements-dev.txt | apt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-deps: $(STAMP)
-	./scripts/ensure-apt.sh
+deps: apt $(STAMP)
 
 test: deps
 	$(PY) -m pytest
