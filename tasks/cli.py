@@ -383,8 +383,27 @@ token.add_task(token_create, name="create")
 token.add_task(token_list, name="list")
 token.add_task(token_delete, name="delete")
 
+@kubefab_task(help={"inventory": COMMON_HELP["inventory"], "state_dir": COMMON_HELP["state_dir"],
+                    "debug": COMMON_HELP["debug"]})
+def check_expiration(c, inventory="", state_dir="", debug=False):
+    """Show when the -H hosts' certificates expire (kubeadm certs check-expiration).
+
+    Reads the certificates kubefab made and installed, from the cluster state dir; connects to
+    no host. Without -H: every control plane of the inventory.
+
+    Examples:
+      fab certs.check-expiration
+      fab -H master2 certs.check-expiration
+    """
+    from . import certs as certs_cmd
+
+    inv, state = _inventory_and_state(inventory, state_dir)
+    certs_cmd.check_expiration(inv, state, _hosts_from(c))
+
+
 certs = Collection("certs")
 certs.add_task(ca_hash, name="ca-hash")
+certs.add_task(check_expiration, name="check-expiration")
 
 ns = Collection()
 for t in (init, join, join_control_plane, cluster_up, reset):

@@ -79,3 +79,17 @@ def test_ca_hash_matches_openssl(offline):
     assert r.returncode == 0 and r.stdout.strip() == want
     r = fab("certs.ca-hash", "--cert", str(ca))
     assert r.returncode == 0 and r.stdout.strip() == want
+
+
+def test_check_expiration_lists_leaves_kubeconfigs_and_cas(offline):
+    r = fab("certs.check-expiration", "--state-dir", str(offline["state"]))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "[master1]"
+    rows = {ln.split()[0]: ln for ln in lines[2:] if ln and not ln.startswith(("CERTIFICATE", "["))}
+    for name in ("apiserver", "etcd-peer", "front-proxy-client", "admin.conf", "scheduler.conf", "ca", "etcd-ca"):
+        assert name in rows, name
+    import re
+    assert re.search(r"\s36[45]d\s+ca\s+no$", rows["apiserver"])
+    assert re.search(r"\s10y\s+no$", rows["ca"]) or re.search(r"\s9y\s+no$", rows["ca"])
+    assert "master2" in r.stderr  # no certificates for hosts not set up from this machine
