@@ -850,6 +850,7 @@ def render_coredns_objects(cluster: ClusterConfiguration) -> list[dict[str, Any]
         image=coredns_image(cluster, info),
         control_plane_taint=K.CONTROL_PLANE_TAINT_KEY,
         cluster_ip=service_ip(cluster.networking.service_subnet, 10),
+        named_probe_ports=info.probe_port_name,
     )
     return _load_objects(text, "addons/coredns.yaml.j2")
 

@@ -21,7 +21,8 @@ class VersionInfo:
     coredns_tag: str
     pause_tag: str
     # --- switches --------------------------------------------------------------------------
-    probe_port_name: bool       # 1.34+: probes reference the named container port "probe-port"
+    probe_port_name: bool       # 1.34+: probes use named ports (static pods "probe-port";
+                                #        CoreDNS "liveness-probe"/"readiness-probe")
     instance_config: bool       # 1.34+ NodeLocalCRISocket: instance-config.yaml, no CRI flag
     pod_infra_flag: bool        # <=1.34: --pod-infra-container-image in kubeadm-flags.env
     etcd36_flags: bool          # 1.34+ (etcd >= 3.6): --feature-gates=InitialCorruptCheck=true ...

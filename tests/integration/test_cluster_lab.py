@@ -175,6 +175,24 @@ def test_unknown_token_is_a_clear_error(lab, cluster, tmp_path):
     assert lab.exec("node8", ["sh", "-c", "ls -A /etc/kubernetes"]).stdout.decode().strip() == ""
 
 
+def test_expired_token_is_a_clear_error(lab, cluster, tmp_path):
+    common = ["--inventory", str(cluster["inv"]), "--state-dir", str(cluster["state"])]
+    r = fab(lab, "token.create", "--ttl", "2s", *common)
+    assert r.returncode == 0, r.err[-3000:]
+    token = r.out.strip().splitlines()[-1]
+    assert re.fullmatch(r"[a-z0-9]{6}\.[a-z0-9]{16}", token), r.out
+    time.sleep(4)  # past its expiration: the signer drops its signature, the API refuses it
+    inv = inventory(lab, tmp_path, {**cluster["hosts"], "node8": ["worker"]}, join_timeout="8s")
+    r = fab(lab, "-H", "node8", "join", "--inventory", str(inv), "--state-dir", str(tmp_path / "empty"),
+            "--token", token, "--discovery-token-ca-cert-hash",
+            bootstrap.ca_pin((cluster["state"] / "pki" / "ca.crt").read_bytes()))
+    assert r.returncode == 1
+    assert "node8" in r.err and "expired" in r.err.lower()
+    assert token.split(".")[1] not in r.out + r.err
+    assert "Traceback" not in r.err
+    assert lab.exec("node8", ["sh", "-c", "ls -A /etc/kubernetes"]).stdout.decode().strip() == ""
+
+
 def test_ca_pin_mismatch_is_refused(lab, cluster, tmp_path):
     inv = inventory(lab, tmp_path, {**cluster["hosts"], "node8": ["worker"]}, join_timeout="8s")
     r = fab(lab, "-H", "node8", "join", "--inventory", str(inv), "--state-dir", str(cluster["state"]),

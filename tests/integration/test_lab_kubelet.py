@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tasks.core.manifests import render_kubelet_dropin
 from tests.lab.fixtures import lab  # noqa: F401
 from tests.lab.hosts import Lab
 
@@ -33,16 +34,8 @@ pytestmark = pytest.mark.lab
 PKI = "/etc/kubernetes/pki"
 MANIFESTS = "/etc/kubernetes/manifests"
 
-# kubefab's kubelet-start writes this drop-in (kubeadm's 10-kubeadm.conf) and flags file.
-DROPIN = """\
-[Service]
-Environment="KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf"
-Environment="KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml"
-EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env
-EnvironmentFile=-/etc/default/kubelet
-ExecStart=
-ExecStart=/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS
-"""
+# The drop-in kubefab's kubelet-start writes (kubeadm's 10-kubeadm.conf).
+DROPIN = render_kubelet_dropin().decode()
 FLAGS_ENV = 'KUBELET_KUBEADM_ARGS="--node-ip={ip} --hostname-override={name}"\n'
 KUBELET_CONFIG = {
     "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",

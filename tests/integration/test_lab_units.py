@@ -10,20 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tasks.core.manifests import render_kubelet_dropin
 from tests.lab import kubelet, systemctl
 from tests.lab.hosts import default_control_planes, lab_identity
 
 # The drop-in kubefab's kubelet-start writes (kubeadm's 10-kubeadm.conf).
-DROPIN = """\
-# Note: This dropin only works with kubeadm and kubelet v1.11+
-[Service]
-Environment="KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf"
-Environment="KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml"
-EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env
-EnvironmentFile=-/etc/default/kubelet
-ExecStart=
-ExecStart=/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS
-"""
+DROPIN = render_kubelet_dropin().decode()
 
 
 @pytest.mark.parametrize(
