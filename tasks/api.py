@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -43,12 +44,18 @@ KINDS: dict[tuple[str, str], tuple[str, str, bool]] = {
 UID_REF = re.compile(r"^\$\(uid:(\w+)/([^/]*)/([^)]+)\)$")
 
 
-class ApiStatus(Exception):
-    """A non-2xx answer: the HTTP code and the Status body's reason and message."""
+class ApiStatus(ApiError):
+    """A non-2xx answer (``code`` 0: no answer at all): the HTTP code and the Status body's
+    reason and message. An :class:`ApiError`, so one that nobody handles still reaches the
+    operator as a message with a fix, never as a traceback."""
 
     def __init__(self, code: int, reason: str, message: str) -> None:
-        super().__init__(f"{code} {reason}: {message}")
         self.code, self.reason, self.message = code, reason, message
+        if code == 0:
+            problem = f"the API server did not answer: {message or reason}"
+        else:
+            problem = f"{message or reason} (HTTP {code})"
+        super().__init__(problem, fix=_fix_for(self))
 
 
 def object_path(obj: dict[str, Any], *, name: bool = True) -> str:
@@ -81,10 +88,17 @@ def _body_without_meta(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata", "status")}
 
 
+# Maps that are wholly the writer's: a key gone from the wanted object must go from the live one.
+_EXACT_MAPS = ("data", "binaryData")
+
+
 def is_as_wanted(live: dict[str, Any], wanted: dict[str, Any]) -> bool:
     meta_w, meta_l = wanted.get("metadata", {}), live.get("metadata", {})
     for key in ("labels", "annotations", "ownerReferences"):
         if key in meta_w and not contains(meta_l.get(key) or ({} if key != "ownerReferences" else []), meta_w[key]):
+            return False
+    if wanted.get("kind") in ("ConfigMap", "Secret"):
+        if any((live.get(k) or {}) != (wanted.get(k) or {}) for k in _EXACT_MAPS if k in wanted):
             return False
     return contains(_body_without_meta(live), _body_without_meta(wanted))
 
@@ -127,9 +141,11 @@ class Api:
         deadline = time.monotonic() + self.timeout
         delay = 0.2
         while True:
+            # connect within what is left of the budget; an answer may take its time
+            connect = min(10.0, max(1.0, deadline - time.monotonic()))
             try:
                 resp = self.client.call_api(method_, url, header_params=headers, body=body_,
-                                            _request_timeout=30)
+                                            _request_timeout=(connect, 30))
                 data = resp.read()
                 if resp.status >= 400:
                     raise _status(resp.status, data)
@@ -145,7 +161,9 @@ class Api:
                 if last.code and last.code < 500 and last.code != 429:
                     raise last from None
             except (Urllib3Error, OSError) as exc:
-                last = ApiStatus(0, "Unreachable", _short(exc))
+                last = ApiStatus(0, "Unreachable", _describe(exc))
+                if _certificate_rejected(exc):
+                    raise ApiStatus(0, "CertificateRejected", last.message) from None
             if time.monotonic() + delay > deadline:
                 raise last
             self.sleep(delay)
@@ -172,8 +190,7 @@ class Api:
                 # 409 AlreadyExists (a create raced another writer) or Conflict (stale
                 # resourceVersion): read again and retry, as kubeadm's CreateOrMutate does.
                 if exc.code != 409 or time.monotonic() > deadline:
-                    raise ApiError(f"{step.ref()}: {exc.message or exc.reason} (HTTP {exc.code})",
-                                   fix=_fix_for(exc)) from None
+                    raise ApiError(f"{step.ref()}: {exc.problem}", fix=exc.fix) from None
                 self.sleep(0.2)
 
     def _apply_once(self, step: ApiObject, obj: dict[str, Any]) -> Result:
@@ -186,8 +203,7 @@ class Api:
                 self._remember(live)
                 return Result(ref, "unchanged")
             for related in step.related:
-                created = self.request("POST", object_path(related, name=False), related)
-                self._remember(created)
+                self._remember(self._create_or_get(related))
             obj = self._resolve(copy.deepcopy(step.obj))
         if live is None:
             created = self.request("POST", object_path(obj, name=False), obj)
@@ -216,6 +232,19 @@ class Api:
         updated = self.request("PUT", object_path(obj), update)
         self._remember(updated)
         return Result(ref, "updated")
+
+    def _create_or_get(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Create ``obj``; when it exists already (an earlier attempt of this apply created it
+        before a conflict or a lost answer), take the stored one."""
+        try:
+            return self.request("POST", object_path(obj, name=False), obj)
+        except ApiStatus as exc:
+            if exc.code != 409:
+                raise
+            live = self.get(obj)
+            if live is None:
+                raise
+            return live
 
     def _patch(self, step: ApiObject, obj: dict[str, Any], live: dict[str, Any] | None) -> Result:
         """Add labels, annotations and taints to an existing object (mark-control-plane)."""
@@ -289,9 +318,37 @@ def _status(code: int, data: bytes | str) -> ApiStatus:
         return ApiStatus(code, "", text.strip()[:200])
 
 
-def _short(exc: BaseException) -> str:
-    text = str(exc)
-    return text if len(text) < 200 else text[:200] + "..."
+_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-f]+>:?\s*")
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """urllib3 wraps the real failure (``MaxRetryError.reason``, then ``__context__``)."""
+    seen = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        inner = getattr(exc, "reason", None)
+        if isinstance(inner, BaseException):
+            exc = inner
+        elif isinstance(exc.__context__, (OSError, ssl.SSLError)) and not isinstance(exc, ssl.SSLError):
+            exc = exc.__context__
+        else:
+            break
+    return exc
+
+
+def _describe(exc: BaseException) -> str:
+    """The reason a request got no answer, in a few words ("[Errno 111] Connection refused",
+    "certificate verify failed: ..."), without urllib3's object reprs and retry wrappers."""
+    text = _OBJECT_REPR.sub("", str(_root_cause(exc))).strip()
+    text = re.sub(r"^Failed to establish a new connection:\s*", "", text)
+    text = re.sub(r"^\[SSL: [A-Z_]+\]\s*", "", text)
+    return text if len(text) <= 300 else text[:300] + "..."
+
+
+def _certificate_rejected(exc: BaseException) -> bool:
+    """The API server's certificate does not verify against the CA we hold: retrying cannot help."""
+    root = _root_cause(exc)
+    return isinstance(root, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(exc)
 
 
 def _fix_for(exc: ApiStatus) -> str:
@@ -299,6 +356,9 @@ def _fix_for(exc: ApiStatus) -> str:
         return "check that admin.conf in the state dir belongs to this cluster (its CA and client certificate)"
     if exc.code == 422:
         return "the object was rejected as invalid; check the kubeadm config values it came from"
+    if exc.reason == "CertificateRejected":
+        return ("the API server's certificate is not signed by the cluster CA in the kubeconfig used "
+                "(admin.conf in the state dir): check that the endpoint belongs to this cluster")
     if exc.code == 0:
         return "check that the API server is up and reachable from this machine"
     return "re-run the command; it converges from where it stopped"

@@ -461,11 +461,14 @@ def _refresh_finalize(ctx, transport, plan: Plan) -> Plan:
     the file (one round trip), so that one run converges instead of two."""
     from .phases.kubelet import plan_kubelet_finalize
 
-    pem = shlex.quote(K.KUBELET_CLIENT_CURRENT_PEM)
-    script = f"i=0; while [ $i -lt {FINALIZE_WAIT_SECONDS} ]; do test -e {pem} && {{ echo yes; exit 0; }}; " \
-             "sleep 1; i=$((i+1)); done; echo no"
-    result = transport.run(["sh", "-c", script], check=False, timeout=FINALIZE_WAIT_SECONDS + 30)
-    present = result.stdout.strip() == "yes"
+    known = ctx.fact("paths", {}).get(K.KUBELET_CLIENT_CURRENT_PEM) or {}
+    present = bool(known.get("exists"))  # there when the run began: no need to look again
+    if not present:
+        pem = shlex.quote(K.KUBELET_CLIENT_CURRENT_PEM)
+        script = f"i=0; while [ $i -lt {FINALIZE_WAIT_SECONDS} ]; do test -e {pem} && {{ echo yes; exit 0; }}; " \
+                 "sleep 1; i=$((i+1)); done; echo no"
+        result = transport.run(["sh", "-c", script], check=False, timeout=FINALIZE_WAIT_SECONDS + 30)
+        present = result.stdout.strip() == "yes"
 
     class _Facts:
         paths = {K.KUBELET_CLIENT_CURRENT_PEM: {"exists": present}}
