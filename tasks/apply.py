@@ -338,6 +338,57 @@ def run_init(inv, targets, *, state, options: Options, only, skip, now, accept_n
     return runs
 
 
+class HostFiles:
+    """What the host's files hold, as far as this run knows: the facts, then what it wrote.
+
+    A file step whose target is known to hold the planned bytes, mode and owner (root) is not
+    sent again; a plan whose files are all in place is left with only the commands that run
+    regardless of change. A re-run on a converged host thus uploads nothing, and a segment
+    left with nothing to do costs no round trip. What other writers change between the facts
+    and the apply is not seen, as with any plan made from facts; the next run puts it back.
+    """
+
+    def __init__(self, facts) -> None:
+        self.known: dict[str, tuple[str, int]] = {}
+        if facts is None or getattr(facts, "uid", None) != 0:
+            return  # the apply script checks ownership against root; only then can we
+        for path, fact in (getattr(facts, "paths", None) or {}).items():
+            if (fact.exists and fact.type == "file" and fact.sha256 and fact.mode is not None
+                    and fact.uid == 0 and fact.gid == 0):
+                self.known[path] = (fact.sha256, fact.mode & 0o7777)
+
+    def in_place(self, step: FileWrite) -> bool:
+        return self.known.get(step.path) == (step.sha256, step.mode)
+
+    def prune(self, plans: list[Plan]) -> tuple[list[Plan], int]:
+        """The plans without the file steps already in place, and how many were dropped."""
+        out: list[Plan] = []
+        dropped = 0
+        for plan in plans:
+            keep = [st for st in plan.steps if not (isinstance(st, FileWrite) and self.in_place(st))]
+            dropped += len(plan.steps) - len(keep)
+            if not any(isinstance(st, FileWrite) for st in keep):
+                # no file of this plan changes: its on-change commands would be skipped anyway
+                quiet = [st for st in keep if isinstance(st, Command) and st.on_change]
+                dropped += len(quiet)
+                keep = [st for st in keep if st not in quiet]
+            out.append(Plan(plan.phase, plan.host, keep, notes=list(plan.notes)))
+        return out, dropped
+
+    def record(self, plans: list[Plan], result: ApplyResult) -> None:
+        """Remember the files the host now holds (written or found identical)."""
+        from .remote.transport import host_steps
+
+        flat = host_steps(plans)
+        for res in result.steps:
+            step = flat[res.index][1] if res.index < len(flat) else None
+            if isinstance(step, FileWrite):
+                if res.status in ("changed", "unchanged"):
+                    self.known[step.path] = (step.sha256, step.mode)
+                else:
+                    self.known.pop(step.path, None)
+
+
 def _apply_plans(ctx, transport, plans: list[Plan], run: HostRun, *, admin_conf: bytes | None,
                  started: float, super_admin_conf: bytes | None = None) -> None:
     """Apply plans in order. Host steps (files, commands) are batched across consecutive plans
@@ -345,6 +396,7 @@ def _apply_plans(ctx, transport, plans: list[Plan], run: HostRun, *, admin_conf:
     pending: list[Plan] = []
     api_stack = ExitStack()
     state = {"api": None, "admins": False}
+    files = HostFiles(ctx.facts)
 
     def flush() -> None:
         if not pending:
@@ -352,10 +404,17 @@ def _apply_plans(ctx, transport, plans: list[Plan], run: HostRun, *, admin_conf:
         t0, rt0 = time.monotonic(), transport.stats.count
         label = ", ".join(dict.fromkeys(p.phase.split("/")[0] for p in pending))
         output.info(f"applying {sum(len(p.steps) for p in pending)} steps", host=ctx.host_name, phase=label)
-        result = transport.apply(list(pending), check=False)
+        from .remote.transport import ApplyResult
+
+        to_send, known_same = files.prune(pending)
+        if any(p.steps for p in to_send):
+            result = transport.apply(to_send, check=False)
+            files.record(to_send, result)
+        else:  # every file already as planned, nothing else to run: no round trip at all
+            result = ApplyResult(ctx.host_name, (), 0, 0.0)
         err = result.error()
         changed = result.changed
-        unchanged = sum(1 for s in result.steps if s.status in ("unchanged", "skipped"))
+        unchanged = known_same + sum(1 for s in result.steps if s.status in ("unchanged", "skipped"))
         run.changed += changed
         run.unchanged += unchanged
         run.timer.add(PhaseTiming(ctx.host_name, label, time.monotonic() - t0, transport.stats.count - rt0,

@@ -443,7 +443,7 @@ def plan_join_kubelet_start(ctx) -> Plan:
     else:
         plan.notes.append("kubelet-config not read from the cluster: config.yaml rendered from the local config")
     plan.add(*files)
-    plan.add(*kubelet_restart_steps())
+    plan.add(*kubelet_restart_steps(ctx))
     plan.add(Wait("kubelet-healthz", f"http://127.0.0.1:{K.KUBELET_HEALTHZ_PORT}/healthz",
                   ctx.timeouts.kubelet_health_check))
     if _kubelet_local_mode(ctx):

@@ -42,19 +42,26 @@ def kubelet_files(ctx, *, worker_join: bool = False) -> list[FileWrite]:
     return files
 
 
-def kubelet_restart_steps() -> list[Command]:
+def kubelet_restart_steps(ctx=None) -> list[Command]:
+    """Reload, enable and restart the kubelet when its files change; also, whatever the files,
+    enable it when the facts say it is not enabled and start it when they say it is not running
+    (a converged node whose kubelet was stopped gets it back on a re-run)."""
+    enabled = ctx.fact("kubelet_enabled") if ctx is not None else None
+    active = ctx.fact("kubelet_active") if ctx is not None else None
+    enable_always = enabled is not None and enabled != "enabled"
+    start_always = active is not None and active != "active"
     return [
-        Command(("systemctl", "daemon-reload"), "pick up the kubelet drop-in", on_change=True),
-        Command(("systemctl", "enable", "kubelet"), "start the kubelet at boot", on_change=True),
+        Command(("systemctl", "daemon-reload"), "pick up the kubelet drop-in", on_change=not start_always),
+        Command(("systemctl", "enable", "kubelet"), "start the kubelet at boot", on_change=not enable_always),
         Command(("systemctl", "restart", "kubelet"), "(re)start the kubelet with the new configuration",
-                on_change=True),
+                on_change=not start_always),
     ]
 
 
 def plan_kubelet_start(ctx) -> Plan:
     plan = Plan("kubelet-start", ctx.host_name)
     plan.add(*kubelet_files(ctx))
-    plan.add(*kubelet_restart_steps())
+    plan.add(*kubelet_restart_steps(ctx))
     return plan
 
 

@@ -231,6 +231,21 @@ def test_second_run_changes_nothing(lab, initialized):
     assert re.search(r": 0 changed, \d+ unchanged", r.err), r.err
     assert _host_snapshot(lab) == before_files
     assert _resource_versions(lab, initialized["admin"]) == before_rv
+    # every file was already in place (facts): nothing uploaded, no round trip for the batch
+    batch = re.search(r"^node1\s+certs, kubeconfig, etcd, control-plane, kubelet-start\s+\S+\s+(\d+)\s", r.err, re.M)
+    assert batch and batch.group(1) == "0", r.err
+    total = sum(int(m) for m in re.findall(r"^node1\s+.*?\s+\d+\.\d+s\s+(\d+)\s", r.err, re.M))
+    assert total <= 3, r.err  # facts, the host-side waits, and nothing else
+
+
+def test_rerun_starts_a_stopped_kubelet(lab, initialized):
+    """Files unchanged, but the kubelet was stopped: a re-run starts it (kubeadm always does)."""
+    assert lab.exec("node1", ["systemctl", "stop", "kubelet"]).returncode == 0
+    r = fab(lab, "-H", "node1", "init", "--upload-certs", "--inventory", str(initialized["inv"]),
+            "--state-dir", str(initialized["state"]))
+    assert r.returncode == 0, r.out + r.err
+    assert lab.exec("node1", ["systemctl", "is-active", "kubelet"]).stdout.decode().strip() == "active"
+    assert kubectl(lab, initialized["admin"], "get", "--raw", "/readyz").strip() == "ok"
 
 
 def test_dry_run_shows_unchanged_with_reasons(lab, initialized):
