@@ -567,8 +567,10 @@ def _env(proxy_env: Mapping[str, str], extra: Sequence[EnvVar]) -> list[dict[str
 
 def _render_pod(name: str, *, minor: int, image: str, command: list[str],
                 annotations: Mapping[str, str], env: list[dict[str, str]], requests: dict[str, str],
-                probes: dict[str, Any], vols: list[_Volume]) -> bytes:
+                probes: dict[str, Any], vols: list[_Volume], mount_order: Sequence[str] = ()) -> bytes:
     volumes, mounts = _volume_lists(vols)
+    if mount_order:  # etcd: kubeadm lists its two mounts data first, its volumes by name
+        mounts.sort(key=lambda m: mount_order.index(m["name"]))
     return render_template(
         "static-pod.yaml.j2",
         name=name,
@@ -700,6 +702,7 @@ def render_static_pods(
             vols=[_Volume("etcd-certs", posixpath.join(cluster.certificates_dir, "etcd"), False,
                           "DirectoryOrCreate"),
                   _Volume("etcd-data", local.data_dir, False, "DirectoryOrCreate")],
+            mount_order=("etcd-data", "etcd-certs"),
         )
     return dict(sorted(pods.items()))
 
@@ -730,9 +733,29 @@ def _fill(doc: dict[str, Any], path: str, value: Any) -> None:
         node[leaf] = value
 
 
+SYSTEMD_RESOLVED_RESOLV_CONF = "/run/systemd/resolve/resolv.conf"
+
+
+def resolver_mutation(doc: dict[str, Any], systemd_resolved: bool) -> str | None:
+    """kubeadm's change to a node's config.yaml (not to the ConfigMap) where systemd-resolved
+    runs: the kubelet reads the real upstream servers, not the 127.0.0.53 stub (CoreDNS would
+    otherwise forward to itself). A value the user set is kept; returns a warning then."""
+    if not systemd_resolved:
+        return None
+    have = doc.get("resolvConf")
+    if have in (None, ""):
+        doc["resolvConf"] = SYSTEMD_RESOLVED_RESOLV_CONF
+        return None
+    if have != SYSTEMD_RESOLVED_RESOLV_CONF:
+        return (f"[WARNING] systemd-resolved is active but the kubelet's resolvConf is {have!r}, not "
+                f"{SYSTEMD_RESOLVED_RESOLV_CONF!r}: pods may resolve through the 127.0.0.53 stub")
+    return None
+
+
 def kubelet_config_dict(cluster: ClusterConfiguration, user_kubelet: Mapping[str, Any], *,
-                        cri_socket: str | None = None) -> dict[str, Any]:
-    """The KubeletConfiguration kubeadm writes: the user's document plus kubeadm's fills (§4.1)."""
+                        cri_socket: str | None = None, systemd_resolved: bool = False) -> dict[str, Any]:
+    """The KubeletConfiguration kubeadm writes: the user's document plus kubeadm's fills (§4.1);
+    for a node's own file (``cri_socket`` given), ``systemd_resolved`` from its facts."""
     for key, want in (("apiVersion", "kubelet.config.k8s.io/v1beta1"), ("kind", "KubeletConfiguration")):
         got = user_kubelet.get(key)
         if got not in (None, "", want):
@@ -761,11 +784,12 @@ def kubelet_config_dict(cluster: ClusterConfiguration, user_kubelet: Mapping[str
         doc.pop("featureGates", None)
     if cri_socket is not None:
         doc["containerRuntimeEndpoint"] = cri_socket
+    resolver_mutation(doc, systemd_resolved)
     return doc
 
 
 def render_kubelet_config(cluster: ClusterConfiguration, user_kubelet: Mapping[str, Any], *,
-                          cri_socket: str | None = None) -> bytes:
+                          cri_socket: str | None = None, systemd_resolved: bool = False) -> bytes:
     """``/var/lib/kubelet/config.yaml`` and the ``kubelet`` key of ``kubelet-config``.
 
     :param user_kubelet: the user's KubeletConfiguration document (``{}`` for none).
@@ -773,7 +797,8 @@ def render_kubelet_config(cluster: ClusterConfiguration, user_kubelet: Mapping[s
         config.yaml; pass the node's CRI socket for that file, None for the ConfigMap.
     """
     return render_template("kubelet/config.yaml.j2",
-                           config=kubelet_config_dict(cluster, user_kubelet, cri_socket=cri_socket))
+                           config=kubelet_config_dict(cluster, user_kubelet, cri_socket=cri_socket,
+                                                      systemd_resolved=systemd_resolved))
 
 
 def render_instance_config(cri_socket: str) -> bytes:

@@ -378,11 +378,13 @@ def _kubelet_local_mode(ctx) -> bool:
 
 def join_kubelet_config(ctx) -> bytes | None:
     """config.yaml from the cluster's ``kubelet-config`` bytes; on 1.34+ with the node's CRI
-    socket patched in, as kubeadm applies instance-config.yaml (§4.2). None = not discovered."""
+    socket patched in, as kubeadm applies instance-config.yaml (§4.2), and resolvConf where
+    systemd-resolved runs. None = not discovered."""
     raw = join_data(ctx).kubelet_config
     if raw is None:
         return None
-    if not manifests.uses_instance_config(ctx.cluster):
+    instance = manifests.uses_instance_config(ctx.cluster)
+    if not instance and not ctx.fact("systemd_resolved_active"):
         return raw
     try:
         doc = yaml.safe_load(raw)
@@ -391,7 +393,9 @@ def join_kubelet_config(ctx) -> bytes | None:
     if not isinstance(doc, dict):
         raise ConfigError("the kubelet-config ConfigMap does not hold a KubeletConfiguration", host=ctx.host_name,
                           phase="kubelet-start", fix='re-run "fab -H <init host> init --only upload-config/kubelet"')
-    doc["containerRuntimeEndpoint"] = ctx.node_registration.cri_socket
+    if instance:
+        doc["containerRuntimeEndpoint"] = ctx.node_registration.cri_socket
+    manifests.resolver_mutation(doc, bool(ctx.fact("systemd_resolved_active")))
     from ..core.render import render_template
 
     return render_template("kubelet/config.yaml.j2", config=doc)

@@ -20,10 +20,19 @@ from .workflow import Phase
 
 
 def kubelet_config_bytes(ctx, *, for_node: bool = False) -> bytes:
-    """The cluster's KubeletConfiguration; ``for_node`` adds the node's CRI socket as kubeadm
-    does when it applies instance-config.yaml (1.34+) on top of the shared config."""
+    """The cluster's KubeletConfiguration; ``for_node`` adds what kubeadm changes on the node
+    itself: its CRI socket when it applies instance-config.yaml (1.34+), and resolvConf where
+    systemd-resolved runs."""
     cri = ctx.node_registration.cri_socket if for_node and manifests.uses_instance_config(ctx.cluster) else None
-    return manifests.render_kubelet_config(ctx.cluster, ctx.config.kubelet, cri_socket=cri)
+    resolved = for_node and bool(ctx.fact("systemd_resolved_active"))
+    return manifests.render_kubelet_config(ctx.cluster, ctx.config.kubelet, cri_socket=cri,
+                                           systemd_resolved=resolved)
+
+
+def resolver_warning(ctx, config: dict | None = None) -> str | None:
+    """kubeadm's warning when systemd-resolved runs and the user chose another resolvConf."""
+    doc = dict(config if config is not None else (ctx.config.kubelet or {}))
+    return manifests.resolver_mutation(doc, bool(ctx.fact("systemd_resolved_active")))
 
 
 def kubelet_files(ctx, *, worker_join: bool = False) -> list[FileWrite]:
@@ -61,6 +70,9 @@ def kubelet_restart_steps(ctx=None) -> list[Command]:
 def plan_kubelet_start(ctx) -> Plan:
     plan = Plan("kubelet-start", ctx.host_name)
     plan.add(*kubelet_files(ctx))
+    warning = resolver_warning(ctx)
+    if warning:
+        plan.notes.append(warning)
     plan.add(*kubelet_restart_steps(ctx))
     return plan
 

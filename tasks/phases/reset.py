@@ -9,6 +9,12 @@
   remove the CRI's pods when ``crictl`` is there, delete the contents (not the directories) of
   ``/etc/kubernetes/manifests``, ``/var/lib/kubelet`` and ``<pki>``, and the kubeconfig files.
 
+kubeadm removes the containers through the CRI API. kubefab has only a shell on the host, and
+hosts without kubeadm often lack ``crictl``, so it first lets the running kubelet stop the
+static pods: it removes their manifests and waits until the control-plane ports are free
+(before the etcd data is deleted, so a restarted etcd cannot write into a cleaned directory).
+``crictl rmp --all --force`` then removes whatever else the runtime runs, when crictl exists.
+
 Like kubeadm, reset leaves iptables/nftables/IPVS rules, the CNI configuration in
 ``/etc/cni/net.d``, ``$HOME/.kube/config`` and the Node object in the API alone.
 """
@@ -84,6 +90,45 @@ def remove_member_command(ctx) -> Command:
     return Command(("sh", "-c", script), f"remove etcd member {ctx.node_name} ({value})", ignore_failure=True)
 
 
+STATIC_POD_WAIT_SECONDS = 40
+
+
+def static_pod_ports(ctx) -> list[int]:
+    """The ports kubeadm's static pods listen on, on this host (the API server's bind port
+    from the config when this is a control plane)."""
+    api_port = K.DEFAULT_API_BIND_PORT
+    if ctx.is_control_plane:
+        api_port = ctx.bind_port
+    return sorted({K.ETCD_CLIENT_PORT, K.ETCD_PEER_PORT, api_port, K.KUBE_CONTROLLER_MANAGER_PORT,
+                   K.KUBE_SCHEDULER_PORT})
+
+
+def stop_static_pods_command(ctx) -> Command:
+    """Remove the static pod manifests while the kubelet runs, and wait until it has stopped
+    those pods (their ports free). Nothing to do without manifests; a kubelet that is not
+    running leaves them to the runtime (crictl, later)."""
+    q = shlex.quote
+    manifests = q(K.MANIFESTS_DIR)
+    hex_ports = "|".join(f"{p:04X}" for p in static_pod_ports(ctx))
+    # listening sockets from /proc/net/tcp{,6} (state 0A), so no ss/netstat is needed
+    listening = ("cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | "
+                 "awk '$4 == \"0A\" { n = split($2, a, \":\"); print a[n] }' | "
+                 f"grep -E '^({hex_ports})$' | head -1")
+    script = (
+        f"ls {manifests}/*.yaml >/dev/null 2>&1 || exit 0\n"
+        "systemctl is-active --quiet kubelet 2>/dev/null || { echo '[reset] the kubelet is not running: "
+        "the static pods are left to the container runtime'; exit 0; }\n"
+        f"find {manifests} -mindepth 1 -maxdepth 1 -exec rm -rf -- {{}} +\n"
+        f"i=0; while [ $i -lt {STATIC_POD_WAIT_SECONDS} ]; do\n"
+        f"  busy=$({listening}); [ -z \"$busy\" ] && exit 0\n"
+        "  sleep 1; i=$((i+1))\n"
+        "done\n"
+        "echo \"[reset] WARNING: port $((0x$busy)) is still in use after "
+        f"{STATIC_POD_WAIT_SECONDS}s: stop what holds it with your container runtime's tools\" >&2; exit 1")
+    return Command(("sh", "-c", script), "stop the static pods: remove their manifests, wait for the kubelet",
+                   ignore_failure=True)
+
+
 def plan_remove_etcd_member(ctx) -> Plan:
     plan = Plan("remove-etcd-member", ctx.host_name)
     if ctx.cluster.etcd_external is not None:
@@ -93,6 +138,7 @@ def plan_remove_etcd_member(ctx) -> Plan:
         plan.notes.append("no local etcd member on this node")
         return plan
     plan.add(remove_member_command(ctx))
+    plan.add(stop_static_pods_command(ctx))  # etcd must not run while its data is deleted
     data_dir = ctx.cluster.etcd_local.data_dir if ctx.cluster.etcd_local is not None else K.DEFAULT_ETCD_DATA_DIR
     # kubeadm deletes the contents, not the directory itself
     plan.add(FileRemove(data_dir, recursive=True, reason="etcd data (contents)"))
@@ -106,6 +152,7 @@ UNMOUNT_SCRIPT = (
 
 def plan_cleanup_node(ctx) -> Plan:
     plan = Plan("cleanup-node", ctx.host_name)
+    plan.add(stop_static_pods_command(ctx))  # a no-op when remove-etcd-member did it
     plan.add(Command(("systemctl", "stop", "kubelet"), "stop the kubelet", ignore_failure=True))
     plan.add(Command(("sh", "-c", UNMOUNT_SCRIPT.format(root=shlex.quote(K.KUBELET_RUN_DIR))),
                      f"unmount everything under {K.KUBELET_RUN_DIR}", ignore_failure=True))
@@ -113,6 +160,11 @@ def plan_cleanup_node(ctx) -> Plan:
     plan.add(Command(("sh", "-c", "command -v crictl >/dev/null 2>&1 || exit 0; "
                       f"crictl --runtime-endpoint {shlex.quote(cri)} rmp --all --force"),
                      "remove the Kubernetes containers through the CRI", ignore_failure=True))
+    binaries = ctx.fact("binaries") or {}
+    if ctx.facts is not None and not binaries.get("crictl"):
+        plan.notes.append("[reset] WARNING: crictl is not installed on this host: pods the container runtime "
+                          "still runs (kube-proxy, CoreDNS, CNI) are left; remove them with your runtime's tools "
+                          "or install cri-tools and re-run reset")
     for directory in (K.MANIFESTS_DIR, K.KUBELET_RUN_DIR, ctx.pki_dir):
         plan.add(FileRemove(directory, recursive=True, reason="contents, as kubeadm reset"))
     if ctx.pki_dir != K.DEFAULT_CERTIFICATES_DIR:

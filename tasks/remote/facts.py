@@ -121,6 +121,7 @@ class HostFacts:
     kubelet_active: str | None = None  # systemctl is-active; None without systemctl
     kubelet_enabled: str | None = None  # systemctl is-enabled; None without systemctl
     firewalld_active: bool = False
+    systemd_resolved_active: bool = False  # kubeadm then points the kubelet at its resolv.conf
     default_interface: str | None = None
     default_ip: str | None = None
     proxy_env: dict[str, str] = field(default_factory=dict)
@@ -281,6 +282,7 @@ def parse_probe(stdout: str) -> HostFacts:
         kubelet_active=_state(systemctl, "kubelet_active"),
         kubelet_enabled=_state(systemctl, "kubelet_enabled"),
         firewalld_active=_state(systemctl, "firewalld_active") == "active",
+        systemd_resolved_active=_state(systemctl, "systemd_resolved_active") == "active",
         default_interface=default_iface,
         default_ip=default_ip,
         proxy_env=parse_proxy_env(raw.get("proxy_env") or ""),

@@ -72,9 +72,12 @@ _key kubelet_version
 if _has kubelet; then _limit kubelet --version 2>&1 | head -n 1 | _esc; else printf 'null'; fi
 _key systemctl
 if _has systemctl; then
-	printf '{"kubelet_active": '; _str "$(_limit systemctl is-active kubelet 2>/dev/null)"
+	# one call for the three states: systemctl prints a line per unit, in order
+	kf_active=$(_limit systemctl is-active kubelet firewalld systemd-resolved 2>/dev/null)
+	printf '{"kubelet_active": '; _str "$(printf '%s\n' "$kf_active" | sed -n 1p)"
 	printf ', "kubelet_enabled": '; _str "$(_limit systemctl is-enabled kubelet 2>/dev/null)"
-	printf ', "firewalld_active": '; _str "$(_limit systemctl is-active firewalld 2>/dev/null)"
+	printf ', "firewalld_active": '; _str "$(printf '%s\n' "$kf_active" | sed -n 2p)"
+	printf ', "systemd_resolved_active": '; _str "$(printf '%s\n' "$kf_active" | sed -n 3p)"
 	printf '}'
 else
 	printf 'null'

@@ -652,3 +652,24 @@ def test_external_ca_empties_the_controller_manager_signing_flags(external_ca):
     want = [""] if external_ca else ["/etc/kubernetes/pki/ca.crt"]
     assert f["cluster-signing-cert-file"] == want
     assert f["cluster-signing-key-file"] == ([""] if external_ca else ["/etc/kubernetes/pki/ca.key"])
+
+
+def test_etcd_mounts_data_first_volumes_by_name():
+    pod = pods_of(m.render_static_pods(cluster(36), node_name="cp1", advertise_address="10.0.0.1"))["etcd"]
+    assert [v["name"] for v in pod["spec"]["volumes"]] == ["etcd-certs", "etcd-data"]
+    assert [v["name"] for v in pod["spec"]["containers"][0]["volumeMounts"]] == ["etcd-data", "etcd-certs"]
+
+
+@pytest.mark.parametrize("user, resolved, want, warns", [
+    ({}, True, m.SYSTEMD_RESOLVED_RESOLV_CONF, False),
+    ({}, False, None, False),
+    ({"resolvConf": "/etc/my-resolv.conf"}, True, "/etc/my-resolv.conf", True),
+    ({"resolvConf": m.SYSTEMD_RESOLVED_RESOLV_CONF}, True, m.SYSTEMD_RESOLVED_RESOLV_CONF, False),
+])
+def test_resolv_conf_where_systemd_resolved_runs(user, resolved, want, warns):
+    doc = yaml.safe_load(m.render_kubelet_config(cluster(36), user, cri_socket="unix:///run/containerd/containerd.sock",
+                                                 systemd_resolved=resolved))
+    assert doc.get("resolvConf") == want
+    assert (m.resolver_mutation(dict(user), resolved) is not None) == warns
+    # the ConfigMap copy (no node) never carries the node's resolver
+    assert "resolvConf" not in yaml.safe_load(m.render_kubelet_config(cluster(36), {}))

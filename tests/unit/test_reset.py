@@ -36,9 +36,16 @@ def test_control_plane_reset(tmp_path):
     script = etcd[0].argv[2]
     assert "member remove" in script and "https://10.0.0.1:2380" in script and "last etcd member" in script
     assert "etcd/healthcheck-client.key" in script
-    assert etcd[1] == FileRemove("/var/lib/etcd", recursive=True, reason="etcd data (contents)")
+    # the kubelet stops the static pods (etcd first of all) before the etcd data goes
+    stop_pods = etcd[1].argv[2]
+    assert "/etc/kubernetes/manifests" in stop_pods and "systemctl is-active --quiet kubelet" in stop_pods
+    assert etcd[1].ignore_failure and "0A" in stop_pods
+    for port in (2379, 2380, 6443, 10257, 10259):
+        assert f"{port:04X}" in stop_pods
+    assert etcd[2] == FileRemove("/var/lib/etcd", recursive=True, reason="etcd data (contents)")
     cleanup = plans[2]
-    assert cleanup.steps[0].argv == ("systemctl", "stop", "kubelet")
+    assert cleanup.steps[0] == etcd[1]  # again, for --skip-phases remove-etcd-member (a no-op otherwise)
+    assert cleanup.steps[1].argv == ("systemctl", "stop", "kubelet")
     removes = [s for s in cleanup.steps if isinstance(s, FileRemove)]
     recursive = [s.path for s in removes if s.recursive]
     assert recursive == ["/etc/kubernetes/manifests", "/var/lib/kubelet", "/etc/kubernetes/pki"]
@@ -64,7 +71,7 @@ def test_etcd_manifest_on_host_means_local_etcd(tmp_path):
     plans = build_plans(RESET, worker_ctx(tmp_path, facts=facts), only=["remove-etcd-member"])
     script = plans[0].steps[0].argv[2]
     assert "member remove" in script and "https://127.0.0.1:2379" in script and "$3 == p" in script
-    assert plans[0].steps[1].path == "/var/lib/etcd"
+    assert plans[0].steps[2].path == "/var/lib/etcd"
 
 
 def test_external_etcd_only_reminds(tmp_path):
