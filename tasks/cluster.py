@@ -271,6 +271,10 @@ def reset(inv, names: list[str], *, state, options: Options, force: bool = False
             _apply_plans(ctx, transport, plans, run, admin_conf=None, started=started)
         finally:
             transport.close()
+        for plan in plans:
+            for note in plan.notes:
+                if "WARNING" in note:
+                    output.info(note, host=host.name, phase=plan.phase)
         for line in LEFT_BEHIND:
             output.info(line, host=host.name, phase="reset")
         return HostOutcome(host.name, "reset", phases=len(plans), changed=run.changed,

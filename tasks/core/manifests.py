@@ -646,12 +646,13 @@ def render_static_pods(
 
     # kube-controller-manager
     kcm = cluster.controller_manager
-    flex = _user_arg(kcm.extra_args, "flex-volume-plugin-dir") or FLEXVOLUME_DIR
     kcm_vols = list(ca_vols) + [
         _Volume("kubeconfig", _kubeconfig(K.CONTROLLER_MANAGER_KUBECONFIG), True, "FileOrCreate"),
-        # the KCM may install flexvolume drivers here, so it stays writable
-        _Volume("flexvolume-dir", flex, False, "DirectoryOrCreate"),
     ]
+    if info.flexvolume_mount:  # 1.36 dropped it: flex volumes are the user's own extraVolumes now
+        flex = _user_arg(kcm.extra_args, "flex-volume-plugin-dir") or FLEXVOLUME_DIR
+        # the KCM may install flexvolume drivers here, so it stays writable
+        kcm_vols.append(_Volume("flexvolume-dir", flex, False, "DirectoryOrCreate"))
     pods[K.KUBE_CONTROLLER_MANAGER] = _render_pod(
         K.KUBE_CONTROLLER_MANAGER, minor=minor,
         image=control_plane_image(cluster, K.KUBE_CONTROLLER_MANAGER),

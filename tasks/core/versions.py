@@ -27,7 +27,8 @@ class VersionInfo:
     pod_infra_flag: bool        # <=1.34: --pod-infra-container-image in kubeadm-flags.env
     etcd36_flags: bool          # 1.34+ (etcd >= 3.6): --feature-gates=InitialCorruptCheck=true ...
     kubelet_local_mode: bool    # 1.33+: kubelet.conf on control planes points at the local API
-    user_args_keep_order: bool  # 1.36+: user extraArgs keep their order after the sorted defaults
+    user_args_keep_order: bool  # 1.36+: user extraArgs first, in their order, then the sorted defaults
+    flexvolume_mount: bool      # <=1.35: the KCM gets the flexvolume-dir hostPath (removed in 1.36)
     preflight_binaries: tuple[tuple[str, str], ...]  # (binary, "error"|"warning")
 
     @property
@@ -41,19 +42,19 @@ TABLE: dict[int, VersionInfo] = {
     33: VersionInfo(33, "v1.33.0", "3.5.21-0", (3, 5, 21), "v1.12.0", "3.10",
                     probe_port_name=False, instance_config=False, pod_infra_flag=True,
                     etcd36_flags=False, kubelet_local_mode=True, user_args_keep_order=False,
-                    preflight_binaries=_BIN_133),
+                    flexvolume_mount=True, preflight_binaries=_BIN_133),
     34: VersionInfo(34, "v1.34.0", "3.6.4-0", (3, 6, 4), "v1.12.1", "3.10.1",
                     probe_port_name=True, instance_config=True, pod_infra_flag=True,
                     etcd36_flags=True, kubelet_local_mode=True, user_args_keep_order=False,
-                    preflight_binaries=_BIN_133),
+                    flexvolume_mount=True, preflight_binaries=_BIN_133),
     35: VersionInfo(35, "v1.35.0", "3.6.5-0", (3, 6, 5), "v1.13.1", "3.10.1",
                     probe_port_name=True, instance_config=True, pod_infra_flag=False,
                     etcd36_flags=True, kubelet_local_mode=True, user_args_keep_order=False,
-                    preflight_binaries=_BIN_133),
+                    flexvolume_mount=True, preflight_binaries=_BIN_133),
     36: VersionInfo(36, "v1.36.0", "3.6.8-0", (3, 6, 8), "v1.13.1", "3.10.1",
                     probe_port_name=True, instance_config=True, pod_infra_flag=False,
                     etcd36_flags=True, kubelet_local_mode=True, user_args_keep_order=True,
-                    preflight_binaries=_BIN_133),
+                    flexvolume_mount=False, preflight_binaries=_BIN_133),
 }
 
 SUPPORTED_MINORS = tuple(sorted(TABLE))

@@ -288,6 +288,13 @@ def test_controller_manager_flexvolume_dir_follows_extra_arg():
                                                       "type": "FileOrCreate"}
 
 
+def test_controller_manager_has_no_flexvolume_dir_from_136():
+    c = cluster(36, controller_manager=ControlPlaneComponent(
+        extra_args=(Arg("flex-volume-plugin-dir", "/opt/flex"),)))
+    pod = pods_of(m.render_static_pods(c, node_name="m1", advertise_address="10.0.0.11"))["kube-controller-manager"]
+    assert "flexvolume-dir" not in volumes(pod) and "flexvolume-dir" not in mounts(pod)
+
+
 # --- IPv6 ---------------------------------------------------------------------------------------
 
 def test_ipv6_addresses_are_bracketed():
