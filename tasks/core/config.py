@@ -126,6 +126,9 @@ def is_dns1123_subdomain(text: str) -> bool:
 
 
 def is_ip(text: str) -> bool:
+    """An IPv4 or IPv6 address as Go's net.ParseIP reads it: no IPv6 zone (``fe80::1%eth0``)."""
+    if "%" in text:
+        return False
     try:
         ipaddress.ip_address(text)
     except ValueError:
@@ -636,58 +639,136 @@ def _check_pod_subnet_node_mask(r: _Reader, value: str, path: str, controller_ma
                         f"differ by more than {POD_SUBNET_NODE_MASK_MAX_DIFF} (set {flag} in controllerManager.extraArgs)")
 
 
-def _check_cidrs(r: _Reader, value: str, path: str, *, service: bool) -> None:
-    parts = [p.strip() for p in value.split(",")]
+# one CIDR as Go's net.ParseCIDR takes it: <address>/<prefix length>, nothing around it
+_CIDR_RE = re.compile(r"^[0-9A-Fa-f:.]+/[0-9]{1,3}$")
+
+
+def _check_cidrs(r: _Reader, value: str, path: str, *, service: bool) -> bool:
+    """kubeadm ValidateIPNetFromString (+ ValidateServiceSubnetSize); True when the value is usable."""
+    parts = value.split(",")
     nets: list[tuple[str, Any]] = []
     for part in parts:
+        if part != part.strip():
+            # kubeadm splits on "," and parses each piece as it is; so do the control-plane flags
+            r.err(path, f"{value!r}: no spaces around the ',' between CIDRs (write {','.join(p.strip() for p in parts)!r})")
+            continue
+        if "/" not in part and is_ip(part):
+            r.err(path, f"{part!r} is an address, not a CIDR: add the prefix length (e.g. 10.96.0.0/12)")
+            continue
         try:
+            if not _CIDR_RE.match(part):
+                raise ValueError(part)
             # kubeadm parses sloppily (host bits may be set), like Go's net.ParseCIDR
             nets.append((part, ipaddress.ip_network(part, strict=False)))
         except ValueError:
             r.err(path, f"{part!r} is not a valid CIDR (e.g. 10.96.0.0/12)")
     if len(nets) != len(parts):
-        return
+        return False
     if len(nets) > 2 or (len(nets) == 2 and nets[0][1].version == nets[1][1].version):
         r.err(path, f"{value!r}: give one CIDR, or two of different IP families for dual-stack")
-        return
+        return False
+    ok = True
     minimum = MIN_SERVICE_SUBNET_ADDRESSES if service else MIN_POD_SUBNET_ADDRESSES
     for text, net in nets:
         # kubeadm ValidateIPNetFromString: room for the service IPs kubeadm picks (.1, .10)
         if net.num_addresses < minimum:
             what = "service" if service else "pod"
             r.err(path, f"{text} is too small: a {what} subnet needs at least {minimum} addresses")
+            ok = False
         # kube-apiserver's service CIDR limit (kubeadm ValidateServiceSubnetSize): at most
         # 20 host bits (/12 IPv4, /108 IPv6)
         elif service and net.max_prefixlen - net.prefixlen > 20:
             limit = "/12" if net.version == 4 else "/108"
             r.err(path, f"{text} is too large: the service subnet can be at most {limit}")
+            ok = False
+    return ok
 
 
-def _check_endpoint(r: _Reader, value: str, path: str, *, what: str) -> None:
+def _check_endpoint(r: _Reader, value: str, path: str, *, what: str, require_port: bool = False) -> None:
+    """kubeadm ParseHostPort (``host[:port]``); ``require_port`` as net.SplitHostPort (``host:port``)."""
+    if value.startswith("[") and "]" not in value:
+        r.err(path, f"{what} {value!r} has an unclosed '['")
+        return
     host, port = split_endpoint(value)
     if not (is_ip(host) or is_dns1123_subdomain(host)):
         r.err(path, f"{what} host {host!r} must be an IP address or a DNS-1123 subdomain (lower case)")
     if port and (not port.isdigit() or not 0 < int(port) < 65536):
         r.err(path, f"{what} port {port!r} must be a number from 1 to 65535")
-    if value.startswith("[") and "]" not in value:
-        r.err(path, f"{what} {value!r} has an unclosed '['")
+    elif not port:
+        if require_port:
+            r.err(path, f"{what} {value!r} has no port: give host:port, with an IPv6 address in brackets "
+                        f"(192.0.2.10:6443, [2001:db8::10]:6443)")
+        elif value.startswith("[") and value.endswith("]"):
+            # kubeadm reads "[addr]" without a port as a host name, which it is not
+            r.err(path, f"{what} {value!r}: an IPv6 address in brackets needs a port ({value}:6443); "
+                        f"without a port write it bare ({host})")
 
 
-def _read_cluster(r: _Reader, doc: Mapping, path: str = "ClusterConfiguration") -> ClusterConfiguration:
+# kubeadm's own feature gates (features.InitFeatureGates) that its validation accepts, per minor.
+# A deprecated gate counts as unknown there: PublicKeysECDSA (v1beta3 only; kubefab converts it).
+_KUBEADM_FEATURE_GATES: dict[int, tuple[str, ...]] = {
+    33: ("ControlPlaneKubeletLocalMode", "NodeLocalCRISocket", "RootlessControlPlane",
+         "WaitForAllControlPlaneComponents"),
+    34: ("ControlPlaneKubeletLocalMode", "NodeLocalCRISocket", "RootlessControlPlane",
+         "WaitForAllControlPlaneComponents"),
+    35: ("ControlPlaneKubeletLocalMode", "NodeLocalCRISocket", "RootlessControlPlane"),
+    36: ("NodeLocalCRISocket", "RootlessControlPlane"),
+}
+# gate -> the first minor in which the feature is GA and always on (true accepted, false refused)
+_KUBEADM_GATES_REMOVED = {"EtcdLearnerMode": 33, "WaitForAllControlPlaneComponents": 35,
+                          "ControlPlaneKubeletLocalMode": 36}
+# gate values kubeadm accepts but kubefab does not implement: the cluster would silently differ
+_KUBEFAB_UNSUPPORTED_GATES = {
+    ("RootlessControlPlane", True): "kubefab runs the control-plane static Pods as root (kubeadm's default)",
+    ("ControlPlaneKubeletLocalMode", False): "kubefab always points a control plane's kubelet at its local "
+                                             "API server (kubeadm's default since v1.33)",
+}
+
+
+def _check_feature_gates(r: _Reader, gates: Iterable[tuple[str, bool]], path: str, version: str) -> None:
+    """kubeadm ValidateFeatureGates: only kubeadm's own gates, by name, for the chosen version."""
+    minor = for_version(version).minor
+    known = _KUBEADM_FEATURE_GATES.get(minor, ())
+    for name, value in gates:
+        p = f"{path}.{name}"
+        if name not in known:
+            if name == "PublicKeysECDSA":
+                r.err(p, "not accepted in v1beta4 (kubeadm deprecated it); set encryptionAlgorithm: ECDSA-P256 "
+                         "instead")
+            elif minor >= _KUBEADM_GATES_REMOVED.get(name, 1 << 30):
+                # GA: kubeadm keeps such a gate locked on for a while before deleting it, so
+                # "true" is accepted (it changes nothing); "false" cannot be honoured
+                if value is not True:
+                    r.err(p, f"the feature is always on in kubeadm v1.{minor} (the gate went GA); remove the gate")
+            else:
+                close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+                hint = f"did you mean {close[0]!r}?" if close else f"kubeadm v1.{minor} knows: {', '.join(known)}"
+                r.err(p, f"unknown kubeadm feature gate {name!r} ({hint}); gates of the Kubernetes components "
+                         f"go in their extraArgs (feature-gates) or the KubeletConfiguration")
+        elif (name, value) in _KUBEFAB_UNSUPPORTED_GATES:
+            r.err(p, f"{str(value).lower()} is not supported: {_KUBEFAB_UNSUPPORTED_GATES[(name, value)]}; "
+                     f"remove the gate")
+
+
+def _read_cluster(r: _Reader, doc: Mapping, path: str = "ClusterConfiguration", *,
+                  from_cluster: bool = False) -> ClusterConfiguration:
+    """``from_cluster``: the document is a cluster's ``kubeadm-config`` (already accepted by
+    whoever wrote it), not the user's file: feature gates are then taken as they are."""
     r.fields(doc, path, _CLUSTER_FIELDS)
 
     raw_version = doc.get("kubernetesVersion")
     version = ""
+    version_ok = True  # version-dependent checks are skipped when the version itself is wrong
     if raw_version is not None and not isinstance(raw_version, str):
         r.err(f"{path}.kubernetesVersion", f"must be a string such as \"v1.34.2\", got {_type_name(raw_version)} "
                                            f"{raw_version!r} (quote it)")
-        raw_version = None
+        raw_version, version_ok = None, False
     try:
         version = normalize_version(raw_version or "")
     except KubefabError as exc:
         problem = exc.problem.removeprefix("kubernetesVersion ")
         r.err(f"{path}.kubernetesVersion", problem + (f"; {exc.fix}" if exc.fix else ""))
-        version = normalize_version("")
+        version, version_ok = normalize_version(""), False
 
     cpe = r.string(doc, "controlPlaneEndpoint", path)
     if cpe:
@@ -702,8 +783,7 @@ def _read_cluster(r: _Reader, doc: Mapping, path: str = "ClusterConfiguration") 
     )
     _check_cidrs(r, networking.service_subnet, f"{np}.serviceSubnet", service=True)
     controller_manager = _read_component(r, doc, "controllerManager", path)
-    if networking.pod_subnet:
-        _check_cidrs(r, networking.pod_subnet, f"{np}.podSubnet", service=False)
+    if networking.pod_subnet and _check_cidrs(r, networking.pod_subnet, f"{np}.podSubnet", service=False):
         _check_pod_subnet_node_mask(r, networking.pod_subnet, f"{np}.podSubnet", controller_manager)
     if not is_dns1123_subdomain(networking.dns_domain):
         r.err(f"{np}.dnsDomain", f"{networking.dns_domain!r} is not a DNS-1123 subdomain")
@@ -720,15 +800,22 @@ def _read_cluster(r: _Reader, doc: Mapping, path: str = "ClusterConfiguration") 
         endpoints = r.strings(ext, "endpoints", xp)
         if not endpoints:
             r.err(f"{xp}.endpoints", "required: at least one etcd client URL (https://host:2379)")
-        for i, url in enumerate(endpoints):
-            if not re.match(r"^https?://[^/\s]+", url):
-                r.err(f"{xp}.endpoints[{i}]", f"{url!r} is not an http(s):// URL")
         files = {k: r.string(ext, k, xp) for k in ("caFile", "certFile", "keyFile")}
+        http_endpoints = r.strings(ext, "httpEndpoints", xp)
+        # kubeadm ValidateEtcd: with any TLS file given, every etcd URL must be https://
+        tls = [k for k, v in files.items() if v]
+        for key, urls in (("endpoints", endpoints), ("httpEndpoints", http_endpoints)):
+            for i, url in enumerate(urls):
+                if not re.match(r"^https?://[^/\s]+", url):
+                    r.err(f"{xp}.{key}[{i}]", f"{url!r} is not an http(s):// URL")
+                elif tls and not url.startswith("https://"):
+                    r.err(f"{xp}.{key}[{i}]", f"{url!r}: {'/'.join(tls)} {'is' if len(tls) == 1 else 'are'} "
+                                               f"set, so etcd must be reached over https://; use https:// or "
+                                               f"remove the TLS files")
         for k, v in files.items():
             _check_absolute(r, v, f"{xp}.{k}")
             if any(u.startswith("https://") for u in endpoints) and not v:
                 r.err(f"{xp}.{k}", "required with https:// endpoints")
-        http_endpoints = r.strings(ext, "httpEndpoints", xp)
         etcd_external = ExternalEtcd(endpoints, files["caFile"], files["certFile"], files["keyFile"],
                                      http_endpoints=http_endpoints)
     else:
@@ -751,8 +838,11 @@ def _read_cluster(r: _Reader, doc: Mapping, path: str = "ClusterConfiguration") 
 
     api = r.sub(doc, "apiServer", path, (*_COMPONENT_FIELDS, "certSANs"))
     ap = f"{path}.apiServer"
+    # kubeadm lower-cases apiServer.certSANs before validating them (load balancer names such as
+    # ELBs may have capitals), and stores them lower-cased
     api_server = APIServer(extra_args=r.args(api, "extraArgs", ap), extra_volumes=_read_volumes(r, api, ap),
-                           extra_envs=_read_envs(r, api, ap), cert_sans=r.strings(api, "certSANs", ap))
+                           extra_envs=_read_envs(r, api, ap),
+                           cert_sans=tuple(s.lower() for s in r.strings(api, "certSANs", ap)))
     _check_sans(r, api_server.cert_sans, f"{ap}.certSANs")
 
     dns = r.sub(doc, "dns", path, ("imageRepository", "imageTag", "disabled"))
@@ -765,6 +855,8 @@ def _read_cluster(r: _Reader, doc: Mapping, path: str = "ClusterConfiguration") 
             r.err(f"{path}.featureGates.{name}", f"must be true or false, got {_type_name(value)}")
         else:
             gates.append((str(name), value))
+    if version_ok and not from_cluster:
+        _check_feature_gates(r, gates, f"{path}.featureGates", version)
 
     algorithm = r.string(doc, "encryptionAlgorithm", path) or K.DEFAULT_ENCRYPTION_ALGORITHM
     if algorithm not in K.ENCRYPTION_ALGORITHMS:
@@ -825,7 +917,8 @@ _TIMEOUT_FIELDS = {
 def _read_node_registration(r: _Reader, doc: Mapping, path: str, node_name: str) -> NodeRegistration:
     reg = r.sub(doc, "nodeRegistration", path, _NODE_REG_FIELDS)
     p = f"{path}.nodeRegistration"
-    name = r.string(reg, "name", p) or node_name.lower()
+    # kubeadm trims and lower-cases the node name, given or detected (nodeutil.GetHostname)
+    name = (r.string(reg, "name", p).strip() or node_name.strip()).lower()
     if not name:
         r.err(f"{p}.name", "required (no node name given and no inventory fallback)")
     elif not is_dns1123_subdomain(name):
@@ -878,11 +971,20 @@ def _read_node_registration(r: _Reader, doc: Mapping, path: str, node_name: str)
 def _read_endpoint(r: _Reader, node: Mapping, key: str, path: str, advertise_address: str) -> APIEndpoint:
     ep = r.sub(node, key, path, ("advertiseAddress", "bindPort"))
     p = f"{path}.{key}"
-    address = r.string(ep, "advertiseAddress", p) or advertise_address
+    given = r.string(ep, "advertiseAddress", p)
+    # kubeadm reads 0.0.0.0 / :: as "detect the host's address": the inventory's, here
+    unspecified = is_ip(given) and ipaddress.ip_address(given).is_unspecified
+    address = advertise_address if unspecified else (given or advertise_address)
     if not address:
-        r.err(f"{p}.advertiseAddress", "required (no address given and no inventory fallback)")
+        r.err(f"{p}.advertiseAddress", f"{given!r} asks for the host's own address, and the inventory gives none: "
+                                       f"set it here or in the inventory" if unspecified
+              else "required (no address given and no inventory fallback)")
     elif not is_ip(address):
         r.err(f"{p}.advertiseAddress", f"{address!r} is not an IP address")
+    elif address == given and ipaddress.ip_address(given).is_loopback:
+        # kubeadm would look for a global address on the host's loopback interface instead
+        r.err(f"{p}.advertiseAddress", f"{given!r} is a loopback address, which other nodes cannot reach; give "
+                                       f"the host's own address, or leave it empty to use the inventory's")
     port = r.integer(ep, "bindPort", p, 0) or K.DEFAULT_API_BIND_PORT
     if not 0 < port < 65536:
         r.err(f"{p}.bindPort", f"{port} is not a port number (1-65535)")
@@ -901,7 +1003,11 @@ def _read_timeouts(r: _Reader, doc: Mapping, path: str, extra: Mapping[str, time
 
 def _read_patches(r: _Reader, doc: Mapping, path: str) -> str:
     patches = r.sub(doc, "patches", path, ("directory",))
-    return r.string(patches, "directory", f"{path}.patches")
+    directory = r.string(patches, "directory", f"{path}.patches")
+    # kubeadm would resolve a relative directory against its working directory on the node;
+    # kubefab has none there (and kubeadm requires it absolute in UpgradeConfiguration)
+    _check_absolute(r, directory, f"{path}.patches.directory")
+    return directory
 
 
 def _token_secret(r: _Reader, node: Mapping, key: str, path: str) -> Secret | None:
@@ -962,6 +1068,12 @@ def _read_bootstrap_tokens(r: _Reader, doc: Mapping, path: str) -> tuple[Bootstr
         for j, group in enumerate(groups):
             if not TOKEN_GROUP_RE.match(group):
                 r.err(f"{p}.groups[{j}]", f"{group!r} must match {TOKEN_GROUP_RE.pattern}")
+        if "authentication" not in usages:
+            # kubeadm ValidateTokenGroups: groups (always set: defaulted when empty) need the
+            # authentication usage, which is also what a joining kubelet's TLS bootstrap uses
+            r.err(f"{p}.usages", f"[{', '.join(usages)}] must include 'authentication': the token's groups "
+                                 f"({', '.join(groups)}) only apply when it authenticates, and a joining node "
+                                 f"authenticates with it")
         out.append(BootstrapToken(token=token, description=r.string(item, "description", p),
                                   ttl=ttl, expires=expires, usages=usages, groups=groups))
     return tuple(out)
@@ -1005,7 +1117,7 @@ def _read_join(r: _Reader, doc: Mapping, *, node_name: str, advertise_address: s
     token = _token_secret(r, bt, "token", bp)
     endpoint = r.string(bt, "apiServerEndpoint", bp)
     if endpoint:
-        _check_endpoint(r, endpoint, f"{bp}.apiServerEndpoint", what="apiServerEndpoint")
+        _check_endpoint(r, endpoint, f"{bp}.apiServerEndpoint", what="apiServerEndpoint", require_port=True)
     hashes = r.strings(bt, "caCertHashes", bp)
     for i, pin in enumerate(hashes):
         if not CA_CERT_HASH_RE.match(pin):
@@ -1013,6 +1125,11 @@ def _read_join(r: _Reader, doc: Mapping, *, node_name: str, advertise_address: s
     kubeconfig_path = r.string(fl, "kubeConfigPath", f"{dp}.file")
     if fl_raw is not None and not kubeconfig_path:
         r.err(f"{dp}.file.kubeConfigPath", "required when discovery.file is set")
+    scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", kubeconfig_path)
+    if scheme and scheme.group(1).lower() not in ("https", "file"):
+        # kubeadm ValidateDiscoveryKubeConfigPath: a file path, or an https:// URL
+        r.err(f"{dp}.file.kubeConfigPath", f"{kubeconfig_path!r}: a discovery URL must be https:// (the file "
+                                           f"carries the cluster's CA); or give a path to the file")
     # tlsBootstrapToken defaults to the discovery token (§11.3)
     tls_token = _token_secret(r, disc, "tlsBootstrapToken", dp) or token
     discovery = Discovery(
@@ -1032,6 +1149,9 @@ def _read_join(r: _Reader, doc: Mapping, *, node_name: str, advertise_address: s
         )
     ca_cert_path = r.string(doc, "caCertPath", path) or f"{K.DEFAULT_CERTIFICATES_DIR}/ca.crt"
     _check_absolute(r, ca_cert_path, f"{path}.caCertPath")
+    if not ca_cert_path.endswith(".crt"):
+        # kubeadm ValidateJoinConfiguration
+        r.err(f"{path}.caCertPath", f"{ca_cert_path!r} must name a .crt file (e.g. /etc/kubernetes/pki/ca.crt)")
     return JoinConfiguration(
         node_registration=_read_node_registration(r, doc, path, node_name),
         discovery=discovery,
@@ -1353,7 +1473,7 @@ def parse_cluster_configuration(text: str, *, source: str = "kubeadm-config Conf
         else:
             if api == V1BETA3:
                 data = _convert_v1beta3("ClusterConfiguration", data, r, {})
-            cluster = _read_cluster(r, data)
+            cluster = _read_cluster(r, data, from_cluster=True)
     _raise(source, issues, "ClusterConfiguration")
     assert cluster is not None
     return cluster

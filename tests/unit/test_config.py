@@ -338,6 +338,56 @@ BAD = [
     ("string expected", CLUSTER + "clusterName: 42\n", "ClusterConfiguration.clusterName", "must be a string"),
     ("valueFrom env", CLUSTER + "apiServer:\n  extraEnvs: [{name: A, valueFrom: {}}]\n",
      "ClusterConfiguration.apiServer.extraEnvs[0].valueFrom", "not supported"),
+    # --- kubeadm rules added after comparing with kubeadm's validation ---------------------------
+    ("feature gate typo", CLUSTER + "featureGates: {NodeLocalCriSocket: true}\n",
+     "ClusterConfiguration.featureGates.NodeLocalCriSocket", "did you mean 'NodeLocalCRISocket'?"),
+    ("component feature gate", CLUSTER + "featureGates: {SidecarContainers: true}\n",
+     "ClusterConfiguration.featureGates.SidecarContainers", "extraArgs (feature-gates)"),
+    ("PublicKeysECDSA in v1beta4", CLUSTER + "featureGates: {PublicKeysECDSA: true}\n",
+     "ClusterConfiguration.featureGates.PublicKeysECDSA", "encryptionAlgorithm: ECDSA-P256"),
+    ("GA feature gate turned off", CLUSTER + "kubernetesVersion: v1.35.0\n"
+     "featureGates: {WaitForAllControlPlaneComponents: false}\n",
+     "ClusterConfiguration.featureGates.WaitForAllControlPlaneComponents", "always on in kubeadm v1.35"),
+    ("GA gate turned off in 1.36", CLUSTER + "featureGates: {ControlPlaneKubeletLocalMode: false}\n",
+     "ClusterConfiguration.featureGates.ControlPlaneKubeletLocalMode", "always on in kubeadm v1.36"),
+    ("kubelet local mode off", CLUSTER + "kubernetesVersion: v1.34.0\nfeatureGates: {ControlPlaneKubeletLocalMode: false}\n",
+     "ClusterConfiguration.featureGates.ControlPlaneKubeletLocalMode", "false is not supported"),
+    ("rootless control plane", CLUSTER + "featureGates: {RootlessControlPlane: true}\n",
+     "ClusterConfiguration.featureGates.RootlessControlPlane", "true is not supported"),
+    ("etcd TLS files with http", CLUSTER + "etcd: {external: {endpoints: ['http://e:2379'], certFile: /e.crt, "
+     "keyFile: /e.key}}\n", "ClusterConfiguration.etcd.external.endpoints[0]", "etcd must be reached over https://"),
+    ("etcd httpEndpoints URL", CLUSTER + "etcd: {external: {endpoints: ['http://e:2379'], httpEndpoints: ['e:2381']}}\n",
+     "ClusterConfiguration.etcd.external.httpEndpoints[0]", "not an http(s):// URL"),
+    ("etcd httpEndpoints with TLS", CLUSTER + "etcd: {external: {endpoints: ['https://e:2379'], httpEndpoints: "
+     "['http://e:2381'], caFile: /ca.crt, certFile: /e.crt, keyFile: /e.key}}\n",
+     "ClusterConfiguration.etcd.external.httpEndpoints[0]", "https://"),
+    ("caCertPath not a .crt", JOIN + "caCertPath: /etc/kubernetes/pki/ca.pem\n", "JoinConfiguration.caCertPath", ".crt"),
+    ("discovery endpoint without port", JOIN + "discovery:\n  bootstrapToken: {apiServerEndpoint: 192.0.2.10}\n",
+     "JoinConfiguration.discovery.bootstrapToken.apiServerEndpoint", "has no port"),
+    ("discovery endpoint bare IPv6", JOIN + "discovery:\n  bootstrapToken: {apiServerEndpoint: '2001:db8::10'}\n",
+     "JoinConfiguration.discovery.bootstrapToken.apiServerEndpoint", "[2001:db8::10]:6443"),
+    ("discovery file over http", JOIN + "discovery:\n  file: {kubeConfigPath: 'http://example.com/cluster-info.yaml'}\n",
+     "JoinConfiguration.discovery.file.kubeConfigPath", "must be https://"),
+    ("token without authentication", INIT + "bootstrapTokens:\n- usages: [signing]\n",
+     "InitConfiguration.bootstrapTokens[0].usages", "must include 'authentication'"),
+    ("bracketed IPv6 endpoint without port", CLUSTER + "controlPlaneEndpoint: '[2001:db8::10]'\n",
+     "ClusterConfiguration.controlPlaneEndpoint", "needs a port"),
+    ("spaces in a CIDR list", CLUSTER + "networking: {serviceSubnet: '10.96.0.0/16, fd00::/112'}\n",
+     "ClusterConfiguration.networking.serviceSubnet", "no spaces around the ','"),
+    ("address instead of a CIDR", CLUSTER + "networking: {podSubnet: 10.244.0.1}\n",
+     "ClusterConfiguration.networking.podSubnet", "add the prefix length"),
+    ("netmask instead of a prefix", CLUSTER + "networking: {podSubnet: 10.244.0.0/255.255.0.0}\n",
+     "ClusterConfiguration.networking.podSubnet", "not a valid CIDR"),
+    ("advertise address with a zone", INIT + "localAPIEndpoint: {advertiseAddress: 'fe80::1%eth0'}\n",
+     "InitConfiguration.localAPIEndpoint.advertiseAddress", "not an IP address"),
+    ("loopback advertise address", INIT + "localAPIEndpoint: {advertiseAddress: 127.0.0.1}\n",
+     "InitConfiguration.localAPIEndpoint.advertiseAddress", "loopback"),
+    ("join loopback advertise address", JOIN + "controlPlane: {localAPIEndpoint: {advertiseAddress: '::1'}}\n",
+     "JoinConfiguration.controlPlane.localAPIEndpoint.advertiseAddress", "loopback"),
+    ("relative patches directory", INIT + "patches: {directory: patches}\n", "InitConfiguration.patches.directory",
+     "absolute"),
+    ("relative join patches directory", JOIN + "patches: {directory: ./patches}\n", "JoinConfiguration.patches.directory",
+     "absolute"),
 ]
 
 
@@ -442,6 +492,78 @@ def test_good_pod_subnets(pods, cm_args):
 @pytest.mark.parametrize("subnet", ["10.96.0.0/12", "10.96.0.0/28", "fd00::/108", "10.96.0.0/16,fd00::/112"])
 def test_good_service_subnets(subnet):
     assert load(CLUSTER + f"networking: {{serviceSubnet: '{subnet}'}}\n").cluster.networking.service_subnet == subnet
+
+
+@pytest.mark.parametrize("version,gates", [
+    ("v1.33.0", "{WaitForAllControlPlaneComponents: false, ControlPlaneKubeletLocalMode: true, RootlessControlPlane: false}"),
+    ("v1.34.0", "{NodeLocalCRISocket: false, WaitForAllControlPlaneComponents: true}"),
+    ("v1.35.0", "{ControlPlaneKubeletLocalMode: true, NodeLocalCRISocket: true}"),
+    ("v1.36.0", "{NodeLocalCRISocket: true}"),
+])
+def test_kubeadm_feature_gates_of_each_version(version, gates):
+    cfg = load(CLUSTER + f"kubernetesVersion: {version}\nfeatureGates: {gates}\n")
+    assert cfg.cluster.feature_gates == tuple(sorted(yaml.safe_load(gates).items()))
+
+
+def test_feature_gates_are_not_judged_against_a_wrong_version():
+    (detail,) = errors_of(CLUSTER + "kubernetesVersion: v1.30.0\nfeatureGates: {EtcdLearnerMode: true}\n")
+    assert "ClusterConfiguration.kubernetesVersion" in detail
+
+
+def test_kubeadm_config_read_from_a_cluster_keeps_its_feature_gates():
+    # a cluster's kubeadm-config was accepted when it was written; joining must not trip on it
+    text = CLUSTER + "kubernetesVersion: v1.36.0\nfeatureGates: {ControlPlaneKubeletLocalMode: true}\n"
+    assert C.parse_cluster_configuration(text).feature_gates == (("ControlPlaneKubeletLocalMode", True),)
+
+
+def test_node_name_and_api_server_sans_are_lower_cased_as_kubeadm_does():
+    cfg = load(INIT + "nodeRegistration: {name: ' Master-1.Example.com '}\n---\n" + CLUSTER
+               + "apiServer: {certSANs: [LB.Example.COM, '*.Api.Example.com', '2001:DB8::10']}\n")
+    assert cfg.init.node_registration.name == "master-1.example.com"
+    assert cfg.cluster.api_server.cert_sans == ("lb.example.com", "*.api.example.com", "2001:db8::10")
+    assert load(JOIN + "nodeRegistration: {name: Worker-7}\n").join.node_registration.name == "worker-7"
+
+
+@pytest.mark.parametrize("unspecified", ["0.0.0.0", "'::'"])
+def test_unspecified_advertise_address_means_the_hosts_own(unspecified):
+    # kubeadm detects the host's address for 0.0.0.0 / ::; kubefab takes the inventory's
+    cfg = load(INIT + f"localAPIEndpoint: {{advertiseAddress: {unspecified}}}\n---\n"
+               + JOIN + f"controlPlane: {{localAPIEndpoint: {{advertiseAddress: {unspecified}}}}}\n")
+    assert cfg.init.local_api_endpoint.advertise_address == "192.0.2.5"
+    assert cfg.join.control_plane.local_api_endpoint.advertise_address == "192.0.2.5"
+    (detail,) = errors_of(INIT + f"localAPIEndpoint: {{advertiseAddress: {unspecified}}}\n", advertise_address="")
+    assert "InitConfiguration.localAPIEndpoint.advertiseAddress" in detail and "host's own address" in detail
+
+
+@pytest.mark.parametrize("discovery,expected", [
+    ("file: {kubeConfigPath: 'file:///etc/kubernetes/discovery.conf'}", "/etc/kubernetes/discovery.conf"),
+    ("file: {kubeConfigPath: 'https://example.com/discovery.conf'}", "https://example.com/discovery.conf"),
+    ("file: {kubeConfigPath: discovery.conf}", "discovery.conf"),
+])
+def test_good_discovery_files(discovery, expected):
+    assert load(JOIN + f"discovery:\n  {discovery}\n").join.discovery.file_kubeconfig_path == expected
+
+
+@pytest.mark.parametrize("endpoint", ["192.0.2.10:6443", "api.example.com:443", "[2001:db8::10]:6443"])
+def test_good_discovery_endpoints(endpoint):
+    cfg = load(JOIN + f"discovery:\n  bootstrapToken: {{apiServerEndpoint: '{endpoint}'}}\n")
+    assert cfg.join.discovery.api_server_endpoint == endpoint
+
+
+@pytest.mark.parametrize("external", [
+    "{endpoints: ['http://e:2379'], httpEndpoints: ['http://e:2381']}",
+    ("{endpoints: ['https://e:2379'], httpEndpoints: ['https://e:2381'], caFile: /ca.crt, certFile: /e.crt, "
+     "keyFile: /e.key}"),
+])
+def test_good_external_etcd(external):
+    cfg = load(CLUSTER + f"etcd: {{external: {external}}}\n")
+    assert cfg.cluster.etcd_external.endpoints and cfg.cluster.etcd_external.http_endpoints
+
+
+def test_a_bad_pod_subnet_is_reported_once():
+    # the node-mask check runs only on a pod subnet that parsed
+    (detail,) = errors_of(CLUSTER + "networking: {podSubnet: '10.0.0.0/7, fd00::/40'}\n")
+    assert "no spaces" in detail
 
 
 def test_component_configs_are_kept_as_dicts():
@@ -631,3 +753,10 @@ def test_for_join_keeps_v1beta3_discovery_timeout():
 def test_for_join_rejects_unknown_modes():
     with pytest.raises(ValueError):
         load(CLUSTER, for_join="master")
+
+
+@pytest.mark.parametrize("gates", ["{WaitForAllControlPlaneComponents: true}", "{ControlPlaneKubeletLocalMode: true}",
+                                   "{EtcdLearnerMode: true}"])
+def test_a_ga_gate_set_to_its_locked_value_is_accepted(gates):
+    text = CLUSTER + f"featureGates: {gates}\n"
+    assert load(text, "cluster.yaml").cluster.kubernetes_version.startswith("v1.36")
