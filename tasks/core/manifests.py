@@ -31,7 +31,7 @@ from . import constants as K
 from .errors import ConfigError, KubefabError
 from .render import dump_yaml, render_template
 from .spec import Arg, ClusterConfiguration, EnvVar, HostPathMount, NodeRegistration, Timeouts
-from .versions import VersionInfo, for_version
+from .versions import VersionInfo, for_version, keeps_user_arg_order
 
 __all__ = [
     "DEFAULT_HOST_CA_DIRS",
@@ -617,7 +617,7 @@ def render_static_pods(
     """
     info = for_version(cluster.kubernetes_version)
     minor = info.minor
-    keep = info.user_args_keep_order
+    keep = keeps_user_arg_order(cluster.kubernetes_version)
     timeouts = timeouts or Timeouts()
     proxy_env = proxy_env or {}
     host_ca_dirs = tuple(host_ca_dirs)
@@ -831,7 +831,8 @@ def kubelet_flags(cluster: ClusterConfiguration, node: NodeRegistration, *, host
     # control planes get their taints from mark-control-plane; workers must register with them
     if worker_join and node.taints:
         flags.append(Flag("register-with-taints", ",".join(str(t) for t in node.taints)))
-    return merge_args(flags, node.kubelet_extra_args, keep_user_order=info.user_args_keep_order)
+    return merge_args(flags, node.kubelet_extra_args,
+                      keep_user_order=keeps_user_arg_order(cluster.kubernetes_version))
 
 
 def render_kubeadm_flags_env(cluster: ClusterConfiguration, node_registration: NodeRegistration, *,

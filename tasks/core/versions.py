@@ -27,7 +27,9 @@ class VersionInfo:
     pod_infra_flag: bool        # <=1.34: --pod-infra-container-image in kubeadm-flags.env
     etcd36_flags: bool          # 1.34+ (etcd >= 3.6): --feature-gates=InitialCorruptCheck=true ...
     kubelet_local_mode: bool    # 1.33+: kubelet.conf on control planes points at the local API
-    user_args_keep_order: bool  # 1.36+: user extraArgs first, in their order, then the sorted defaults
+    # user extraArgs first, in their order, then the sorted defaults (kubernetes PR #135400):
+    # from this patch release of the minor on (None: never); earlier patches sort everything
+    user_args_keep_order_from: int | None
     flexvolume_mount: bool      # <=1.35: the KCM gets the flexvolume-dir hostPath (removed in 1.36)
     preflight_binaries: tuple[tuple[str, str], ...]  # (binary, "error"|"warning")
 
@@ -41,19 +43,19 @@ _BIN_133 = (("mount", "error"), ("nsenter", "error"), ("touch", "warning"), ("cp
 TABLE: dict[int, VersionInfo] = {
     33: VersionInfo(33, "v1.33.0", "3.5.21-0", (3, 5, 21), "v1.12.0", "3.10",
                     probe_port_name=False, instance_config=False, pod_infra_flag=True,
-                    etcd36_flags=False, kubelet_local_mode=True, user_args_keep_order=False,
+                    etcd36_flags=False, kubelet_local_mode=True, user_args_keep_order_from=8,
                     flexvolume_mount=True, preflight_binaries=_BIN_133),
     34: VersionInfo(34, "v1.34.0", "3.6.4-0", (3, 6, 4), "v1.12.1", "3.10.1",
                     probe_port_name=True, instance_config=True, pod_infra_flag=True,
-                    etcd36_flags=True, kubelet_local_mode=True, user_args_keep_order=False,
+                    etcd36_flags=True, kubelet_local_mode=True, user_args_keep_order_from=4,
                     flexvolume_mount=True, preflight_binaries=_BIN_133),
     35: VersionInfo(35, "v1.35.0", "3.6.5-0", (3, 6, 5), "v1.13.1", "3.10.1",
                     probe_port_name=True, instance_config=True, pod_infra_flag=False,
-                    etcd36_flags=True, kubelet_local_mode=True, user_args_keep_order=False,
+                    etcd36_flags=True, kubelet_local_mode=True, user_args_keep_order_from=1,
                     flexvolume_mount=True, preflight_binaries=_BIN_133),
     36: VersionInfo(36, "v1.36.0", "3.6.8-0", (3, 6, 8), "v1.13.1", "3.10.1",
                     probe_port_name=True, instance_config=True, pod_infra_flag=False,
-                    etcd36_flags=True, kubelet_local_mode=True, user_args_keep_order=True,
+                    etcd36_flags=True, kubelet_local_mode=True, user_args_keep_order_from=0,
                     flexvolume_mount=False, preflight_binaries=_BIN_133),
 }
 
@@ -87,6 +89,15 @@ def normalize_version(text: str) -> str:
 def for_version(version: str) -> VersionInfo:
     """The row for a normalized version string (``v1.34.2``)."""
     return TABLE[int(normalize_version(version).split(".")[1])]
+
+
+def keeps_user_arg_order(version: str) -> bool:
+    """Whether kubeadm of this version keeps the user's extraArgs order (1.33.8+, 1.34.4+,
+    1.35.1+ and 1.36: the back-ported fix; 1.33.8 is inferred from the cherry-pick's date)."""
+    info = for_version(version)
+    m = _VERSION_RE.match(normalize_version(version))
+    patch = int(m.group(2)) if m and m.group(2) else 0
+    return info.user_args_keep_order_from is not None and patch >= info.user_args_keep_order_from
 
 
 def supported_text() -> str:

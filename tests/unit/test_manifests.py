@@ -39,7 +39,7 @@ from tasks.core.spec import (
     Taint,
     Timeouts,
 )
-from tasks.core.versions import SUPPORTED_MINORS, for_version
+from tasks.core.versions import SUPPORTED_MINORS, for_version, keeps_user_arg_order
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "manifests"
 UPDATE_GOLDEN = os.environ.get("KUBEFAB_UPDATE_GOLDEN") == "1"
@@ -211,7 +211,7 @@ def test_apiserver_extra_args_override_and_order(minor):
     assert f["secure-port"] == ["7443"]
     assert f["authorization-mode"] == ["RBAC,Bogus,Node"]  # the user's flag replaces the default
     args = command(pod)[1:]
-    if for_version(c.kubernetes_version).user_args_keep_order:
+    if keeps_user_arg_order(c.kubernetes_version):
         assert args[:3] == ["--secure-port=7443", "--audit-log-path=-", "--authorization-mode=RBAC,Bogus,Node"]
         assert args[3:] == sorted(args[3:])
     else:
@@ -680,3 +680,18 @@ def test_resolv_conf_where_systemd_resolved_runs(user, resolved, want, warns):
     assert (m.resolver_mutation(dict(user), resolved) is not None) == warns
     # the ConfigMap copy (no node) never carries the node's resolver
     assert "resolvConf" not in yaml.safe_load(m.render_kubelet_config(cluster(36), {}))
+
+
+@pytest.mark.parametrize("version, keeps", [
+    ("v1.33.7", False), ("v1.33.8", True), ("v1.34.3", False), ("v1.34.4", True),
+    ("v1.35.0", False), ("v1.35.1", True), ("v1.36.0", True), ("1.35", False),
+])
+def test_extra_args_order_follows_the_patch_release_with_the_backport(version, keeps):
+    assert keeps_user_arg_order(version) is keeps
+    c = replace(ClusterConfiguration(kubernetes_version=version), api_server=APIServer(extra_args=(
+        Arg("service-account-issuer", "https://new"), Arg("service-account-issuer", "https://a-old"))))
+    args = command(pods_of(m.render_static_pods(c, node_name="m1", advertise_address="10.0.0.11"))
+                   ["kube-apiserver"])[1:]
+    issuers = [a for a in args if a.startswith("--service-account-issuer=")]
+    assert issuers == (["--service-account-issuer=https://new", "--service-account-issuer=https://a-old"] if keeps
+                       else ["--service-account-issuer=https://a-old", "--service-account-issuer=https://new"])
