@@ -1,17 +1,25 @@
 """Pure tests of the lab's parts (no root, no namespaces): systemctl parsing and
-expansion, the lab kubelet's flags and etcd shim, lab naming."""
+expansion, the lab kubelet's flags, etcd shim and adoption of the pods a previous
+kubelet left running, the crictl stand-in, lab naming."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import re
+import signal
+import socket
+import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tasks.core.manifests import render_kubelet_dropin
-from tests.lab import kubelet, systemctl
+from tests.lab import crictl, kubelet, systemctl
 from tests.lab.hosts import default_control_planes, lab_identity
 
 # The drop-in kubefab's kubelet-start writes (kubeadm's 10-kubeadm.conf).
@@ -177,7 +185,7 @@ def test_kubelet_sync_starts_restarts_and_stops_static_pods(tmp_path: Path,
     (manifests / "sleeper.yaml").write_text(_pod("sleeper", ["sleep", "300"]))
     (manifests / ".hidden.yaml").write_text(_pod("hidden", ["sleep", "301"]))
     (manifests / "kube-scheduler.yaml").write_text(_pod("kube-scheduler", ["kube-scheduler", "--x"]))
-    k = kubelet.Kubelet({}, {"staticPodPath": str(manifests)}, "n1")
+    k = kubelet.Kubelet({}, {"staticPodPath": str(manifests)}, "n1", state_path=str(tmp_path / "run" / "pods.json"))
     k.pod_log_dir = str(tmp_path / "pods")
     monkeypatch.setitem(kubelet.STANDIN_MODULES, "kube-scheduler", "tests.lab.no_such_standin_module")
     try:
@@ -229,9 +237,224 @@ def test_standin_pods_can_import_the_repository_from_slash(tmp_path: Path, monke
     manifests = tmp_path / "manifests"
     manifests.mkdir()
     (manifests / "kube-scheduler.yaml").write_text(_pod("kube-scheduler", ["kube-scheduler", "--v=2"]))
-    k = kubelet.Kubelet({}, {"staticPodPath": str(manifests)}, "n1")
+    k = kubelet.Kubelet({}, {"staticPodPath": str(manifests)}, "n1", state_path=str(tmp_path / "run" / "pods.json"))
     k.pod_log_dir = str(tmp_path / "pods")
     k.sync_pods()
     proc = next(iter(k.pods.values())).containers[0].proc
     assert proc is not None
     assert proc.wait(timeout=20) == 0, (tmp_path / "pods").rglob("0.log").__next__().read_text()
+
+
+# ---------------------------------------------------------------------------- kubelet restarts
+def _kubelet(tmp_path: Path, manifests: Path) -> kubelet.Kubelet:
+    k = kubelet.Kubelet({}, {"staticPodPath": str(manifests)}, "n1", state_path=str(tmp_path / "run" / "pods.json"))
+    k.pod_log_dir = str(tmp_path / "pods")
+    return k
+
+
+def _pids(k: kubelet.Kubelet) -> dict[str, int | None]:
+    return {r["manifest"]["metadata"]["name"]: r["pid"] for r in k.pod_reports()}
+
+
+def _alive(pid: int | None) -> bool:
+    return kubelet.proc_start_time(pid) is not None  # a zombie counts as gone
+
+
+def _cmdline(pid: int, word: bytes) -> list[bytes]:
+    deadline = time.monotonic() + 3
+    args: list[bytes] = []
+    while time.monotonic() < deadline and word not in args:  # right after fork/exec
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        time.sleep(0.01)
+    return args
+
+
+def test_adopt_process_needs_the_same_pid_and_start_time() -> None:
+    """PID reuse safety: a recorded pid is adopted only while it has the recorded start time."""
+    proc = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    start = None
+    try:
+        start = kubelet.proc_start_time(proc.pid)
+        assert isinstance(start, int) and start > 0
+        adopted = kubelet.adopt_process(proc.pid, start)
+        assert adopted is not None and adopted.pid == proc.pid and adopted.poll() is None
+        with pytest.raises(subprocess.TimeoutExpired):
+            adopted.wait(timeout=0.05)
+        # The same pid with another start time is another process that got the pid: never ours.
+        assert kubelet.adopt_process(proc.pid, start + 1) is None
+        assert kubelet.adopt_process(proc.pid, start - 1) is None
+        assert kubelet.adopt_process(proc.pid, None) is None
+        assert kubelet.adopt_process(str(proc.pid), start) is None
+        assert kubelet.adopt_process(0, start) is None and kubelet.adopt_process(-1, start) is None
+        proc.kill()  # not reaped yet: a zombie, which has exited
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and Path(f"/proc/{proc.pid}/stat").read_text().split()[2] != "Z":
+            time.sleep(0.01)
+        assert kubelet.adopt_process(proc.pid, start) is None
+        assert adopted.poll() == kubelet.UNKNOWN_EXIT == adopted.returncode
+        assert adopted.wait(timeout=1) == kubelet.UNKNOWN_EXIT
+    finally:
+        proc.kill()
+        proc.wait()
+    assert kubelet.adopt_process(proc.pid, start) is None
+
+
+def test_a_restarted_kubelet_adopts_its_pods_and_syncs_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next kubelet keeps what still runs (same pid), restarts a changed pod, stops a removed
+    one, starts again a pod that died meanwhile or whose pid now names another process."""
+    monkeypatch.setenv(kubelet.BACKOFF_CAP_ENV, "1")
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    for name, seconds in (("keep", "300"), ("change", "301"), ("remove", "302"), ("killed", "303"),
+                          ("reused", "304")):
+        (manifests / f"{name}.yaml").write_text(_pod(name, ["sleep", seconds]))
+    first = _kubelet(tmp_path, manifests)
+    second: kubelet.Kubelet | None = None
+    children: list = []
+    try:
+        first.sync_pods()
+        children = [c.proc for pod in first.pods.values() for c in pod.containers]
+        before = _pids(first)
+        assert all(before.values())
+        first.save_state(force=True)  # what run() does at exit: no pod is stopped
+        state = json.loads(Path(first.state_path).read_text())
+        entries = {p["static_name"]: p for p in state["pods"]}
+        keep = entries["keep"]
+        assert keep["name"] == "keep-n1" and keep["namespace"] == "kube-system" and keep["path"].endswith("keep.yaml")
+        assert keep["digest"] == hashlib.sha256((manifests / "keep.yaml").read_bytes()).hexdigest()
+        assert re.fullmatch(r"[0-9a-f]{64}", keep["id"]) and keep["uid"] == first.pods[keep["path"]].uid
+        (c0,) = keep["containers"]
+        assert (c0["name"], c0["pid"], c0["restarts"]) == ("keep", before["keep"], 0)
+        assert c0["start_time"] == kubelet.proc_start_time(before["keep"]) and c0["started_wall"] > 0
+        # While no kubelet runs: a manifest changes, one goes away, a pod dies, and one pid is
+        # recorded with another start time (what a reused pid looks like).
+        (manifests / "change.yaml").write_text(_pod("change", ["sleep", "305"]))
+        (manifests / "remove.yaml").unlink()
+        os.kill(before["killed"], signal.SIGKILL)
+        entries["reused"]["containers"][0]["start_time"] -= 1
+        Path(first.state_path).write_text(json.dumps(state))
+
+        second = _kubelet(tmp_path, manifests)
+        second.adopt()
+        assert set(second.pods) == set(first.pods)  # the removed one too, to be stopped by the sync
+        adopted = second.pods[keep["path"]]
+        assert isinstance(adopted.containers[0].proc, kubelet.AdoptedProcess)
+        assert (adopted.id, adopted.uid) == (keep["id"], keep["uid"])
+        second.sync_pods()
+        after = _pids(second)
+        assert after["keep"] == before["keep"]  # adopted, not restarted
+        assert after["change"] not in (None, before["change"]) and not _alive(before["change"])
+        assert _cmdline(after["change"], b"305")[1:2] == [b"305"]
+        assert "remove" not in after and not _alive(before["remove"])
+        assert after["killed"] not in (None, before["killed"])
+        assert after["reused"] not in (None, before["reused"])  # not adopted: started again...
+        assert _alive(before["reused"])  # ...and whatever holds the recorded pid is left alone
+        restarts = {r["manifest"]["metadata"]["name"]: r["restarts"] for r in second.pod_reports()}
+        assert restarts == {"keep": 0, "change": 0, "killed": 1, "reused": 1}
+        # An adopted container that dies is restarted (with back-off), like any other.
+        os.kill(after["keep"], signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and _pids(second)["keep"] in (None, after["keep"]):
+            second.sync_pods()
+            time.sleep(0.05)
+        report = {r["manifest"]["metadata"]["name"]: r for r in second.pod_reports()}["keep"]
+        assert report["running"] and report["pid"] != after["keep"] and report["restarts"] == 1
+        # The state file follows what runs.
+        recorded = {p["static_name"]: p["containers"][0]["pid"] for p in kubelet.read_state(second.state_path)["pods"]}
+        assert recorded == _pids(second)
+    finally:
+        if second is not None:
+            for pod in second.pods.values():
+                second.stop_pod(pod)
+        for proc in children:
+            proc.kill()
+            proc.wait()
+
+
+def _columns(out: str) -> list[dict[str, str]]:
+    """Rows of a crictl table, cut at the header's column starts."""
+    header, *lines = out.splitlines()
+    starts = [(m.start(), m.group()) for m in re.finditer(r"\S+(?: \S+)*", header)]
+    ends = [s for s, _ in starts[1:]] + [None]
+    return [{name: line[start:end].strip() for (start, name), end in zip(starts, ends)} for line in lines]
+
+
+@pytest.fixture
+def cri_socket(tmp_path: Path) -> Iterator[str]:
+    """A listening UNIX socket: what crictl dials before it talks to the runtime."""
+    path = tmp_path / "cri.sock"
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(str(path))
+    s.listen(16)
+    try:
+        yield f"unix://{path}"
+    finally:
+        s.close()
+
+
+def test_crictl_lists_stops_and_removes_the_kubelets_pods(tmp_path: Path, cri_socket: str,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    (manifests / "a.yaml").write_text(_pod("a", ["sleep", "310"]))
+    (manifests / "b.yaml").write_text(_pod("b", ["sleep", "311"]))
+    k = _kubelet(tmp_path, manifests)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = crictl.main(["--runtime-endpoint", cri_socket, *args], state_path=k.state_path)
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    try:
+        k.sync_pods()
+        pids = _pids(k)
+        code, out, _ = run("pods")
+        assert code == 0 and re.split(r"\s{2,}", out.splitlines()[0]) == [
+            "POD ID", "CREATED", "STATE", "NAME", "NAMESPACE", "ATTEMPT", "RUNTIME"]
+        assert sorted((r["NAME"], r["STATE"], r["NAMESPACE"], r["ATTEMPT"], r["CREATED"]) for r in _columns(out)) == [
+            ("a-n1", "Ready", "kube-system", "0", "Less than a second ago"),
+            ("b-n1", "Ready", "kube-system", "0", "Less than a second ago")]
+        code, out, _ = run("pods", "-q")
+        ids = out.split()
+        assert code == 0 and len(ids) == 2 and all(re.fullmatch(r"[0-9a-f]{64}", i) for i in ids)
+        code, out, _ = run("ps")
+        assert re.split(r"\s{2,}", out.splitlines()[0]) == [
+            "CONTAINER", "IMAGE", "CREATED", "STATE", "NAME", "ATTEMPT", "POD ID", "POD", "NAMESPACE"]
+        assert sorted((r["STATE"], r["NAME"], r["POD"], r["NAMESPACE"]) for r in _columns(out)) == [
+            ("Running", "a", "a-n1", "kube-system"), ("Running", "b", "b-n1", "kube-system")]
+        by_name = {p["metadata"]["name"]: p for p in json.loads(run("pods", "-o", "json")[1])["items"]}
+        a_id = by_name["a-n1"]["id"]
+        # A Ready pod is not removed without --force; stopp then rmp removes it.
+        code, _, err = run("rmp", a_id[:8])
+        assert code == 1 and f'pod sandbox \\"{a_id[:8]}\\" is running, please stop it first' in err
+        assert _alive(pids["a"])
+        code, out, _ = run("stopp", a_id[:8])
+        assert (code, out) == (0, f"Stopped sandbox {a_id[:8]}\n") and not _alive(pids["a"])
+        assert json.loads(run("pods", "-o", "json", "--name", "^a-")[1])["items"][0]["state"] == "SANDBOX_NOTREADY"
+        assert "Exited" in run("ps", "-a")[1] and "Exited" not in run("ps")[1]
+        assert run("rmp", a_id) == (0, f"Removed sandbox {a_id}\n", "")
+        # --all --force: stops and removes every pod, no process left.
+        code, out, _ = run("rmp", "--all", "--force")
+        b_id = by_name["b-n1"]["id"]
+        assert (code, out) == (0, f"Stopped sandbox {b_id}\nRemoved sandbox {b_id}\n") and not _alive(pids["b"])
+        assert run("pods", "-q")[:2] == (0, "") and kubelet.read_state(k.state_path)["pods"] == []
+        code, out, err = run("rmp", "-af")
+        assert (code, out) == (0, "") and "No pods to remove" in err
+        code, _, err = run("stopp", "0123")
+        assert code == 1 and "NotFound" in err and "level=fatal" in err
+        # The endpoint must answer, as crictl's dial does.
+        assert crictl.main(["-r", f"unix://{tmp_path}/none.sock", "pods"], state_path=k.state_path) == 1
+        assert f"dial unix {tmp_path}/none.sock: connect: no such file or directory" in capsys.readouterr().err
+        assert crictl.main(["-r", cri_socket, "frobnicate"], state_path=k.state_path) == 3
+        assert "No help topic for 'frobnicate'" in capsys.readouterr().err
+    finally:
+        for pod in k.pods.values():
+            k.stop_pod(pod)
+
+
+def test_crictl_formats_like_crictl() -> None:
+    assert [crictl.human_duration(s) for s in (0.5, 1, 59, 60, 119, 3000, 3600, 7200, 3 * 86400)] == [
+        "Less than a second", "1 second", "59 seconds", "About a minute", "About a minute", "50 minutes",
+        "About an hour", "2 hours", "3 days"]
+    assert crictl.table([["A", "BB"], ["x" * 18, "last cell never padded"]]) == (
+        "A" + " " * 20 + "BB\n" + "x" * 18 + "   last cell never padded\n")

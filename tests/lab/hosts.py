@@ -454,6 +454,11 @@ class Lab:
         _write(usr / "local" / "bin" / "journalctl",
                f"#!/bin/sh\n# kubefab lab: journalctl stand-in reading the systemctl stand-in's logs\n"
                f"exec env PYTHONPATH={REPO_ROOT} {py} -m tests.lab.systemctl --journalctl \"$@\"\n", 0o755)
+        # crictl as the cri-tools package provides it, over the lab kubelet's record of its pods
+        # (the processes it leaves running when it stops, as containers outlive a real kubelet).
+        _write(usr / "local" / "bin" / "crictl",
+               f"#!/bin/sh\n# kubefab lab: crictl stand-in (no container runtime in the lab; tests/lab/crictl.py)\n"
+               f"exec env PYTHONPATH={REPO_ROOT} {py} -m tests.lab.crictl \"$@\"\n", 0o755)
         _write(usr / "bin" / "kubelet",
                f"#!/bin/sh\n# kubefab lab: the lab kubelet (tests/lab/kubelet.py)\n"
                f"exec env {env} {py} -m tests.lab.kubelet \"$@\"\n", 0o755)
@@ -494,7 +499,8 @@ class Lab:
             "echo 1 > /proc/sys/net/ipv4/ip_forward",
             # The lab has no container runtime: the lab kubelet runs pods as processes. A
             # listener on containerd's socket stands in for the runtime's presence, which is all
-            # kubeadm's CRI preflight check and the kubelet's flags refer to.
+            # kubeadm's CRI preflight check and the kubelet's flags refer to; the crictl stand-in
+            # dials it like crictl does before it reads the lab kubelet's pod state.
             f"setsid {shlex.quote(CRI_STANDIN_PYTHON)} -c {shlex.quote(CRI_SOCKET_LISTENER)} "
             "</dev/null >/dev/null 2>&1 &",
             "exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config",

@@ -14,6 +14,16 @@ depends on, started by the lab's systemctl through the kubelet unit and the
   command line (hostNetwork: the host's namespaces), restarting on manifest change
   (content hash), stopping on removal, restarting on death with capped back-off,
   logging to /var/log/pods/<ns>_<name>_<uid>/<container>/0.log;
+- leaves its pods running when it stops, as a real kubelet does: containers belong
+  to the container runtime. The lab has none, so the pod processes run in their own
+  sessions and the kubelet records them in a small state file in the host's private
+  /run (``STATE_FILE``, written atomically whenever a container starts or stops and
+  at exit). A starting kubelet adopts every container process of that file that is
+  still alive (same pid *and* same start time, so a reused PID is never adopted),
+  then syncs as usual: a removed manifest stops the pod, a changed one restarts it,
+  a dead container is restarted with back-off, a pod with no live process is started
+  again. The lab's ``crictl`` stand-in (tests/lab/crictl.py) lists and removes pods
+  through the same file, standing in for the runtime's CRI socket;
 - calls ``tests.lab.kubelet_api.ApiSide(...).sync(static_pods=...)`` from a
   separate thread each loop when that module exists (TLS bootstrap, Node, mirror pods).
 
@@ -26,13 +36,16 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import fcntl
 import hashlib
 import http.server
 import importlib
 import importlib.util
+import json
 import logging
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -52,6 +65,10 @@ BACKOFF_CAP_ENV = "KUBEFAB_LAB_KUBELET_BACKOFF_CAP"
 DEFAULT_VERSION = "v1.36.0"
 REPO_ROOT = str(Path(__file__).resolve().parents[2])
 POD_LOG_DIR = "/var/log/pods"
+# What the kubelet runs, for its next start and for crictl: the host's private /run (a tmpfs
+# per lab host), so it lives as long as the host and its processes.
+STATE_FILE = "/run/lab-kubelet/pods.json"
+UNKNOWN_EXIT = -1  # the exit status of a process that is not our child cannot be read
 STANDIN_MODULES = {
     "kube-apiserver": "tests.lab.standins.apiserver",
     "kube-controller-manager": "tests.lab.standins.controller_manager",
@@ -173,6 +190,104 @@ def etcd_minor(path: str) -> tuple[int, int]:
     return _ETCD_VERSIONS[path]
 
 
+# ---------------------------------------------------------------------------- runtime state
+def proc_start_time(pid: int | None) -> int | None:
+    """The start time of a live process (field 22 of /proc/<pid>/stat, clock ticks after boot).
+
+    None when there is no such process or it is a zombie (it has exited; only its parent's
+    wait is missing). Together with the pid it names one process: a reused pid has a later
+    start time.
+    """
+    if not pid or pid <= 0:
+        return None
+    try:
+        with open(f"/proc/{int(pid)}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    rest = stat[stat.rindex(b")") + 2:].split()  # field 3 (state) onwards; comm may hold spaces
+    if len(rest) < 20 or rest[0] in (b"Z", b"X", b"x"):
+        return None
+    return int(rest[19])
+
+
+class AdoptedProcess:
+    """A container process found running at start: the interface the kubelet uses of Popen.
+
+    It is not the kubelet's child (its parent is gone), so its exit status cannot be read:
+    once it is gone, ``returncode`` is ``UNKNOWN_EXIT``. Alive means: the pid exists, is not a
+    zombie and still has the recorded start time.
+    """
+
+    def __init__(self, pid: int, start_time: int) -> None:
+        self.pid = pid
+        self.start_time = start_time
+        self.returncode: int | None = None
+        self.args = [f"pid {pid}"]
+
+    def poll(self) -> int | None:
+        if self.returncode is None and proc_start_time(self.pid) != self.start_time:
+            self.returncode = UNKNOWN_EXIT
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(self.args, timeout)
+            time.sleep(0.02)
+        assert self.returncode is not None
+        return self.returncode
+
+
+def adopt_process(pid: object, start_time: object) -> AdoptedProcess | None:
+    """The recorded process when it still runs (same pid, same start time, not a zombie), else None."""
+    if not isinstance(pid, int) or not isinstance(start_time, int) or isinstance(pid, bool):
+        return None
+    if proc_start_time(pid) != start_time:
+        return None
+    return AdoptedProcess(pid, start_time)
+
+
+@contextlib.contextmanager
+def state_lock(path: str):
+    """Hold the state file's lock (a ``.lock`` file beside it) for a read-modify-write."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path + ".lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def read_state(path: str) -> dict:
+    """The state file's document; ``{"pods": []}`` when it is missing or unreadable."""
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {"pods": []}
+    if not isinstance(doc, dict) or not isinstance(doc.get("pods"), list):
+        return {"pods": []}
+    doc["pods"] = [p for p in doc["pods"] if isinstance(p, dict)]
+    return doc
+
+
+def write_state(path: str, doc: dict) -> None:
+    """Replace the state file atomically (temp file + rename); hold :func:`state_lock`."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as fh:
+        json.dump(doc, fh, indent=1, sort_keys=True)
+        fh.write("\n")
+    os.replace(tmp, path)
+
+
+def new_id() -> str:
+    """A 64-hex-digit ID, the shape of the runtime's pod sandbox and container IDs."""
+    return secrets.token_hex(32)
+
+
 # ---------------------------------------------------------------------------- static pods
 @dataclass
 class Container:
@@ -180,7 +295,8 @@ class Container:
     argv: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     workdir: str = "/"
-    proc: subprocess.Popen | None = None
+    image: str = ""
+    proc: subprocess.Popen | AdoptedProcess | None = None
     restarts: int = 0
     next_start: float = 0.0
     backoff: float = 0.0
@@ -188,6 +304,8 @@ class Container:
     started_at: float = 0.0
     started_wall: float = 0.0
     last_exit: int | None = None
+    id: str = ""  # the current (or last) process's container ID; "" before the first start
+    start_time: int | None = None  # /proc/<pid>/stat field 22 of the current process
 
 
 @dataclass
@@ -197,6 +315,8 @@ class StaticPod:
     manifest: dict
     uid: str
     containers: list[Container]
+    id: str = field(default_factory=new_id)  # the pod sandbox ID crictl shows
+    created: float = field(default_factory=time.time)
 
     @property
     def namespace(self) -> str:
@@ -210,7 +330,7 @@ class StaticPod:
 class Kubelet:
     """The sync loop: manifests -> processes, plus health and the API side."""
 
-    def __init__(self, flags: dict[str, str], config: dict, node: str) -> None:
+    def __init__(self, flags: dict[str, str], config: dict, node: str, state_path: str | None = None) -> None:
         self.flags, self.config, self.node = flags, config, node
         self.pods: dict[str, StaticPod] = {}
         self.stopping = threading.Event()
@@ -221,6 +341,9 @@ class Kubelet:
         self.api_failed_import = False
         self.api_thread: threading.Thread | None = None
         self.pod_log_dir = POD_LOG_DIR
+        self.state_path = state_path or STATE_FILE
+        self._state_dirty = False
+        self._state_stat: tuple[int, int, int] | None = None  # (inode, mtime_ns, size) of our last write
 
     # -- manifests
     def manifests(self) -> dict[str, tuple[bytes, dict]]:
@@ -257,7 +380,7 @@ class Kubelet:
                 env.setdefault("KUBEFAB_STANDIN_VERSION", image.rsplit(":", 1)[1])
             containers.append(Container(name=c.get("name", "main"),
                                         argv=list(c.get("command") or []) + [str(a) for a in c.get("args") or []],
-                                        env=env, workdir=c.get("workingDir") or "/"))
+                                        env=env, workdir=c.get("workingDir") or "/", image=image))
         return StaticPod(path=path, digest=hashlib.sha256(content).hexdigest(), manifest=doc,
                          uid=pod_uid(content, self.node), containers=containers)
 
@@ -269,10 +392,12 @@ class Kubelet:
                 log.info("static pod %s/%s: manifest removed, stopping", pod.namespace, pod.name)
                 self.stop_pod(pod)
                 del self.pods[path]
+                self._state_dirty = True
             elif hashlib.sha256(wanted[path][0]).hexdigest() != pod.digest:
                 log.info("static pod %s/%s: manifest changed, restarting", pod.namespace, pod.name)
                 self.stop_pod(pod)
                 del self.pods[path]
+                self._state_dirty = True
         for path, (content, doc) in wanted.items():
             if path not in self.pods:
                 self.pods[path] = self._make_pod(path, content, doc)
@@ -290,8 +415,11 @@ class Kubelet:
                     log.warning("static pod %s/%s container %s exited with %s; restart in %.0fs",
                                 pod.namespace, pod.name, c.name, c.last_exit, c.backoff)
                     c.proc = None
+                    c.start_time = None
+                    self._state_dirty = True
                 if c.proc is None and now >= c.next_start:
                     self.start_container(pod, c)
+        self.save_state()
 
     def start_container(self, pod: StaticPod, c: Container) -> None:
         try:
@@ -323,10 +451,15 @@ class Kubelet:
                 log.error("static pod %s/%s: %s", pod.namespace, pod.name, c.error)
                 return
         c.error = ""
+        c.id = new_id()
+        c.start_time = proc_start_time(c.proc.pid)
         c.started_at = time.monotonic()
         c.started_wall = time.time()
         log.info("static pod %s/%s container %s started: pid %d (%s)", pod.namespace, pod.name, c.name,
                  c.proc.pid, how)
+        # Recorded at once: a kubelet killed now must still find this process when it starts again.
+        self._state_dirty = True
+        self.save_state()
 
     def stop_pod(self, pod: StaticPod, grace: float = 10.0) -> None:
         procs = [c.proc for c in pod.containers if c.proc is not None and c.proc.poll() is None]
@@ -343,6 +476,114 @@ class Kubelet:
                 p.wait()
         for c in pod.containers:
             c.proc = None
+            c.start_time = None
+        self._state_dirty = True
+
+    # -- the state file (what the runtime would know: the pods and their processes)
+    def state_document(self) -> dict:
+        """The state file's document: per static pod its manifest path and digest, uid, sandbox
+        ID and name, and per container its ID, pid, start time, restarts and start (epoch)."""
+        pods = []
+        for pod in self.pods.values():
+            containers = []
+            for c in pod.containers:
+                alive = c.proc is not None and c.proc.poll() is None
+                containers.append({
+                    "name": c.name, "id": c.id, "image": c.image,
+                    "pid": c.proc.pid if alive else None, "start_time": c.start_time if alive else None,
+                    "restarts": c.restarts, "started_wall": c.started_wall or None, "exit_code": c.last_exit,
+                    "log": str(Path(self.pod_log_dir) / f"{pod.namespace}_{pod.name}_{pod.uid}" / c.name / "0.log"),
+                })
+            pods.append({
+                "id": pod.id, "path": pod.path, "digest": pod.digest, "uid": pod.uid,
+                "name": f"{pod.name}-{self.node}", "static_name": pod.name, "namespace": pod.namespace,
+                "created": pod.created, "attempt": 0, "ready": True,
+                "labels": dict((pod.manifest.get("metadata") or {}).get("labels") or {}),
+                "containers": containers,
+            })
+        return {"kubelet_pid": os.getpid(), "node": self.node, "updated": time.time(), "pods": pods}
+
+    def save_state(self, force: bool = False) -> None:
+        """Write the state file when something started or stopped, or when someone else (crictl)
+        rewrote it: while the kubelet runs, it is the one that knows what runs."""
+        if not (force or self._state_dirty):
+            try:
+                st = os.stat(self.state_path)
+                if (st.st_ino, st.st_mtime_ns, st.st_size) == self._state_stat:
+                    return
+            except OSError:
+                if self._state_stat is None and not self.pods:
+                    return  # nothing ever written and nothing to write
+        try:
+            with state_lock(self.state_path):
+                write_state(self.state_path, self.state_document())
+                st = os.stat(self.state_path)
+            self._state_stat = (st.st_ino, st.st_mtime_ns, st.st_size)
+            self._state_dirty = False
+        except OSError as exc:
+            log.error("cannot write the pod state file %s: %s", self.state_path, exc)
+
+    def adopt(self) -> None:
+        """Take over the pods a previous kubelet left running (read from the state file).
+
+        A container whose process still runs (same pid and start time) is adopted as it is;
+        one whose process is gone is started again by the next sync. A pod whose manifest
+        changed or disappeared meanwhile is kept as recorded, so that the sync restarts or
+        stops it as it would for a pod it had started itself.
+        """
+        with state_lock(self.state_path):
+            state = read_state(self.state_path)
+        wanted = self.manifests()
+        adopted = gone = 0
+        for entry in state["pods"]:
+            path = entry.get("path")
+            if not isinstance(path, str) or not path:
+                continue
+            recorded: dict[str, tuple[dict, AdoptedProcess | None]] = {}
+            for ce in entry.get("containers") or []:
+                if isinstance(ce, dict) and isinstance(ce.get("name"), str):
+                    recorded[ce["name"]] = (ce, adopt_process(ce.get("pid"), ce.get("start_time")))
+            if path in self.pods:  # a duplicate entry: keep the first, stop what this one runs
+                for _, proc in recorded.values():
+                    if proc is not None:
+                        self.stop_pod(StaticPod(path, "", {}, "", [Container(name="dup", proc=proc)]))
+                continue
+            digest = entry.get("digest")
+            if path in wanted and hashlib.sha256(wanted[path][0]).hexdigest() == digest:
+                pod = self._make_pod(path, *wanted[path])
+            else:
+                meta = {"name": entry.get("static_name") or Path(path).stem,
+                        "namespace": entry.get("namespace") or "default"}
+                pod = StaticPod(path=path, digest=str(digest or ""), manifest={"metadata": meta},
+                                uid=str(entry.get("uid") or ""), containers=[Container(name=n) for n in recorded])
+            pod.id = str(entry.get("id") or pod.id)
+            pod.uid = str(entry.get("uid") or pod.uid)
+            if isinstance(entry.get("created"), (int, float)):
+                pod.created = float(entry["created"])
+            for c in pod.containers:
+                ce, proc = recorded.get(c.name, ({}, None))
+                c.id = str(ce.get("id") or "")
+                c.restarts = int(ce.get("restarts") or 0)
+                c.last_exit = ce.get("exit_code") if isinstance(ce.get("exit_code"), int) else None
+                if proc is not None:
+                    c.proc, c.start_time = proc, proc.start_time
+                    wall = ce.get("started_wall")
+                    c.started_wall = float(wall) if isinstance(wall, (int, float)) else time.time()
+                    c.started_at = time.monotonic() - max(0.0, time.time() - c.started_wall)
+                    adopted += 1
+                    log.info("static pod %s/%s container %s: adopted running pid %d", pod.namespace, pod.name,
+                             c.name, proc.pid)
+                elif ce.get("pid"):
+                    c.restarts += 1  # it died while no kubelet watched: started again at once
+                    gone += 1
+                    log.info("static pod %s/%s container %s: pid %s is gone, starting it again", pod.namespace,
+                             pod.name, c.name, ce.get("pid"))
+            self.pods[path] = pod
+        if state["pods"]:
+            log.info("found %d static pods of a previous kubelet: %d containers adopted, %d gone",
+                     len(self.pods), adopted, gone)
+        self._state_dirty = True
+        self.save_state()
 
     # -- the API side
     def pod_reports(self) -> list[dict]:
@@ -413,15 +654,20 @@ class Kubelet:
         server = self.serve_healthz()
         log.info("lab kubelet %s on node %s: staticPodPath=%s", os.environ.get(VERSION_ENV, DEFAULT_VERSION),
                  self.node, self.config.get("staticPodPath"))
+        adopted = False
         try:
+            self.adopt()
+            adopted = True
             while not self.stopping.is_set():
                 self.sync_pods()
                 self.sync_api()
                 self.stopping.wait(self.sync_interval)
         finally:
-            log.info("stopping: %d static pods", len(self.pods))
-            for pod in self.pods.values():
-                self.stop_pod(pod)
+            # As a real kubelet: the containers belong to the runtime and keep running; the next
+            # kubelet adopts them, crictl (or kubeadm reset through the CRI) removes them.
+            log.info("stopping: leaving %d static pods running (state in %s)", len(self.pods), self.state_path)
+            if adopted:  # else the file still holds what the previous kubelet left: keep it
+                self.save_state(force=True)
             if server is not None:
                 server.shutdown()
         return 0
