@@ -58,6 +58,8 @@ from pathlib import Path
 
 import yaml
 
+from tests.lab.systemctl import proc_start_time
+
 VERSION_ENV = "KUBEFAB_LAB_KUBELET_VERSION"
 LAB_BIN_ENV = "KUBEFAB_LAB_BIN"
 SYNC_ENV = "KUBEFAB_LAB_KUBELET_SYNC_SECONDS"
@@ -191,26 +193,6 @@ def etcd_minor(path: str) -> tuple[int, int]:
 
 
 # ---------------------------------------------------------------------------- runtime state
-def proc_start_time(pid: int | None) -> int | None:
-    """The start time of a live process (field 22 of /proc/<pid>/stat, clock ticks after boot).
-
-    None when there is no such process or it is a zombie (it has exited; only its parent's
-    wait is missing). Together with the pid it names one process: a reused pid has a later
-    start time.
-    """
-    if not pid or pid <= 0:
-        return None
-    try:
-        with open(f"/proc/{int(pid)}/stat", "rb") as fh:
-            stat = fh.read()
-    except OSError:
-        return None
-    rest = stat[stat.rindex(b")") + 2:].split()  # field 3 (state) onwards; comm may hold spaces
-    if len(rest) < 20 or rest[0] in (b"Z", b"X", b"x"):
-        return None
-    return int(rest[19])
-
-
 class AdoptedProcess:
     """A container process found running at start: the interface the kubelet uses of Popen.
 

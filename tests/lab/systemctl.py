@@ -325,16 +325,29 @@ def _write_state(name: str, **values: object) -> None:
     tmp.replace(path)
 
 
-def pid_alive(pid: int | None) -> bool:
-    """The process exists and is neither a zombie nor dead (its /proc state)."""
-    if not pid:
-        return False
+def proc_start_time(pid: int | None) -> int | None:
+    """The start time of a live process (field 22 of /proc/<pid>/stat, clock ticks after boot).
+
+    None when there is no such process or it is a zombie (it has exited; only its parent's
+    wait is missing). Together with the pid it names one process: a reused pid has a later
+    start time.
+    """
+    if not pid or pid <= 0:
+        return None
     try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
+        with open(f"/proc/{int(pid)}/stat", "rb") as fh:
             stat = fh.read()
     except OSError:
-        return False
-    return stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] not in (b"Z", b"X")
+        return None
+    rest = stat[stat.rindex(b")") + 2:].split()  # field 3 (state) onwards; comm may hold spaces
+    if len(rest) < 20 or rest[0] in (b"Z", b"X", b"x"):
+        return None
+    return int(rest[19])
+
+
+def pid_alive(pid: int | None) -> bool:
+    """The process exists and is neither a zombie nor dead (its /proc state)."""
+    return proc_start_time(pid) is not None
 
 
 def active_state(name: str) -> tuple[str, str]:
