@@ -5,7 +5,8 @@
 #    host in its own namespaces (tests/lab);
 # 2. `fab cluster-up` brings the HA cluster up over SSH;
 # 3. the result, through the load balancer, with the real kubectl.
-# The lab stays up afterwards; `python -m tests.lab down` removes it. Re-running converges.
+# The lab stays up afterwards; `KUBEFAB_LAB_DIR=/var/tmp/kubefab-demo python -m tests.lab down`
+# removes it. Re-running converges.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -24,5 +25,5 @@ echo "--> kubectl --kubeconfig $state/nodes/node1/admin.conf get nodes (through 
 lab sw -- kubectl --kubeconfig "$state/nodes/node1/admin.conf" get nodes -o wide
 lab sw -- kubectl --kubeconfig "$state/nodes/node1/admin.conf" get --raw /readyz; echo
 echo "--> The lab is still up: try"
-echo "      $PY -m tests.lab sw -- kubectl --kubeconfig $state/nodes/node1/admin.conf get pods -A"
-echo "      $PY -m tests.lab down    # to remove it"
+echo "      KUBEFAB_LAB_DIR=$KUBEFAB_LAB_DIR $PY -m tests.lab sw -- kubectl --kubeconfig $state/nodes/node1/admin.conf get pods -A"
+echo "      KUBEFAB_LAB_DIR=$KUBEFAB_LAB_DIR $PY -m tests.lab down    # to remove it"
