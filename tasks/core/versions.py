@@ -2,6 +2,10 @@
 
 One row per minor: the image tags kubeadm pins and the switches that change files kubefab
 writes. Code asks ``for_version("v1.34.2")`` and reads the row; it never compares minors itself.
+
+Not confirmed in kubeadm's source (the newest stored copy is older than 1.33): the etcd tag of
+1.35 (a real 1.35 cluster was seen with 3.6.6-0), and the CoreDNS and pause tags of 1.36.
+``etcd.local.imageTag`` and ``dns.imageTag`` override the etcd and CoreDNS ones.
 """
 
 from __future__ import annotations
