@@ -369,9 +369,9 @@ class HostFiles:
             dropped += len(plan.steps) - len(keep)
             if not any(isinstance(st, FileWrite) for st in keep):
                 # no file of this plan changes: its on-change commands would be skipped anyway
-                quiet = [st for st in keep if isinstance(st, Command) and st.on_change]
-                dropped += len(quiet)
-                keep = [st for st in keep if st not in quiet]
+                runs = [st for st in keep if not (isinstance(st, Command) and st.on_change)]
+                dropped += len(keep) - len(runs)
+                keep = runs
             out.append(Plan(plan.phase, plan.host, keep, notes=list(plan.notes)))
         return out, dropped
 

@@ -29,10 +29,9 @@ def kubelet_config_bytes(ctx, *, for_node: bool = False) -> bytes:
                                            systemd_resolved=resolved)
 
 
-def resolver_warning(ctx, config: dict | None = None) -> str | None:
+def resolver_warning(ctx) -> str | None:
     """kubeadm's warning when systemd-resolved runs and the user chose another resolvConf."""
-    doc = dict(config if config is not None else (ctx.config.kubelet or {}))
-    return manifests.resolver_mutation(doc, bool(ctx.fact("systemd_resolved_active")))
+    return manifests.resolver_mutation(dict(ctx.config.kubelet or {}), bool(ctx.fact("systemd_resolved_active")))
 
 
 def kubelet_files(ctx, *, worker_join: bool = False) -> list[FileWrite]:
