@@ -3,9 +3,10 @@
 One row per minor: the image tags kubeadm pins and the switches that change files kubefab
 writes. Code asks ``for_version("v1.34.2")`` and reads the row; it never compares minors itself.
 
-Not confirmed in kubeadm's source (the newest stored copy is older than 1.33): the etcd tag of
-1.35 (a real 1.35 cluster was seen with 3.6.6-0), and the CoreDNS and pause tags of 1.36.
-``etcd.local.imageTag`` and ``dns.imageTag`` override the etcd and CoreDNS ones.
+The tags are those of kubeadm's ``cmd/kubeadm/app/constants`` in the newest patch release of each
+minor that the lab builds (v1.33.13, v1.34.4, v1.35.4, v1.36.3): kubeadm moves them within a minor
+(1.34.0 pinned etcd 3.6.4-0, 1.34.4 pins 3.6.5-0), and the newest patch is what a new cluster
+gets. ``etcd.local.imageTag`` and ``dns.imageTag`` override the etcd and CoreDNS ones.
 """
 
 from __future__ import annotations
@@ -45,19 +46,19 @@ class VersionInfo:
 _BIN_133 = (("mount", "error"), ("nsenter", "error"), ("touch", "warning"), ("cp", "error"))
 
 TABLE: dict[int, VersionInfo] = {
-    33: VersionInfo(33, "v1.33.0", "3.5.21-0", (3, 5, 21), "v1.12.0", "3.10",
+    33: VersionInfo(33, "v1.33.0", "3.5.24-0", (3, 5, 24), "v1.12.0", "3.10",
                     probe_port_name=False, instance_config=False, pod_infra_flag=True,
                     etcd36_flags=False, kubelet_local_mode=True, user_args_keep_order_from=8,
                     flexvolume_mount=True, preflight_binaries=_BIN_133),
-    34: VersionInfo(34, "v1.34.0", "3.6.4-0", (3, 6, 4), "v1.12.1", "3.10.1",
+    34: VersionInfo(34, "v1.34.0", "3.6.5-0", (3, 6, 5), "v1.12.1", "3.10.1",
                     probe_port_name=True, instance_config=True, pod_infra_flag=True,
                     etcd36_flags=True, kubelet_local_mode=True, user_args_keep_order_from=4,
                     flexvolume_mount=True, preflight_binaries=_BIN_133),
-    35: VersionInfo(35, "v1.35.0", "3.6.5-0", (3, 6, 5), "v1.13.1", "3.10.1",
+    35: VersionInfo(35, "v1.35.0", "3.6.6-0", (3, 6, 6), "v1.13.1", "3.10.1",
                     probe_port_name=True, instance_config=True, pod_infra_flag=False,
                     etcd36_flags=True, kubelet_local_mode=True, user_args_keep_order_from=1,
                     flexvolume_mount=True, preflight_binaries=_BIN_133),
-    36: VersionInfo(36, "v1.36.0", "3.6.8-0", (3, 6, 8), "v1.13.1", "3.10.1",
+    36: VersionInfo(36, "v1.36.0", "3.6.8-0", (3, 6, 8), "v1.14.2", "3.10.2",
                     probe_port_name=True, instance_config=True, pod_infra_flag=False,
                     etcd36_flags=True, kubelet_local_mode=True, user_args_keep_order_from=0,
                     flexvolume_mount=False, preflight_binaries=_BIN_133),

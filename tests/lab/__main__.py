@@ -40,7 +40,7 @@ def _up_detached(lab: Lab, n: int, lb: bool, k: int | None, version: str | None)
         try:
             os.setsid()
             ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-            msg: dict = {"ok": True, "status": lab.up(n, lb=lb, control_planes=k, kubelet_version=version)}
+            msg: dict = {"ok": True, "status": lab.up(n, lb=lb, control_planes=k, k8s_version=version)}
         except KubefabError as exc:
             msg = {"ok": False, "error": exc.render()}
         except Exception as exc:  # report, never a traceback on the user's screen
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     p_up.add_argument("n", type=int)
     p_up.add_argument("--lb", action="store_true", help="add an haproxy host for :6443")
     p_up.add_argument("--control-planes", type=int, default=None, metavar="K")
-    p_up.add_argument("--kubelet-version", default=None, help="what `kubelet --version` prints (v1.36.0)")
+    p_up.add_argument("--k8s-version", default=None, help="the Kubernetes release the hosts run (v1.36.3; built when missing)")
     p_up.add_argument("--json", action="store_true")
     sub.add_parser("down", help="tear the lab down, leaving nothing behind")
     p_st = sub.add_parser("status", help="describe the lab")
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.cmd == "up":
             start = time.monotonic()
-            status = _up_detached(lab, args.n, args.lb, args.control_planes, args.kubelet_version)
+            status = _up_detached(lab, args.n, args.lb, args.control_planes, args.k8s_version)
             _print_status(status, args.json)
             print(f"up: {len(status['hosts']) + (1 if status['lb'] else 0)} hosts in "
                   f"{time.monotonic() - start:.2f}s", file=sys.stderr)

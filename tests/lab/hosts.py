@@ -47,15 +47,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from tasks.core.errors import KubefabError
+from tests.lab import images
 from tests.lab.netns import in_netns, netns_inode
 from tests.lab.systemctl import pid_alive
 
 DEFAULT_LAB_DIR = "/var/tmp/kubefab-lab"
 LAB_DIR_ENV = "KUBEFAB_LAB_DIR"
-KUBELET_VERSION_ENV = "KUBEFAB_LAB_KUBELET_VERSION"
-LAB_BIN_ENV = "KUBEFAB_LAB_BIN"
-KUBELET_PASSTHROUGH_ENV = (LAB_BIN_ENV, "KUBEFAB_LAB_KUBELET_SYNC_SECONDS", "KUBEFAB_LAB_KUBELET_BACKOFF_CAP")
-DEFAULT_KUBELET_VERSION = "v1.36.0"
+K8S_VERSION_ENV = "KUBEFAB_LAB_K8S_VERSION"
+DEFAULT_K8S_VERSION = "v1.36.3"  # the release tests/lab/k8s/build.sh builds first
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LB_NAME = "lb"
@@ -76,22 +75,11 @@ PRIVATE_DIRS = {
     "/var/lib/kubelet": "var-lib-kubelet",
     "/var/lib/etcd": "var-lib-etcd",
     "/etc/systemd/system/kubelet.service.d": "kubelet-dropins",
+    # containerd's overlayfs snapshots cannot live on the host's /var/lib overlay.
+    "/var/lib/containerd": "var-lib-containerd",
 }
 # Replaced whole: (mount point, kind). Paths under them that the lab needs to keep
 # (the repo and its Python, when CI clones under /root or /tmp) are re-bound inside.
-# Holds /run/containerd/containerd.sock open in each host (see _init_script).
-CRI_STANDIN_PYTHON = "/usr/bin/python3"
-CRI_SOCKET_LISTENER = (
-    "import os, signal, socket\n"
-    "path = '/run/containerd/containerd.sock'\n"
-    "s = socket.socket(socket.AF_UNIX)\n"
-    "s.bind(path)\n"
-    "s.listen(16)\n"
-    "signal.signal(signal.SIGTERM, lambda *a: os._exit(0))\n"
-    "while True:\n"
-    "    c, _ = s.accept()\n"
-    "    c.close()\n"
-)
 REPLACED = (("/root", "bind"), ("/run", "tmpfs"), ("/tmp", "tmpfs"), ("/dev/shm", "tmpfs"))
 
 KUBELET_UNIT = """\
@@ -112,6 +100,99 @@ RestartSec=2
 [Install]
 WantedBy=multi-user.target
 """
+
+
+CONTAINERD_CONFIG = """\
+# kubefab lab: containerd for a host without systemd (cgroupfs) and without a registry
+# (every image is preloaded with `ctr -n k8s.io images import`).
+version = 2
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "{pause_image}"
+  disable_apparmor = true
+  # This machine gives root no CAP_SYS_RESOURCE, so no process may lower its oom_score_adj
+  # (the kubelet asks -998 for pause containers): keep scores at or above containerd's own.
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "/etc/cni/net.d"
+"""
+
+CRICTL_CONFIG = """\
+runtime-endpoint: unix:///run/containerd/containerd.sock
+image-endpoint: unix:///run/containerd/containerd.sock
+timeout: 10
+"""
+
+# The pod network, as an operator installs one on each host: a bridge with host-local IPAM on
+# the host's own pod range and, on every other host, a route to it (see _pod_routes).
+POD_NETWORK = "10.244.0.0/16"
+
+
+def pod_range(index: int) -> str:
+    """The pod range of node<index>: 10.244.<index>.0/24, inside the cluster's podSubnet."""
+    return f"10.244.{index}.0/24"
+
+
+def cni_config(index: int) -> str:
+    return json.dumps({
+        "cniVersion": "1.0.0",
+        "name": "kubefab-lab",
+        "plugins": [
+            {"type": "bridge", "bridge": "cni0", "isGateway": True, "ipMasq": False, "hairpinMode": True,
+             "ipam": {"type": "host-local", "ranges": [[{"subnet": pod_range(index)}]],
+                      "routes": [{"dst": "0.0.0.0/0"}]}},
+            {"type": "portmap", "capabilities": {"portMappings": True}},
+        ],
+    }, indent=2) + "\n"
+
+
+@dataclass(frozen=True)
+class CgroupHierarchy:
+    """One cgroup hierarchy of the machine: where it is mounted and how to mount it again."""
+
+    mountpoint: str      # /sys/fs/cgroup/memory
+    fstype: str          # cgroup | cgroup2
+    options: str         # mount options that select it: "memory", "none,name=systemd", ""
+    own_path: str        # this process's cgroup in it: /process_api/...
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.mountpoint)
+
+
+def cgroup_hierarchies() -> list[CgroupHierarchy]:
+    """The machine's cgroup hierarchies (v1 controllers, name=systemd, the unified v2 one)."""
+    own: dict[str, str] = {}
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, ctrls, path = line.split(":", 2)
+        for c in (ctrls.split(",") if ctrls else [""]):
+            own[c] = path
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        left, _, right = line.partition(" - ")
+        fields, rfields = left.split(), right.split()
+        if not rfields or rfields[0] not in ("cgroup", "cgroup2"):
+            continue
+        mountpoint, fstype, super_opts = fields[4], rfields[0], rfields[2].split(",")
+        if fstype == "cgroup2":
+            found.append(CgroupHierarchy(mountpoint, fstype, "", own.get("", "/")))
+            continue
+        ctrls = [o for o in super_opts if o not in ("rw", "ro") and not o.startswith(("release_agent", "clone_"))
+                 and o not in ("nsdelegate", "noprefix", "xattr")]
+        named = [o for o in ctrls if o.startswith("name=")]
+        key = named[0] if named else ",".join(c for c in ctrls)
+        opts = f"none,{named[0]}" if named else ",".join(ctrls)
+        path = own.get(key) or own.get(ctrls[0] if ctrls else "", "/")
+        found.append(CgroupHierarchy(mountpoint, fstype, opts, path))
+    return found
 
 
 class LabError(KubefabError):
@@ -142,7 +223,7 @@ class LabState:
     hosts: dict[str, HostState] = field(default_factory=dict)
     lb: bool = False
     control_planes: int = 0
-    kubelet_version: str = DEFAULT_KUBELET_VERSION
+    k8s_version: str = DEFAULT_K8S_VERSION  # the Kubernetes release on the hosts and in kubeadm.yaml
 
 
 def lab_dir_from_env() -> Path:
@@ -306,7 +387,7 @@ class Lab:
         *,
         lb: bool = False,
         control_planes: int | None = None,
-        kubelet_version: str | None = None,
+        k8s_version: str | None = None,
     ) -> dict:
         """Bring up (or grow) the lab to ``n`` hosts; return :meth:`status`.
 
@@ -315,6 +396,8 @@ class Lab:
         :param n: number of node hosts (node1..nodeN), not counting the LB host.
         :param lb: also run an haproxy host balancing :6443 over the control planes.
         :param control_planes: how many of the first hosts are control planes.
+        :param k8s_version: the Kubernetes release the hosts run (kubelet, images); built when
+            missing (``tests/lab/k8s/build.sh``).
         :raises LabError: when something cannot be created.
         """
         if not 1 <= n <= MAX_HOSTS:
@@ -327,7 +410,10 @@ class Lab:
         for tool in ("ip", "unshare", "nsenter", "/usr/sbin/sshd") + (("haproxy",) if lb else ()):
             if not shutil.which(tool):
                 raise LabError(f"{tool} is not installed", fix="run scripts/ensure-apt.sh as root")
-        version = kubelet_version or os.environ.get(KUBELET_VERSION_ENV) or DEFAULT_KUBELET_VERSION
+        version = k8s_version or os.environ.get(K8S_VERSION_ENV) or DEFAULT_K8S_VERSION
+        # The real components, built (once) before any host exists; then their images.
+        self.images = images.ensure_images(version)
+        self.binaries = images.Binaries(version)
         with self._locked():
             state = self.load()
             if state is not None and netns_inode(self.switch_netns_path) is None:
@@ -343,7 +429,7 @@ class Lab:
                 _write(self.identity.with_suffix(".pub"), public + " kubefab-lab\n", 0o644)
             state.lb = state.lb or lb
             state.control_planes = k
-            state.kubelet_version = version
+            state.k8s_version = version
             net = ipaddress.ip_network(self.subnet)
             wanted = [f"node{i}" for i in range(1, n + 1)]
             for name in list(state.hosts):
@@ -380,7 +466,9 @@ class Lab:
             self._find_pids(to_start)
             self._save(state)
             self._wait_ssh(to_start)
+            self._pod_routes(state)
             self._refresh_hosts_files(state, exclude={h.name for h in to_start})
+            self._load_images(state, [h for h in to_start if h.name != LB_NAME])
             if state.lb:
                 self._configure_lb(state)
             self._save(state)
@@ -405,6 +493,7 @@ class Lab:
             self._kill_netns_processes(f"/run/netns/{host.netns}")
             _run(["ip", "netns", "del", host.netns], check=False)
         _run(["ip", "-n", self.switch_netns, "link", "del", f"ve-{host.name}"], check=False)
+        self._remove_cgroups(host.name)
         shutil.rmtree(self.host_dir(host.name), ignore_errors=True)
         host.pid = host.launcher_pid = 0
 
@@ -431,8 +520,11 @@ class Lab:
         _write(etc / "hostname", host.name + "\n")
         _write(etc / "hosts", self._hosts_file(state))
         _write(etc / "machine-id", uuid.uuid4().hex + "\n", 0o444)
-        # No DNS server is reachable from the lab: fail lookups at once instead of timing out.
-        _write(etc / "resolv.conf", "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+        # No DNS server is reachable from the lab: the switch's address answers nothing, so lookups
+        # fail at once. (Not 127.0.0.1: CoreDNS forwards to the host's resolver, and a loopback
+        # resolver inside its pod would be CoreDNS itself, a loop its `loop` plugin refuses.)
+        gw = ipaddress.ip_network(self.subnet)[1]
+        _write(etc / "resolv.conf", f"nameserver {gw}\noptions timeout:1 attempts:1\n")
         private, public = _openssh_keypair()
         _write(etc / "ssh" / "ssh_host_ed25519_key", private, 0o600)
         _write(etc / "ssh" / "ssh_host_ed25519_key.pub", public + f" root@{host.name}\n")
@@ -440,11 +532,6 @@ class Lab:
         (hd / "host_key.pub").write_text(public + "\n")
         usr = hd / "usr.up"
         py = sys.executable
-        # Services start with a clean environment (as under systemd): bake the lab's
-        # knobs, as set when `up` ran, into the kubelet wrapper.
-        env = f"PYTHONPATH={REPO_ROOT} {KUBELET_VERSION_ENV}={state.kubelet_version}" + "".join(
-            f" {var}={shlex.quote(os.environ[var])}" for var in KUBELET_PASSTHROUGH_ENV if os.environ.get(var)
-        )
         _write(usr / "local" / "sbin" / "systemctl",
                f"#!/bin/sh\n# kubefab lab: systemctl stand-in (no systemd in the lab)\n"
                f"exec env PYTHONPATH={REPO_ROOT} {py} -m tests.lab.systemctl \"$@\"\n", 0o755)
@@ -454,21 +541,36 @@ class Lab:
         _write(usr / "local" / "bin" / "journalctl",
                f"#!/bin/sh\n# kubefab lab: journalctl stand-in reading the systemctl stand-in's logs\n"
                f"exec env PYTHONPATH={REPO_ROOT} {py} -m tests.lab.systemctl --journalctl \"$@\"\n", 0o755)
-        # crictl as the cri-tools package provides it, over the lab kubelet's record of its pods
-        # (the processes it leaves running when it stops, as containers outlive a real kubelet).
-        _write(usr / "local" / "bin" / "crictl",
-               f"#!/bin/sh\n# kubefab lab: crictl stand-in (no container runtime in the lab; tests/lab/crictl.py)\n"
-               f"exec env PYTHONPATH={REPO_ROOT} {py} -m tests.lab.crictl \"$@\"\n", 0o755)
-        _write(usr / "bin" / "kubelet",
-               f"#!/bin/sh\n# kubefab lab: the lab kubelet (tests/lab/kubelet.py)\n"
-               f"exec env {env} {py} -m tests.lab.kubelet \"$@\"\n", 0o755)
+        if host.name == LB_NAME:
+            _write(hd / "init.sh", self._init_script(host), 0o755)
+            return
+        # What an operator installs on a Kubernetes host: the kubelet (and its unit), a container
+        # runtime (Debian's containerd and runc, CNI plugins), crictl, and etcdctl (kubefab runs
+        # etcd's membership commands on the host). Real binaries, from the lab's build cache.
+        bins = images.Binaries(state.k8s_version)
+        os.symlink(bins.kubelet(), usr / "bin" / "kubelet")
+        os.symlink(bins.crictl, usr / "local" / "bin" / "crictl")
+        os.symlink(bins.etcd / "etcdctl", usr / "local" / "bin" / "etcdctl")
         _write(usr / "lib" / "systemd" / "system" / "kubelet.service", KUBELET_UNIT)
+        pause = f"{images.REGISTRY}/pause:{images.PAUSE_VERSION}"
+        _write(etc / "containerd" / "config.toml", CONTAINERD_CONFIG.format(pause_image=pause))
+        _write(etc / "crictl.yaml", CRICTL_CONFIG)
+        _write(etc / "cni" / "net.d" / "10-kubefab-lab.conflist", cni_config(host.index))
         _write(hd / "init.sh", self._init_script(host), 0o755)
 
     def _init_script(self, host: HostState) -> str:
         hd = self.host_dir(host.name)
         lines = ["#!/bin/sh", "# PID 1 of a kubefab lab host: build the mount tree, then become sshd.", "set -e",
                  f"hostname {host.name}", "mount -n -t sysfs sysfs /sys"]
+        if host.name != LB_NAME:
+            # The host runs in a cgroup namespace rooted at its own cgroup (see _launch): mount
+            # the hierarchies again so that the kubelet, containerd and runc see that root as "/".
+            lines.append("mount -n -t tmpfs -o mode=0755 cgroup /sys/fs/cgroup")
+            for h in cgroup_hierarchies():
+                rel = os.path.relpath(h.mountpoint, "/sys/fs/cgroup")
+                opts = f" -o {h.options}" if h.options else ""
+                lines.append(f"mkdir -p /sys/fs/cgroup/{rel} && mount -n -t {h.fstype}{opts} {h.fstype} "
+                             f"/sys/fs/cgroup/{rel}")
         for mount, sub in OVERLAYS.items():
             lines.append(
                 f"mount -n -t overlay overlay -o lowerdir={mount},upperdir={hd}/{sub}.up,workdir={hd}/{sub}.wk {mount}"
@@ -494,15 +596,18 @@ class Lab:
             lines.append(f"mount -n --move /mnt {target}")
         lines += [
             "mkdir -p /run/sshd /run/lock /run/containerd",
-            # A host prepared for Kubernetes forwards IPv4 (kubeadm's preflight checks it);
-            # the setting is per network namespace.
+            # A host prepared for Kubernetes forwards IPv4 and passes bridged traffic through
+            # iptables (kubeadm's preflight checks both); the settings are per network namespace.
             "echo 1 > /proc/sys/net/ipv4/ip_forward",
-            # The lab has no container runtime: the lab kubelet runs pods as processes. A
-            # listener on containerd's socket stands in for the runtime's presence, which is all
-            # kubeadm's CRI preflight check and the kubelet's flags refer to; the crictl stand-in
-            # dials it like crictl does before it reads the lab kubelet's pod state.
-            f"setsid {shlex.quote(CRI_STANDIN_PYTHON)} -c {shlex.quote(CRI_SOCKET_LISTENER)} "
-            "</dev/null >/dev/null 2>&1 &",
+        ]
+        if host.name != LB_NAME:
+            lines += [
+                "for f in /proc/sys/net/bridge/bridge-nf-call-iptables /proc/sys/net/bridge/bridge-nf-call-ip6tables;"
+                " do [ -w $f ] && echo 1 > $f; done",
+                # The container runtime starts at boot, as its package enables it.
+                "systemctl start containerd",
+            ]
+        lines += [
             "exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config",
         ]
         return "\n".join(lines) + "\n"
@@ -527,15 +632,97 @@ class Lab:
             _run(["ip", "-n", h.netns, "-batch", "-"], input=host_batch.encode())
         _run(["ip", "-n", self.switch_netns, "-batch", "-"], input=("\n".join(switch_batch) + "\n").encode())
 
+    # ------------------------------------------------------------------ cgroups
+    def cgroup_dirs(self, name: str) -> list[Path]:
+        """The host's cgroup in every hierarchy: <ours>/kubefab-lab-<tag>/<host> (as kind gives
+        each node a cgroup namespace of its own, so that kubelets never share cgroups)."""
+        return [Path(h.mountpoint + h.own_path.rstrip("/")) / f"kubefab-lab-{self.tag}" / name
+                for h in cgroup_hierarchies()]
+
+    def _make_cgroups(self, host: HostState) -> list[Path]:
+        dirs = self.cgroup_dirs(host.name)
+        for d in dirs:
+            for level in (d.parent, d):
+                if level.is_dir():
+                    continue
+                level.mkdir()
+                # cgroup v1 cpuset: a new cgroup has no CPUs or memory nodes until given some.
+                for knob in ("cpuset.cpus", "cpuset.mems"):
+                    if (level / knob).exists():
+                        (level / knob).write_text((level.parent / knob).read_text())
+        return dirs
+
+    def _remove_cgroups(self, name: str) -> None:
+        """Remove a dead host's cgroups, deepest first (its processes are gone or going)."""
+        deadline = time.monotonic() + 10
+        for d in self.cgroup_dirs(name):
+            if not d.is_dir():
+                continue
+            subdirs = sorted((p for p, _, _ in os.walk(d)), key=len, reverse=True)
+            for sub in subdirs:
+                while True:
+                    try:
+                        os.rmdir(sub)
+                        break
+                    except FileNotFoundError:
+                        break
+                    except OSError:
+                        with contextlib.suppress(OSError):
+                            for pid in Path(sub, "cgroup.procs").read_text().split():
+                                with contextlib.suppress(OSError):
+                                    os.kill(int(pid), signal.SIGKILL)
+                        if time.monotonic() > deadline:
+                            break
+                        time.sleep(0.05)
+            with contextlib.suppress(OSError):
+                d.parent.rmdir()  # the lab's own level, once its last host is gone
+
+    # ------------------------------------------------------------------ runtime and network
+    def _pod_routes(self, state: LabState) -> None:
+        """Every node host (and the switch, where tests run) routes each other host's pod range
+        to that host: the pod network's routing, as a flat network of static routes."""
+        nodes = [h for h in state.hosts.values() if h.name != LB_NAME]
+        for h in [None, *nodes]:
+            batch = "".join(f"route replace {pod_range(o.index)} via {o.address}\n" for o in nodes if o is not h)
+            ns = self.switch_netns if h is None else h.netns
+            if batch and (h is None or self.host_alive(h)):
+                _run(["ip", "-n", ns, "-batch", "-"], input=batch.encode())
+
+    def _load_images(self, state: LabState, hosts: list[HostState]) -> None:
+        """Preload each new host's containerd with its role's images (no registry is reachable)."""
+        if not hosts:
+            return
+        wait = ("end=$(($(date +%s) + 60)); until [ -S /run/containerd/containerd.sock ] && "
+                "ctr --timeout 2s version >/dev/null 2>&1; do [ $(date +%s) -gt $end ] && "
+                "{ echo 'containerd did not start:' >&2; tail -20 /var/log/kubefab-lab/containerd.service.log >&2; "
+                "exit 1; }; sleep 0.1; done; ")
+
+        def load(h: HostState) -> None:
+            role = "control-plane" if "control-plane" in h.roles else "worker"
+            archive = self.images[role]
+            self.exec(h.name, ["sh", "-c", wait + f"ctr -n k8s.io images import --digests {archive} >/dev/null"],
+                      check=True, timeout=600, state=state)
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(load, hosts))
+
     def _launch(self, host: HostState) -> None:
         hd = self.host_dir(host.name)
         console = open(hd / "console.log", "ab")
+        procs = [d / "cgroup.procs" for d in self._make_cgroups(host)] if host.name != LB_NAME else []
+
+        def enter_cgroups() -> None:  # in the child, before exec: the host starts in its cgroups
+            for f in procs:
+                with open(f, "w") as fh:
+                    fh.write(str(os.getpid()))
+
         try:
             proc = subprocess.Popen(
                 ["nsenter", f"--net=/run/netns/{host.netns}", "unshare", "--mount", "--uts", "--ipc",
-                 "--pid", "--fork", "--mount-proc", "--propagation", "private", "/bin/sh", str(hd / "init.sh")],
+                 "--pid", "--fork", "--mount-proc", "--propagation", "private",
+                 *(["--cgroup"] if procs else []), "/bin/sh", str(hd / "init.sh")],
                 stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
-                start_new_session=True, cwd="/",
+                start_new_session=True, cwd="/", preexec_fn=enter_cgroups if procs else None,
             )
         finally:
             console.close()
@@ -639,13 +826,20 @@ class Lab:
                 "localAPIEndpoint": {"advertiseAddress": first.address, "bindPort": APISERVER_PORT},
                 "nodeRegistration": {"name": first.name}}
         clus: dict = {"apiVersion": "kubeadm.k8s.io/v1beta4", "kind": "ClusterConfiguration",
-                      "clusterName": "lab", "kubernetesVersion": state.kubelet_version,
-                      "networking": {"serviceSubnet": "10.96.0.0/12", "podSubnet": "10.244.0.0/16",
+                      "clusterName": "lab", "kubernetesVersion": state.k8s_version,
+                      "networking": {"serviceSubnet": "10.96.0.0/12", "podSubnet": POD_NETWORK,
                                      "dnsDomain": "cluster.local"}}
         if lb:
             clus["controlPlaneEndpoint"] = f"{lb.address}:{APISERVER_PORT}"
+        # What an operator of these hosts must say: no systemd (cgroupfs, as containerd is set up),
+        # cgroup v1 (Kubernetes 1.35+ refuses it unless failCgroupV1 is false), and kube-proxy not
+        # touching the machine-wide conntrack table size (the hosts are network namespaces).
+        kubelet = {"apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
+                   "cgroupDriver": "cgroupfs", "failCgroupV1": False}
+        proxy = {"apiVersion": "kubeproxy.config.k8s.io/v1alpha1", "kind": "KubeProxyConfiguration",
+                 "conntrack": {"maxPerCore": 0}}
         _write(self.dir / "kubeadm.yaml", "# kubeadm config for the test lab (v1beta4)\n"
-               + yaml.safe_dump_all([init, clus], sort_keys=False))
+               + yaml.safe_dump_all([init, clus, kubelet, proxy], sort_keys=False))
 
     def _write_known_hosts(self, state: LabState) -> None:
         lines = []
@@ -706,8 +900,13 @@ class Lab:
     def exec_argv(self, name: str, argv: Sequence[str], state: LabState | None = None) -> list[str]:
         """The command line that runs ``argv`` inside host ``name``'s namespaces."""
         host = self._host(name, state)
-        return ["nsenter", f"--target={host.pid}", "--mount", "--uts", "--ipc", "--net", "--pid",
-                "--root", "--wd=/", "env", "-i", f"PATH={HOST_PATH}", "HOME=/root", "USER=root", "LOGNAME=root",
+        enter: list[str] = []
+        if name != LB_NAME:
+            # Join the host's cgroups too (then its cgroup namespace), as its own processes are.
+            procs = " ".join(shlex.quote(str(d / "cgroup.procs")) for d in self.cgroup_dirs(name))
+            enter = ["sh", "-c", f'for f in {procs}; do echo $$ > "$f"; done; exec "$@"', "enter", ]
+        return [*enter, "nsenter", f"--target={host.pid}", "--mount", "--uts", "--ipc", "--net", "--pid",
+                *(["--cgroup"] if enter else []), "--root", "--wd=/", "env", "-i", f"PATH={HOST_PATH}", "HOME=/root", "USER=root", "LOGNAME=root",
                 "SHELL=/bin/bash", "LANG=C.UTF-8", f"TERM={os.environ.get('TERM', 'dumb')}", *argv]
 
     def exec(
@@ -792,6 +991,8 @@ class Lab:
         self._reap(hosts)
         for ns in names:
             _run(["ip", "netns", "del", ns], check=False)
+        for h in hosts:
+            self._remove_cgroups(h.name)
         for item in ("hosts",):
             shutil.rmtree(self.dir / item, ignore_errors=True)
         for item in ("lab.json", "lab.tmp", "id_ed25519", "id_ed25519.pub", "known_hosts", "ssh_config",

@@ -191,6 +191,7 @@ class Unit:
     restart_sec: float = 0.1
     timeout_stop_sec: float = 90.0
     remain_after_exit: bool = False
+    kill_mode: str = "control-group"  # "process": stop signals the main process only (containerd's shims live on)
     working_directory: str = "/"
     wanted_by: list[str] = field(default_factory=list)
     has_install: bool = False
@@ -270,6 +271,8 @@ def apply_entries(unit: Unit, entries: list[tuple[str, str, str]]) -> None:
                 unit.timeout_stop_sec = _seconds(value, unit.timeout_stop_sec)
             elif key == "RemainAfterExit":
                 unit.remain_after_exit = value.lower() in ("yes", "true", "1", "on")
+            elif key == "KillMode":
+                unit.kill_mode = value.strip()
             elif key == "WorkingDirectory":
                 unit.working_directory = value.lstrip("-") or "/"
 
@@ -406,7 +409,11 @@ def supervise(name: str) -> int:
         failed = False
         for line in unit.exec_start_pre:
             argv, ignore = command_argv(line, env)
-            code = subprocess.call(argv, env=env, cwd=unit.working_directory, stdin=subprocess.DEVNULL)
+            try:
+                code = subprocess.call(argv, env=env, cwd=unit.working_directory, stdin=subprocess.DEVNULL)
+            except OSError as exc:  # as systemd: a missing program is a failure, which "-" ignores
+                print(f"{unit.name}: Failed to execute {argv[0] if argv else '?'}: {exc.strerror}", flush=True)
+                code = 203
             if code != 0 and not ignore:
                 failed = True
                 break
@@ -448,13 +455,14 @@ def supervise(name: str) -> int:
     # Stopping: SIGTERM the service's process group, SIGKILL after the stop timeout.
     _write_state(unit.name, state="deactivating")
     if child is not None and child.poll() is None:
+        kill = os.kill if unit.kill_mode == "process" else os.killpg
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signal.SIGTERM)
+            kill(child.pid, signal.SIGTERM)
         try:
             child.wait(timeout=min(unit.timeout_stop_sec, STOP_TIMEOUT_CAP))
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(child.pid, signal.SIGKILL)
+                kill(child.pid, signal.SIGKILL)
             child.wait()
     _write_state(unit.name, state="inactive", main_pid=None, supervisor_pid=None, result="success")
     return 0
