@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo deps apt unit clean bench
+.PHONY: test demo deps apt unit clean bench lab-k8s
 
 # Debian packages first: on a fresh machine python3-venv (and python3) come from here.
 apt:
@@ -19,16 +19,21 @@ $(STAMP): requirements.txt requirements-dev.txt | apt
 
 deps: apt $(STAMP)
 
-test: deps
+# The real Kubernetes components for the lab, built from their Go modules into
+# /var/cache/kubefab-lab (outside the repository; a warm cache makes this a no-op).
+lab-k8s: apt
+	bash tests/lab/k8s/build.sh all
+
+test: deps lab-k8s
 	$(PY) -m pytest
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit
 
-demo: deps
+demo: deps lab-k8s
 	./scripts/demo.sh
 
-bench: deps
+bench: deps lab-k8s
 	$(PY) scripts/bench.py
 
 clean:

@@ -73,14 +73,23 @@ def object_path(obj: dict[str, Any], *, name: bool = True) -> str:
     return path
 
 
-def contains(live: Any, wanted: Any) -> bool:
+def _is_zero(value: Any) -> bool:
+    """A value the API server drops when it encodes the object (Go's ``omitempty``)."""
+    return value is None or value is False or value == 0 or value in ("", [], {})
+
+
+def contains(live: Any, wanted: Any, *, omitempty: bool = False) -> bool:
     """``wanted`` is already part of ``live`` (dicts: every wanted key, recursively; lists: the
-    same length, item by item). Server-side defaults in ``live`` do not count as differences."""
+    same length, item by item). Server-side defaults in ``live`` do not count as differences,
+    and, with ``omitempty`` (an object's body, encoded from Go structs), neither does a wanted zero
+    value the server omits (kube-proxy's ``readOnly: false``). Maps such as labels keep "" values."""
     if isinstance(wanted, dict):
-        return isinstance(live, dict) and all(k in live and contains(live[k], v) for k, v in wanted.items())
+        return isinstance(live, dict) and all(
+            contains(live[k], v, omitempty=omitempty) if k in live else (omitempty and _is_zero(v))
+            for k, v in wanted.items())
     if isinstance(wanted, list):
         return isinstance(live, list) and len(live) == len(wanted) and all(
-            contains(a, b) for a, b in zip(live, wanted))
+            contains(a, b, omitempty=omitempty) for a, b in zip(live, wanted))
     return live == wanted
 
 
@@ -100,7 +109,7 @@ def is_as_wanted(live: dict[str, Any], wanted: dict[str, Any]) -> bool:
     if wanted.get("kind") in ("ConfigMap", "Secret"):
         if any((live.get(k) or {}) != (wanted.get(k) or {}) for k in _EXACT_MAPS if k in wanted):
             return False
-    return contains(_body_without_meta(live), _body_without_meta(wanted))
+    return contains(_body_without_meta(live), _body_without_meta(wanted), omitempty=True)
 
 
 @dataclass

@@ -25,7 +25,8 @@ from tests.lab.hosts import Lab
 TEST_LAB_DIR_ENV = "KUBEFAB_LAB_TEST_DIR"
 DEFAULT_TEST_LAB_DIR = "/var/tmp/kubefab-lab-pytest"  # + "-<pid>" per session
 SESSION_HOSTS = 4  # node1-3 control planes, node4 worker, plus the lb host
-REQUIRED_TOOLS = ("ip", "unshare", "nsenter", "/usr/sbin/sshd", "ssh", "etcd", "etcdctl", "haproxy")
+REQUIRED_TOOLS = ("ip", "unshare", "nsenter", "/usr/sbin/sshd", "ssh", "haproxy", "containerd", "runc", "ctr",
+                  "/usr/lib/cni/bridge", "go")
 
 _session_lab: Lab | None = None
 

@@ -1,0 +1,13 @@
+"""Test-wide set-up: the real Kubernetes tools the lab built come first on PATH.
+
+kubectl, etcd and etcdctl are the ones ``make lab-k8s`` (tests/lab/k8s/build.sh) built from their
+Go modules, at the versions the lab runs, not whatever the machine happens to have.
+"""
+
+import os
+
+from tests.lab import images
+
+_BINS = images.Binaries(os.environ.get("KUBEFAB_LAB_K8S_VERSION") or "v1.36.3")
+os.environ["PATH"] = os.pathsep.join(
+    [str(p) for p in (_BINS.k8s, _BINS.etcd) if p.is_dir()] + [os.environ.get("PATH", "")])
