@@ -7,8 +7,10 @@ cluster named ``<clusterName>``, one user named after the certificate CN and one
 ``<user>@<cluster>`` that is current (kubeadm's CreateBasic).
 
 Serialization follows ``clientcmd.Write``: the v1 ``Config`` object goes through JSON to YAML,
-so keys come out sorted, empty lists as ``null``, ``preferences: {}``, and strings that need
-quoting are double-quoted. Files are kept per node in the state dir (``<state>/nodes/<node>/``)
+so keys come out sorted, empty lists as ``null``, and strings that need quoting are
+double-quoted. ``preferences: {}`` is written by client-go up to 1.33 only: from 1.34 on the field
+is ``omitzero`` (seen with the real kubectl 1.35/1.36 and in client-go's types), so kubefab writes it
+for 1.33 clusters alone (``preferences=``). Files are kept per node in the state dir (``<state>/nodes/<node>/``)
 so re-runs reuse them byte for byte.
 """
 
@@ -65,7 +67,7 @@ def _b64(data: bytes) -> str:
 
 def build_kubeconfig(*, cluster_name: str, server: str, ca_pem: bytes, user: str | None,
                      client_cert_pem: bytes | None = None, client_key_pem: bytes | None = None,
-                     token: Secret | None = None) -> dict[str, Any]:
+                     token: Secret | None = None, preferences: bool = False) -> dict[str, Any]:
     """kubeadm's CreateBasic (+ WithCerts / WithToken) as a v1 Config dict.
 
     ``user=None`` gives the cluster-info shape: no users, no contexts, empty current-context.
@@ -77,9 +79,10 @@ def build_kubeconfig(*, cluster_name: str, server: str, ca_pem: bytes, user: str
         "contexts": None,
         "current-context": "",
         "kind": "Config",
-        "preferences": {},
         "users": None,
     }
+    if preferences:
+        config["preferences"] = {}
     if user is None:
         return config
     context = f"{user}@{cluster_name}"
@@ -96,23 +99,29 @@ def build_kubeconfig(*, cluster_name: str, server: str, ca_pem: bytes, user: str
     return config
 
 
-def cluster_info_kubeconfig(server: str, ca_pem: bytes) -> str:
+def writes_preferences(minor: int) -> bool:
+    """Whether kubeadm of this minor writes ``preferences: {}`` (client-go <= 1.33)."""
+    return minor <= 33
+
+
+def cluster_info_kubeconfig(server: str, ca_pem: bytes, *, preferences: bool = False) -> str:
     """``kube-public/cluster-info`` ``data.kubeconfig``: one cluster named ``""`` (reference §5.3).
 
     Returned as the exact string stored in the ConfigMap; the bootstrap signer signs these bytes
     and joining nodes compare them, so they must never be re-serialized differently.
     """
-    return render_kubeconfig(build_kubeconfig(cluster_name="", server=server, ca_pem=ca_pem, user=None)).decode()
+    return render_kubeconfig(build_kubeconfig(cluster_name="", server=server, ca_pem=ca_pem, user=None,
+                                              preferences=preferences)).decode()
 
 
 def bootstrap_kubeconfig(server: str, ca_pem: bytes, token: Secret, *,
-                         cluster_name: str = K.DEFAULT_CLUSTER_NAME) -> bytes:
+                         cluster_name: str = K.DEFAULT_CLUSTER_NAME, preferences: bool = False) -> bytes:
     """``bootstrap-kubelet.conf``: user ``tls-bootstrap-token-user`` with the token (reference §7.2).
 
     The result contains the token: wrap it in a :class:`Secret` before it goes into a plan.
     """
     return render_kubeconfig(build_kubeconfig(cluster_name=cluster_name, server=server, ca_pem=ca_pem,
-                                              user=K.TLS_BOOTSTRAP_USER, token=token))
+                                              user=K.TLS_BOOTSTRAP_USER, token=token, preferences=preferences))
 
 
 def parse_kubeconfig(data: bytes | str, *, what: str = "kubeconfig") -> dict[str, Any]:
@@ -281,7 +290,8 @@ def build_cert_kubeconfig(cluster_pki: pki.ClusterPKI, cluster: ClusterConfigura
     pair = pki.build_client_cert(cluster_pki.ca, user, organizations, cluster=cluster, now=now, keygen=keygen)
     return render_kubeconfig(build_kubeconfig(cluster_name=cluster.cluster_name, server=server,
                                               ca_pem=cluster_pki.ca_cert_pem, user=user,
-                                              client_cert_pem=pair.cert_pem, client_key_pem=pair.key_pem))
+                                              client_cert_pem=pair.cert_pem, client_key_pem=pair.key_pem,
+                                              preferences=writes_preferences(cluster.minor)))
 
 
 class NodeKubeconfigs(dict):

@@ -142,7 +142,8 @@ def plan_bootstrap_token(ctx) -> Plan:
     )
     from ..core import kubeconfig as kc
 
-    info = kc.cluster_info_kubeconfig(ctx.control_plane_url, ctx.cluster_pki.ca_cert_pem)
+    info = kc.cluster_info_kubeconfig(ctx.control_plane_url, ctx.cluster_pki.ca_cert_pem,
+                                      preferences=kc.writes_preferences(ctx.cluster.minor))
     # retain: the controller manager adds jws-kubeconfig-<id> keys; an update would drop them
     plan.add(ApiObject(rbac.config_map(K.CLUSTER_INFO_CONFIGMAP, K.KUBE_PUBLIC_NAMESPACE, {"kubeconfig": info}),
                        strategy="merge"))

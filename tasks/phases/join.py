@@ -408,7 +408,8 @@ def bootstrap_kubelet_conf(ctx) -> Secret:
                           fix="pass --token (or discovery.tlsBootstrapToken in the JoinConfiguration)")
     # ControlPlaneKubeletLocalMode: a joining control plane's kubelet bootstraps against its own API server
     server = ctx.local_api_url if _kubelet_local_mode(ctx) else jd.server
-    return Secret(kc.bootstrap_kubeconfig(server, jd.ca_pem, jd.tls_bootstrap_token, cluster_name=jd.cluster_name),
+    return Secret(kc.bootstrap_kubeconfig(server, jd.ca_pem, jd.tls_bootstrap_token, cluster_name=jd.cluster_name,
+                                          preferences=kc.writes_preferences(ctx.cluster.minor)),
                   kind="bootstrap kubeconfig")
 
 

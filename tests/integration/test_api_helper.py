@@ -1,5 +1,6 @@
-"""``tasks.api.Api``, the one helper every kubefab API object goes through, against the
-kube-apiserver stand-in (a real TLS etcd underneath) and, for failures, a flaky HTTPS front.
+"""``tasks.api.Api``, the one helper every kubefab API object goes through, against a real
+kube-apiserver (the lab's v1.36.3 build, a real TLS etcd 3.6 underneath) and, for failures, a
+flaky HTTPS front.
 
 What is checked: ``apply`` creates, re-applies as "unchanged" without writing, updates what
 changed; the ``retain``, ``merge``, ``patch`` and ``kubeadm-certs`` strategies do what
@@ -9,10 +10,15 @@ API server starts are retried within ``timeout``; an API that never answers usef
 :class:`~tasks.core.errors.ApiError` naming the last real error, in bounded time, with no
 traceback on the command line; 403/422 are reported at once with the server's message.
 
-Needs root (the ``standin_*`` fixtures run etcd and the stand-in; see standin_fixtures.py) and
-nothing else: the 5xx answers come from :class:`FlakyFront`, an HTTPS server in this file that
-serves the stand-in's own apiserver certificate (so ``Api`` is configured exactly as against
-the real server) and forwards what it does not fail to the stand-in as kubernetes-admin.
+The races are real: "someone else" (a :class:`KubeClient` as kubernetes-admin) writes the
+object just before Api's write reaches the server, through the hook :func:`record_requests`
+puts on ``Api.request``, so the 409s are the server's own.
+
+Needs root and the lab's binaries (the ``api_*``/``apiserver`` fixtures run etcd and
+kube-apiserver; see apiserver_fixtures.py, and ``make lab-k8s`` if they are missing). The 5xx
+answers come from :class:`FlakyFront`, an HTTPS server in this file that serves the API
+server's own certificate (so ``Api`` is configured exactly as against the real server) and
+forwards what it does not fail to the real server as kubernetes-admin.
 """
 
 from __future__ import annotations
@@ -34,20 +40,21 @@ import pytest
 from tasks.api import Api, ApiStatus, Result
 from tasks.core.errors import ApiError, KubefabError
 from tasks.core.plan import ApiObject
-from tests.integration.controller_fixtures import new_token, standin_admin, token_secret  # noqa: F401 (fixture)
-from tests.integration.standin_fixtures import (  # noqa: F401  (pytest fixtures)
+from tests.integration.apiserver_fixtures import (  # noqa: F401  (pytest fixtures)
+    APISERVER_READY_SECONDS,
     REPO,
     ApiServerProcess,
     EtcdProcess,
     LabPki,
+    api_admin,
+    api_etcd,
+    api_pki,
+    api_tmp,
+    apiserver,
     free_port,
-    standin_apiserver,
-    standin_etcd,
-    standin_pki,
-    standin_tmp,
     start_apiserver,
 )
-from tests.lab.standins.clientkit import KubeClient
+from tests.integration.kubeclient import KubeClient, new_token, token_secret
 
 pytestmark = pytest.mark.lab
 
@@ -65,7 +72,7 @@ class Sleeps(list):
 
 
 @pytest.fixture()
-def make_api(standin_pki: LabPki) -> Iterator[Callable[..., tuple[Api, Sleeps]]]:
+def make_api(api_pki: LabPki) -> Iterator[Callable[..., tuple[Api, Sleeps]]]:
     """``make_api(url, timeout=..., user=..., groups=...)`` -> (Api, its recorded sleeps).
 
     The client is built as tasks/apply.py builds it from admin.conf: server URL, ca.crt,
@@ -74,7 +81,7 @@ def make_api(standin_pki: LabPki) -> Iterator[Callable[..., tuple[Api, Sleeps]]]
 
     def make(url: str, *, timeout: float = 10.0, user: str = "kubernetes-admin",
              groups: list[str] = MASTERS) -> tuple[Api, Sleeps]:  # type: ignore[assignment]
-        client = standin_pki.client(url, user, groups)
+        client = api_pki.client(url, user, groups)
         clients.append(client)
         sleeps = Sleeps()
         return Api(client, timeout=timeout, sleep=sleeps), sleeps
@@ -85,20 +92,20 @@ def make_api(standin_pki: LabPki) -> Iterator[Callable[..., tuple[Api, Sleeps]]]
 
 
 @pytest.fixture()
-def ns(standin_admin: KubeClient) -> str:
+def ns(api_admin: KubeClient) -> str:
     """A fresh namespace per test, so tests stay independent on the shared store."""
     name = "api-" + uuid.uuid4().hex[:8]
-    standin_admin.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    api_admin.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     return name
 
 
 @pytest.fixture()
-def node(standin_admin: KubeClient) -> Iterator[str]:
+def node(api_admin: KubeClient) -> Iterator[str]:
     """A Node name for this test; the Node (if created) is deleted afterwards so other modules'
     controllers never see it."""
     name = "api-node-" + uuid.uuid4().hex[:8]
     yield name
-    standin_admin.delete(f"/api/v1/nodes/{name}")
+    api_admin.delete(f"/api/v1/nodes/{name}")
 
 
 def config_map(ns: str, name: str, data: dict[str, str], **meta: Any) -> dict[str, Any]:
@@ -146,9 +153,9 @@ def writes(calls: list[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
 
 
 class FlakyFront:
-    """An HTTPS server in front of the stand-in that answers the first ``fail`` requests for
+    """An HTTPS server in front of the API server that answers the first ``fail`` requests for
     which ``when(method, path)`` holds with ``code`` and a Kubernetes Status body (message
-    numbered ``(answer N)``), and forwards every other request to the stand-in (as
+    numbered ``(answer N)``), and forwards every other request to the API server (as
     kubernetes-admin, through ``upstream``). It serves pki/apiserver.crt, whose SANs include
     127.0.0.1, so an Api verifying with ca.crt accepts it as the API server.
 
@@ -219,12 +226,12 @@ class FlakyFront:
 
 
 @pytest.fixture()
-def fronts(standin_pki: LabPki, standin_admin: KubeClient) -> Iterator[Callable[..., FlakyFront]]:
+def fronts(api_pki: LabPki, api_admin: KubeClient) -> Iterator[Callable[..., FlakyFront]]:
     """``fronts(code=..., fail=..., when=..., port=...)`` -> a started FlakyFront, stopped after the test."""
     started: list[FlakyFront] = []
 
     def start(**kwargs: Any) -> FlakyFront:
-        front = FlakyFront(standin_pki, standin_admin, **kwargs)
+        front = FlakyFront(api_pki, api_admin, **kwargs)
         started.append(front)
         return front
 
@@ -255,9 +262,9 @@ def dead_url() -> str:
 
 
 # ---------------------------------------------------------------------------- apply
-def test_apply_creates_then_reapply_changes_nothing(make_api: Any, standin_apiserver: ApiServerProcess,
-                                                    standin_admin: KubeClient, ns: str) -> None:
-    api, sleeps = make_api(standin_apiserver.url)
+def test_apply_creates_then_reapply_changes_nothing(make_api: Any, apiserver: ApiServerProcess,
+                                                    api_admin: KubeClient, ns: str) -> None:
+    api, sleeps = make_api(apiserver.url)
     wanted = config_map(ns, "first", {"a": "1", "b": "2"}, labels={"app": "kubefab"},
                         annotations={"note": "hello"})
     assert api.get(wanted) is None  # 404 is "not there", not an error
@@ -266,7 +273,7 @@ def test_apply_creates_then_reapply_changes_nothing(make_api: Any, standin_apise
     first = api.apply(ApiObject(wanted))
     assert first == Result(f"ConfigMap {ns}/first", "created") and first.changed
     assert writes(calls) == [("POST", f"/api/v1/namespaces/{ns}/configmaps", 200)]
-    live = standin_admin.get(cm_path(ns, "first"))
+    live = api_admin.get(cm_path(ns, "first"))
     assert live is not None and live["data"] == {"a": "1", "b": "2"}
     assert live["metadata"]["labels"] == {"app": "kubefab"} and live["metadata"]["annotations"] == {"note": "hello"}
     # the uid is remembered for $(uid:...) owner references later in the run
@@ -276,33 +283,33 @@ def test_apply_creates_then_reapply_changes_nothing(make_api: Any, standin_apise
     second = api.apply(ApiObject(wanted))
     assert second.action == "unchanged" and not second.changed
     assert writes(calls) == [], "an unchanged object must not be written"
-    again = standin_admin.get(cm_path(ns, "first"))
+    again = api_admin.get(cm_path(ns, "first"))
     assert again is not None and rv(again) == rv(live)
     assert sleeps == []
 
 
-def test_apply_ignores_server_defaults(make_api: Any, standin_apiserver: ApiServerProcess,
-                                       standin_admin: KubeClient, ns: str) -> None:
+def test_apply_ignores_server_defaults(make_api: Any, apiserver: ApiServerProcess,
+                                       api_admin: KubeClient, ns: str) -> None:
     """A Service comes back with clusterIP, protocol, sessionAffinity... filled in by the server;
     that is not a difference (else every run would rewrite every object)."""
-    api, _ = make_api(standin_apiserver.url)
+    api, _ = make_api(apiserver.url)
     svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "dns", "namespace": ns},
            "spec": {"selector": {"k8s-app": "dns"}, "ports": [{"name": "dns", "port": 53, "targetPort": 53}]}}
     assert api.apply(ApiObject(svc)).action == "created"
-    live = standin_admin.get(f"/api/v1/namespaces/{ns}/services/dns")
+    live = api_admin.get(f"/api/v1/namespaces/{ns}/services/dns")
     assert live is not None
     assert live["spec"].get("clusterIP") and live["spec"]["ports"][0].get("protocol") == "TCP", \
-        "the stand-in no longer defaults Service fields: this test would prove nothing"
+        "the API server did not default Service fields: this test would prove nothing"
     calls = record_requests(api)
     assert api.apply(ApiObject(svc)).action == "unchanged"
     assert writes(calls) == []
 
 
-def test_apply_updates_what_changed(make_api: Any, standin_apiserver: ApiServerProcess,
-                                    standin_admin: KubeClient, ns: str) -> None:
-    api, _ = make_api(standin_apiserver.url)
+def test_apply_updates_what_changed(make_api: Any, apiserver: ApiServerProcess,
+                                    api_admin: KubeClient, ns: str) -> None:
+    api, _ = make_api(apiserver.url)
     api.apply(ApiObject(config_map(ns, "cfg", {"a": "1", "b": "2"}, labels={"app": "kubefab"})))
-    before = standin_admin.get(cm_path(ns, "cfg"))
+    before = api_admin.get(cm_path(ns, "cfg"))
     assert before is not None
 
     changed = config_map(ns, "cfg", {"a": "10"}, labels={"app": "kubefab", "tier": "control-plane"})
@@ -310,7 +317,7 @@ def test_apply_updates_what_changed(make_api: Any, standin_apiserver: ApiServerP
     result = api.apply(ApiObject(changed))
     assert result.action == "updated" and result.changed
     assert writes(calls) == [("PUT", cm_path(ns, "cfg"), 200)]
-    after = standin_admin.get(cm_path(ns, "cfg"))
+    after = api_admin.get(cm_path(ns, "cfg"))
     assert after is not None
     # "apply" makes the object match: the whole data is replaced, labels added
     assert after["data"] == {"a": "10"}
@@ -319,22 +326,22 @@ def test_apply_updates_what_changed(make_api: Any, standin_apiserver: ApiServerP
     assert api.apply(ApiObject(changed)).action == "unchanged"
 
 
-def test_a_key_dropped_from_the_wanted_data_is_removed(make_api: Any, standin_apiserver: ApiServerProcess,
-                                                      standin_admin: KubeClient, ns: str) -> None:
+def test_a_key_dropped_from_the_wanted_data_is_removed(make_api: Any, apiserver: ApiServerProcess,
+                                                      api_admin: KubeClient, ns: str) -> None:
     """Only a dropped key: the live object is not "as wanted" just because it holds every wanted key."""
-    api, _ = make_api(standin_apiserver.url)
+    api, _ = make_api(apiserver.url)
     api.apply(ApiObject(config_map(ns, "cfg", {"a": "1", "stale": "2"})))
     result = api.apply(ApiObject(config_map(ns, "cfg", {"a": "1"})))
     assert result.action == "updated"
-    assert standin_admin.get(cm_path(ns, "cfg"))["data"] == {"a": "1"}
+    assert api_admin.get(cm_path(ns, "cfg"))["data"] == {"a": "1"}
     assert api.apply(ApiObject(config_map(ns, "cfg", {"a": "1"}))).action == "unchanged"
 
 
-def test_retain_creates_but_never_touches_an_existing_object(make_api: Any, standin_apiserver: ApiServerProcess,
-                                                             standin_admin: KubeClient, ns: str) -> None:
-    api, _ = make_api(standin_apiserver.url)
+def test_retain_creates_but_never_touches_an_existing_object(make_api: Any, apiserver: ApiServerProcess,
+                                                             api_admin: KubeClient, ns: str) -> None:
+    api, _ = make_api(apiserver.url)
     assert api.apply(ApiObject(config_map(ns, "token", {"v": "original"}), strategy="retain")).action == "created"
-    before = standin_admin.get(cm_path(ns, "token"))
+    before = api_admin.get(cm_path(ns, "token"))
     assert before is not None
 
     calls = record_requests(api)
@@ -342,45 +349,52 @@ def test_retain_creates_but_never_touches_an_existing_object(make_api: Any, stan
                                             labels={"new": "label"}), strategy="retain"))
     assert result.action == "unchanged"
     assert writes(calls) == []
-    after = standin_admin.get(cm_path(ns, "token"))
+    after = api_admin.get(cm_path(ns, "token"))
     assert after is not None and after["data"] == {"v": "original"} and rv(after) == rv(before)
     assert "labels" not in after["metadata"]
     assert api.uids[f"ConfigMap/{ns}/token"] == before["metadata"]["uid"]  # still usable as an owner
 
 
-def test_merge_updates_only_the_keys_given(make_api: Any, standin_apiserver: ApiServerProcess,
-                                           standin_admin: KubeClient, ns: str) -> None:
+def test_merge_updates_only_the_keys_given(make_api: Any, apiserver: ApiServerProcess,
+                                           api_admin: KubeClient, ns: str) -> None:
     """cluster-info: kubefab owns ``kubeconfig``; the ``jws-kubeconfig-*`` keys are the
     controller manager's (bootstrap signer) and must survive kubefab's update."""
-    api, _ = make_api(standin_apiserver.url)
+    api, _ = make_api(apiserver.url)
     step = ApiObject(config_map(ns, "cluster-info", {"kubeconfig": "v1"}, labels={"owner": "kubefab"}),
                      strategy="merge")
     assert api.apply(step).action == "created"
-    live = standin_admin.get(cm_path(ns, "cluster-info"))
+    live = api_admin.get(cm_path(ns, "cluster-info"))
     assert live is not None
     live["data"]["jws-kubeconfig-abcdef"] = "signature"
     live["metadata"]["labels"]["signed-by"] = "bootstrapsigner"
-    standin_admin.replace(cm_path(ns, "cluster-info"), live)
+    api_admin.replace(cm_path(ns, "cluster-info"), live)
 
     assert api.apply(step).action == "unchanged", "keys merge does not own are not a difference"
     newer = ApiObject(config_map(ns, "cluster-info", {"kubeconfig": "v2"}, labels={"owner": "kubefab"}),
                       strategy="merge")
     assert api.apply(newer).action == "updated"
-    after = standin_admin.get(cm_path(ns, "cluster-info"))
+    after = api_admin.get(cm_path(ns, "cluster-info"))
     assert after is not None
     assert after["data"] == {"kubeconfig": "v2", "jws-kubeconfig-abcdef": "signature"}
     assert after["metadata"]["labels"] == {"owner": "kubefab", "signed-by": "bootstrapsigner"}
     assert api.apply(newer).action == "unchanged"
 
 
-def test_patch_adds_labels_annotations_and_taints(make_api: Any, standin_apiserver: ApiServerProcess,
-                                                  standin_admin: KubeClient, node: str) -> None:
+def test_patch_adds_labels_annotations_and_taints(make_api: Any, apiserver: ApiServerProcess,
+                                                  api_admin: KubeClient, node: str) -> None:
     """mark-control-plane: add to the kubelet's Node, never remove what others put there."""
-    api, _ = make_api(standin_apiserver.url)
-    standin_admin.create("/api/v1/nodes", {
+    api, _ = make_api(apiserver.url)
+    api_admin.create("/api/v1/nodes", {
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": node, "labels": {"kubernetes.io/hostname": node}, "annotations": {"from": "kubelet"}},
         "spec": {"taints": [{"key": "example.com/special", "value": "yes", "effect": "NoExecute"}]}})
+    # kube-apiserver's TaintNodesByCondition admission adds node.kubernetes.io/not-ready to a
+    # new Node: one more taint that is not kubefab's and must survive the patch.
+    created = api_admin.get(f"/api/v1/nodes/{node}")
+    assert created is not None
+    theirs = created["spec"]["taints"]
+    assert {"key": "example.com/special", "value": "yes", "effect": "NoExecute"} in theirs and len(theirs) >= 2, \
+        theirs
     wanted = {"apiVersion": "v1", "kind": "Node", "metadata": {
         "name": node, "labels": {"node-role.kubernetes.io/control-plane": ""},
         "annotations": {"kubeadm.alpha.kubernetes.io/cri-socket": "unix:///run/containerd/containerd.sock"}},
@@ -389,24 +403,23 @@ def test_patch_adds_labels_annotations_and_taints(make_api: Any, standin_apiserv
     calls = record_requests(api)
     assert api.apply(ApiObject(wanted, strategy="patch")) == Result(f"Node {node}", "patched")
     assert writes(calls) == [("PATCH", f"/api/v1/nodes/{node}", 200)]
-    live = standin_admin.get(f"/api/v1/nodes/{node}")
+    live = api_admin.get(f"/api/v1/nodes/{node}")
     assert live is not None
     assert live["metadata"]["labels"] == {"kubernetes.io/hostname": node, "node-role.kubernetes.io/control-plane": ""}
     assert live["metadata"]["annotations"] == {
         "from": "kubelet", "kubeadm.alpha.kubernetes.io/cri-socket": "unix:///run/containerd/containerd.sock"}
-    assert live["spec"]["taints"] == [{"key": "example.com/special", "value": "yes", "effect": "NoExecute"},
-                                      {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]
+    assert live["spec"]["taints"] == [*theirs, {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]
 
     calls.clear()
     assert api.apply(ApiObject(wanted, strategy="patch")).action == "unchanged"
     assert writes(calls) == []
-    again = standin_admin.get(f"/api/v1/nodes/{node}")
+    again = api_admin.get(f"/api/v1/nodes/{node}")
     assert again is not None and rv(again) == rv(live)
 
 
-def test_patch_of_a_missing_object_is_reported_at_once(make_api: Any, standin_apiserver: ApiServerProcess,
+def test_patch_of_a_missing_object_is_reported_at_once(make_api: Any, apiserver: ApiServerProcess,
                                                        node: str) -> None:
-    api, sleeps = make_api(standin_apiserver.url, timeout=5)
+    api, sleeps = make_api(apiserver.url, timeout=5)
     started = time.monotonic()
     with pytest.raises(ApiError) as info:
         api.apply(ApiObject({"apiVersion": "v1", "kind": "Node", "metadata": {"name": node, "labels": {"x": ""}}},
@@ -431,9 +444,9 @@ def kubeadm_certs_step(ns: str, data: dict[str, str], compare: Callable[[dict[st
     return ApiObject(certs, strategy="kubeadm-certs", secret=True, related=(owner,), compare=compare), owner_name
 
 
-def test_kubeadm_certs_owner_first_compare_and_owner_checks(make_api: Any, standin_apiserver: ApiServerProcess,
-                                                            standin_admin: KubeClient, ns: str) -> None:
-    api, _ = make_api(standin_apiserver.url)
+def test_kubeadm_certs_owner_first_compare_and_owner_checks(make_api: Any, apiserver: ApiServerProcess,
+                                                            api_admin: KubeClient, ns: str) -> None:
+    api, _ = make_api(apiserver.url)
     secrets = f"/api/v1/namespaces/{ns}/secrets"
     def same(live: dict[str, Any]) -> bool:  # the "decrypts to the same files" check
         return live.get("data") == {"ca.crt": "Y2E="}
@@ -442,8 +455,8 @@ def test_kubeadm_certs_owner_first_compare_and_owner_checks(make_api: Any, stand
     calls = record_requests(api)
     assert api.apply(step).action == "created"
     assert writes(calls) == [("POST", secrets, 200), ("POST", secrets, 200)]  # the owner token, then the Secret
-    token = standin_admin.get(f"{secrets}/{owner}")
-    certs = standin_admin.get(f"{secrets}/kubeadm-certs")
+    token = api_admin.get(f"{secrets}/{owner}")
+    certs = api_admin.get(f"{secrets}/kubeadm-certs")
     assert token is not None and certs is not None
     assert certs["metadata"]["ownerReferences"][0]["uid"] == token["metadata"]["uid"]
 
@@ -453,32 +466,32 @@ def test_kubeadm_certs_owner_first_compare_and_owner_checks(make_api: Any, stand
     calls.clear()
     assert api.apply(rerun).action == "unchanged"
     assert writes(calls) == []
-    assert standin_admin.get(f"{secrets}/{new_owner}") is None
+    assert api_admin.get(f"{secrets}/{new_owner}") is None
 
     # The owner token expired (gone): upload again, owned by the new token.
-    standin_admin.delete(f"{secrets}/{owner}")
+    api_admin.delete(f"{secrets}/{owner}")
     calls.clear()
     assert api.apply(rerun).action == "updated"
     assert writes(calls) == [("POST", secrets, 200), ("PUT", f"{secrets}/kubeadm-certs", 200)]
-    token = standin_admin.get(f"{secrets}/{new_owner}")
-    certs = standin_admin.get(f"{secrets}/kubeadm-certs")
+    token = api_admin.get(f"{secrets}/{new_owner}")
+    certs = api_admin.get(f"{secrets}/kubeadm-certs")
     assert token is not None and certs is not None
     assert certs["metadata"]["ownerReferences"][0]["uid"] == token["metadata"]["uid"]
     assert certs["data"] == {"ca.crt": "Y2E="}
 
 
 # ---------------------------------------------------------------------------- lost races (409)
-def test_conflict_between_read_and_write_is_retried(make_api: Any, standin_apiserver: ApiServerProcess,
-                                                    standin_admin: KubeClient, ns: str) -> None:
-    api, sleeps = make_api(standin_apiserver.url)
+def test_conflict_between_read_and_write_is_retried(make_api: Any, apiserver: ApiServerProcess,
+                                                    api_admin: KubeClient, ns: str) -> None:
+    api, sleeps = make_api(apiserver.url)
     api.apply(ApiObject(config_map(ns, "raced", {"k": "old"})))
 
     def someone_else_writes() -> None:
-        live = standin_admin.get(cm_path(ns, "raced"))
+        live = api_admin.get(cm_path(ns, "raced"))
         assert live is not None
         live["metadata"]["annotations"] = {"touched-by": "someone-else"}
         live["data"] = {"k": "theirs"}
-        standin_admin.replace(cm_path(ns, "raced"), live)
+        api_admin.replace(cm_path(ns, "raced"), live)
 
     calls = record_requests(api, before={("PUT", cm_path(ns, "raced")): someone_else_writes})
     result = api.apply(ApiObject(config_map(ns, "raced", {"k": "mine"})))
@@ -486,60 +499,60 @@ def test_conflict_between_read_and_write_is_retried(make_api: Any, standin_apise
     assert writes(calls) == [("PUT", cm_path(ns, "raced"), 409), ("PUT", cm_path(ns, "raced"), 200)]
     assert calls.count(("GET", cm_path(ns, "raced"), 200)) == 2, "the retry must read the object again"
     assert len(sleeps) == 1
-    live = standin_admin.get(cm_path(ns, "raced"))
+    live = api_admin.get(cm_path(ns, "raced"))
     assert live is not None and live["data"] == {"k": "mine"}
     # the retried write was based on the other writer's version (its annotation survived)
     assert live["metadata"]["annotations"] == {"touched-by": "someone-else"}
 
 
-def test_create_race_already_exists_is_retried(make_api: Any, standin_apiserver: ApiServerProcess,
-                                               standin_admin: KubeClient, ns: str) -> None:
-    api, _ = make_api(standin_apiserver.url)
+def test_create_race_already_exists_is_retried(make_api: Any, apiserver: ApiServerProcess,
+                                               api_admin: KubeClient, ns: str) -> None:
+    api, _ = make_api(apiserver.url)
     collection = f"/api/v1/namespaces/{ns}/configmaps"
 
     def someone_else_creates() -> None:
-        standin_admin.create(collection, config_map(ns, "born", {"k": "theirs"}))
+        api_admin.create(collection, config_map(ns, "born", {"k": "theirs"}))
 
     calls = record_requests(api, before={("POST", collection): someone_else_creates})
     result = api.apply(ApiObject(config_map(ns, "born", {"k": "mine"})))
     assert result.action == "updated"
     assert writes(calls) == [("POST", collection, 409), ("PUT", cm_path(ns, "born"), 200)]
-    live = standin_admin.get(cm_path(ns, "born"))
+    live = api_admin.get(cm_path(ns, "born"))
     assert live is not None and live["data"] == {"k": "mine"}
 
 
-def test_patch_conflict_is_retried(make_api: Any, standin_apiserver: ApiServerProcess,
-                                   standin_admin: KubeClient, node: str) -> None:
+def test_patch_conflict_is_retried(make_api: Any, apiserver: ApiServerProcess,
+                                   api_admin: KubeClient, node: str) -> None:
     """The patch carries the resourceVersion it was computed from, so a Node the kubelet
     updated in between is patched again from its new state."""
-    api, _ = make_api(standin_apiserver.url)
-    standin_admin.create("/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}})
+    api, _ = make_api(apiserver.url)
+    api_admin.create("/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}})
 
     def kubelet_writes() -> None:
-        live = standin_admin.get(f"/api/v1/nodes/{node}")
+        live = api_admin.get(f"/api/v1/nodes/{node}")
         assert live is not None
         live["metadata"]["labels"] = {"kubernetes.io/hostname": node}
-        standin_admin.replace(f"/api/v1/nodes/{node}", live)
+        api_admin.replace(f"/api/v1/nodes/{node}", live)
 
     calls = record_requests(api, before={("PATCH", f"/api/v1/nodes/{node}"): kubelet_writes})
     wanted = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node, "labels": {"role": "cp"}}}
     assert api.apply(ApiObject(wanted, strategy="patch")).action == "patched"
     assert [c[2] for c in writes(calls)] == [409, 200]
-    live = standin_admin.get(f"/api/v1/nodes/{node}")
+    live = api_admin.get(f"/api/v1/nodes/{node}")
     assert live is not None and live["metadata"]["labels"] == {"kubernetes.io/hostname": node, "role": "cp"}
 
 
-def test_endless_conflicts_end_in_a_conflict_error(make_api: Any, standin_apiserver: ApiServerProcess,
-                                                   standin_admin: KubeClient, ns: str) -> None:
-    api, sleeps = make_api(standin_apiserver.url, timeout=1.0)
+def test_endless_conflicts_end_in_a_conflict_error(make_api: Any, apiserver: ApiServerProcess,
+                                                   api_admin: KubeClient, ns: str) -> None:
+    api, sleeps = make_api(apiserver.url, timeout=1.0)
     api.apply(ApiObject(config_map(ns, "hot", {"k": "0"})))
     counter = iter(range(1, 1000))
 
     def busy_writer() -> None:
-        live = standin_admin.get(cm_path(ns, "hot"))
+        live = api_admin.get(cm_path(ns, "hot"))
         assert live is not None
         live["data"] = {"k": str(next(counter))}
-        standin_admin.replace(cm_path(ns, "hot"), live)
+        api_admin.replace(cm_path(ns, "hot"), live)
 
     calls = record_requests(api, before={("PUT", cm_path(ns, "hot")): busy_writer}, times=math.inf)
     started = time.monotonic()
@@ -554,33 +567,33 @@ def test_endless_conflicts_end_in_a_conflict_error(make_api: Any, standin_apiser
     assert problem.endswith("(HTTP 409)")
 
 
-def test_kubeadm_certs_conflict_converges(make_api: Any, standin_apiserver: ApiServerProcess,
-                                          standin_admin: KubeClient, ns: str) -> None:
-    api, _ = make_api(standin_apiserver.url, timeout=1.5)
+def test_kubeadm_certs_conflict_converges(make_api: Any, apiserver: ApiServerProcess,
+                                          api_admin: KubeClient, ns: str) -> None:
+    api, _ = make_api(apiserver.url, timeout=1.5)
     secrets = f"/api/v1/namespaces/{ns}/secrets"
     first, _ = kubeadm_certs_step(ns, {"ca.crt": "b2xk"}, lambda live: False)
     assert api.apply(first).action == "created"
 
     def someone_else_writes() -> None:
-        live = standin_admin.get(f"{secrets}/kubeadm-certs")
+        live = api_admin.get(f"{secrets}/kubeadm-certs")
         assert live is not None
         live["metadata"]["annotations"] = {"touched": "yes"}
-        standin_admin.replace(f"{secrets}/kubeadm-certs", live)
+        api_admin.replace(f"{secrets}/kubeadm-certs", live)
 
     # new certificates (compare says "different"): new owner token, then the Secret is replaced;
     # someone writes the Secret between Api's read and its write.
     rerun, new_owner = kubeadm_certs_step(ns, {"ca.crt": "bmV3"}, lambda live: live.get("data") == {"ca.crt": "bmV3"})
     record_requests(api, before={("PUT", f"{secrets}/kubeadm-certs"): someone_else_writes})
     assert api.apply(rerun).action == "updated"
-    token = standin_admin.get(f"{secrets}/{new_owner}")
-    certs = standin_admin.get(f"{secrets}/kubeadm-certs")
+    token = api_admin.get(f"{secrets}/{new_owner}")
+    certs = api_admin.get(f"{secrets}/kubeadm-certs")
     assert token is not None and certs is not None and certs["data"] == {"ca.crt": "bmV3"}
     assert certs["metadata"]["ownerReferences"][0]["uid"] == token["metadata"]["uid"]
 
 
 # ---------------------------------------------------------------------------- transient failures
 @pytest.mark.parametrize("code", [500, 503, 429])
-def test_transient_answers_then_success(code: int, make_api: Any, fronts: Any, standin_admin: KubeClient,
+def test_transient_answers_then_success(code: int, make_api: Any, fronts: Any, api_admin: KubeClient,
                                         ns: str) -> None:
     front = fronts(code=code, fail=2)
     api, sleeps = make_api(front.url)
@@ -588,45 +601,56 @@ def test_transient_answers_then_success(code: int, make_api: Any, fronts: Any, s
     assert result.action == "created"
     assert [c[2] for c in front.seen] == [code, code, 404, 201]  # GET x3 (the last one forwarded), POST
     assert len(sleeps) == 2 and 0 < sleeps[0] <= sleeps[1] <= 2.0  # a growing, bounded backoff
-    live = standin_admin.get(cm_path(ns, f"after-{code}"))
+    live = api_admin.get(cm_path(ns, f"after-{code}"))
     assert live is not None and live["data"] == {"k": "v"}
     assert front.errors == []
 
 
-def test_transient_answers_on_the_write_are_retried(make_api: Any, fronts: Any, standin_admin: KubeClient,
+def test_transient_answers_on_the_write_are_retried(make_api: Any, fronts: Any, api_admin: KubeClient,
                                                     ns: str) -> None:
-    standin_admin.create(f"/api/v1/namespaces/{ns}/configmaps", config_map(ns, "w", {"k": "old"}))
+    api_admin.create(f"/api/v1/namespaces/{ns}/configmaps", config_map(ns, "w", {"k": "old"}))
     front = fronts(code=503, fail=2, when=lambda method, path: method == "PUT")
     api, sleeps = make_api(front.url)
     assert api.apply(ApiObject(config_map(ns, "w", {"k": "new"}))).action == "updated"
     assert [(m, c) for m, _, c in front.seen] == [("GET", 200), ("PUT", 503), ("PUT", 503), ("PUT", 200)]
     assert len(sleeps) == 2
-    live = standin_admin.get(cm_path(ns, "w"))
+    live = api_admin.get(cm_path(ns, "w"))
     assert live is not None and live["data"] == {"k": "new"}
 
 
-def test_connection_refused_while_the_api_server_starts(make_api: Any, standin_pki: LabPki,
-                                                        standin_etcd: EtcdProcess, standin_apiserver: ApiServerProcess,
-                                                        standin_tmp: Any, standin_admin: KubeClient,
+def test_connection_refused_while_the_api_server_starts(make_api: Any, api_pki: LabPki,
+                                                        api_etcd: EtcdProcess, apiserver: ApiServerProcess,
+                                                        api_tmp: Any, api_admin: KubeClient,
                                                         ns: str) -> None:
-    """Nothing listens on the port when Api starts; a second stand-in (same etcd) starts there
-    a second later, as a kube-apiserver static pod comes up after kubelet starts it."""
+    """Nothing listens on the port when Api starts; a second kube-apiserver (same etcd) starts
+    there a second later, as a kube-apiserver static pod comes up after kubelet starts it.
+    Whatever the starting server answers before it is ready is Api's to cope with."""
     port = free_port()
-    thread, box = later(1.0, lambda: start_apiserver(standin_pki, [standin_etcd.url], standin_tmp, port=port))
-    api, sleeps = make_api(f"https://127.0.0.1:{port}", timeout=20)
+    ready_at: list[float] = []
+
+    def second_server() -> ApiServerProcess:
+        srv = start_apiserver(api_pki, [api_etcd.url], api_tmp, port=port)
+        ready_at.append(time.monotonic())
+        return srv
+
+    thread, box = later(1.0, second_server)
+    api, sleeps = make_api(f"https://127.0.0.1:{port}", timeout=APISERVER_READY_SECONDS)
     try:
         started = time.monotonic()
         result = api.apply(ApiObject(config_map(ns, "early", {"k": "v"})))
-        elapsed = time.monotonic() - started
+        finished = time.monotonic()
     finally:
-        thread.join(20)
+        thread.join(APISERVER_READY_SECONDS + 10)
         if "result" in box:
             box["result"].stop()
-    assert "error" not in box, f"the stand-in did not start: {box.get('error')}"
+    assert "error" not in box, f"the second kube-apiserver did not start: {box.get('error')}"
     assert result.action == "created"
     assert sleeps, "the first attempts must have been refused and retried"
-    assert 1.0 <= elapsed < 15, elapsed
-    live = standin_admin.get(cm_path(ns, "early"))
+    assert max(sleeps) <= 2.0, sleeps
+    assert finished - started >= 1.0, finished - started
+    # The backoff is capped at 2 s: Api is done soon after the server is ready, not at its timeout.
+    assert ready_at and finished <= ready_at[0] + 3.0, (finished - started, ready_at[0] - started)
+    live = api_admin.get(cm_path(ns, "early"))
     assert live is not None and live["data"] == {"k": "v"}
 
 
@@ -675,7 +699,7 @@ def test_always_refused_gives_up_in_time(make_api: Any, ns: str) -> None:
     assert info.value.__cause__ is None and info.value.__suppress_context__
 
 
-def test_a_server_of_another_ca_is_refused_at_once(standin_apiserver: ApiServerProcess, tmp_path: Any,
+def test_a_server_of_another_ca_is_refused_at_once(apiserver: ApiServerProcess, tmp_path: Any,
                                                    ns: str) -> None:
     """A server whose certificate the CA we hold does not sign is not "starting up": no retry
     loop, an error that says so and what to check."""
@@ -693,7 +717,7 @@ def test_a_server_of_another_ca_is_refused_at_once(standin_apiserver: ApiServerP
           .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(key, hashes.SHA256()))
     (tmp_path / "other-ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     conf = k8s.Configuration()
-    conf.host, conf.ssl_ca_cert = standin_apiserver.url, str(tmp_path / "other-ca.crt")
+    conf.host, conf.ssl_ca_cert = apiserver.url, str(tmp_path / "other-ca.crt")
     sleeps = Sleeps()
     api = Api(k8s.ApiClient(conf), timeout=20, sleep=sleeps)
     started = time.monotonic()
@@ -747,9 +771,9 @@ except Exit as exc:
     "apply",
     "request",
 ])
-def test_giving_up_prints_no_traceback(what: str, standin_pki: LabPki) -> None:
-    crt, key = standin_pki.client_cert("kubernetes-admin", MASTERS)
-    proc = subprocess.run([sys.executable, "-c", CLI_SCRIPT, dead_url(), standin_pki.path("ca.crt"), crt, key, what],
+def test_giving_up_prints_no_traceback(what: str, api_pki: LabPki) -> None:
+    crt, key = api_pki.client_cert("kubernetes-admin", MASTERS)
+    proc = subprocess.run([sys.executable, "-c", CLI_SCRIPT, dead_url(), api_pki.path("ca.crt"), crt, key, what],
                           cwd=REPO, capture_output=True, text=True, timeout=30, check=False)
     assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr
     assert proc.returncode == 1 and proc.stdout == ""
@@ -761,16 +785,16 @@ def test_giving_up_prints_no_traceback(what: str, standin_pki: LabPki) -> None:
 
 # ---------------------------------------------------------------------------- not retried
 @pytest.mark.parametrize("case", ["forbidden", "invalid"])
-def test_client_errors_are_reported_at_once(case: str, make_api: Any, standin_apiserver: ApiServerProcess,
-                                            standin_admin: KubeClient, ns: str) -> None:
+def test_client_errors_are_reported_at_once(case: str, make_api: Any, apiserver: ApiServerProcess,
+                                            api_admin: KubeClient, ns: str) -> None:
     if case == "forbidden":  # a user no RBAC rule lets in
-        api, sleeps = make_api(standin_apiserver.url, timeout=20, user="nobody", groups=[])
+        api, sleeps = make_api(apiserver.url, timeout=20, user="nobody", groups=[])
         obj = config_map(ns, "denied", {"k": "v"})
         want = (f'ConfigMap {ns}/denied: configmaps "denied" is forbidden: User "nobody" cannot get resource '
                 f'"configmaps" in API group "" in the namespace "{ns}" (HTTP 403)')
         fix = "check that admin.conf in the state dir belongs to this cluster (its CA and client certificate)"
     else:  # the server's validation rejects the name
-        api, sleeps = make_api(standin_apiserver.url, timeout=20)
+        api, sleeps = make_api(apiserver.url, timeout=20)
         obj = config_map(ns, "Not_Valid", {"k": "v"})
         want = f'ConfigMap {ns}/Not_Valid: ConfigMap "Not_Valid" is invalid: metadata.name: Invalid value: "Not_Valid"'
         fix = "the object was rejected as invalid; check the kubeadm config values it came from"
@@ -783,4 +807,4 @@ def test_client_errors_are_reported_at_once(case: str, make_api: Any, standin_ap
     assert info.value.problem.startswith(want), info.value.problem
     assert info.value.problem.endswith(f"(HTTP {403 if case == 'forbidden' else 422})")
     assert info.value.fix == fix
-    assert standin_admin.get(cm_path(ns, obj["metadata"]["name"])) is None
+    assert api_admin.get(cm_path(ns, obj["metadata"]["name"])) is None

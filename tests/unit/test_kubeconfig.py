@@ -153,9 +153,10 @@ def test_admin_conf_bytes_match_client_go_layout(init_node):
         "  name: kubernetes-admin@kubernetes",
         "current-context: kubernetes-admin@kubernetes",
     ]
-    assert lines[12:16] == ["kind: Config", "preferences: {}", "users:", "- name: kubernetes-admin"]
-    assert lines[16] == "  user:" and lines[17].startswith("    client-certificate-data: LS0t")
-    assert lines[18].startswith("    client-key-data: LS0t") and len(lines) == 19
+    # client-go 1.34+ leaves out the empty preferences (omitzero); 1.33 wrote "preferences: {}"
+    assert lines[12:15] == ["kind: Config", "users:", "- name: kubernetes-admin"]
+    assert lines[15] == "  user:" and lines[16].startswith("    client-certificate-data: LS0t")
+    assert lines[17].startswith("    client-key-data: LS0t") and len(lines) == 18
 
 
 def test_cluster_info_is_exactly_client_go_output():
@@ -169,9 +170,11 @@ def test_cluster_info_is_exactly_client_go_output():
                 "contexts: null\n"
                 "current-context: \"\"\n"
                 "kind: Config\n"
-                "preferences: {}\n"
                 "users: null\n")
     assert kc.cluster_info_kubeconfig("https://[fd00::1]:6443", ca) == expected
+    # kubeadm 1.33's client-go still wrote the empty preferences
+    with_prefs = expected.replace("kind: Config\n", "kind: Config\npreferences: {}\n")
+    assert kc.cluster_info_kubeconfig("https://[fd00::1]:6443", ca, preferences=True) == with_prefs
 
 
 def test_cluster_info_parses_with_kubectl(tmp_path, init_node):

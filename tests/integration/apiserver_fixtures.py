@@ -1,34 +1,40 @@
-"""Reusable lab pieces: a TLS etcd 3.4 and the kube-apiserver stand-in on free local ports.
+"""A real kube-apiserver and a real TLS etcd, run as local processes on 127.0.0.1 for tests.
 
-The stand-in replaces a binary these machines cannot run (see tests/lab/standins). Certificates
-are kubeadm-style (CN/O/usages/SANs as in kubeadm-reference §1) and made with ``cryptography``;
-RSA keys are cached per process so a session pays for generation once.
+The binaries are the lab's (``make lab-k8s`` builds them from their Go modules into
+``$KUBEFAB_LAB_CACHE``, default /var/cache/kubefab-lab): kube-apiserver ``K8S_VERSION`` from
+``k8s/<version>/bin`` and etcd ``ETCD_VERSION`` from ``etcd/<version>/bin``. A missing binary
+fails the test that needs it (it never skips): run ``make lab-k8s``.
+
+The PKI is kubeadm-style (CN/O/usages/SANs as in kubeadm-reference §1), made with
+``cryptography`` and independent of kubefab's own PKI code; RSA keys are cached per process so
+a session pays for generation once. Both processes get the flags kubeadm's static pod manifests
+give them (reference §3.3), with local paths and free ports, and listen on 127.0.0.1 only.
 
 Use from other tests::
 
-    from tests.integration.standin_fixtures import *  # noqa: F401,F403  (fixtures)
+    from tests.integration.apiserver_fixtures import *  # noqa: F401,F403  (fixtures)
 
-    def test_x(standin_apiserver, standin_pki):
-        api = standin_pki.client(standin_apiserver.url, "kubernetes-admin", ["system:masters"])
+    def test_x(apiserver, api_pki, api_admin):
+        api = api_pki.client(apiserver.url, "kubernetes-admin", ["system:masters"])
         ...
 
 or programmatically: ``pki = make_pki(tmpdir)``, ``etcd = start_etcd(pki, tmpdir)``,
 ``srv = start_apiserver(pki, [etcd.url], tmpdir)``, ``srv.stop()``, ``etcd.stop()``.
 
-Identities: ``pki.client(url, user, groups)`` (client cert), ``pki.client(url, token=...)``
-(bootstrap or service-account token), ``pki.client(url)`` (anonymous) and
-``pki.kubeconfig(url, user, groups)`` for kubectl or other processes. At first start the
-server creates the default namespaces, the default RBAC policy (including the
-``system:controller:*`` roles and bindings that controllers using service-account credentials
-need) and the ``kubernetes`` Service; anything else is up to the test. Set
-``KUBEFAB_STANDIN_VERSION`` in ``extra_env`` to change ``/version`` (default v1.36.0).
-Processes started here are stopped at interpreter exit even if a teardown never ran.
+Identities: ``pki.client(url, user, groups)`` (client cert, for the ``kubernetes`` package),
+``pki.kubeconfig(url, user, groups)`` for kubectl, :class:`~tests.integration.kubeclient.KubeClient`
+or other processes. What a fresh server holds is what kube-apiserver creates itself (the
+default/kube-system/kube-public namespaces, the bootstrap RBAC policy, the ``kubernetes``
+Service); no controller manager runs, so nothing garbage-collects, no namespace finishes
+terminating and no service account token is minted. Processes started here are stopped at
+interpreter exit even if a teardown never ran.
 """
 
 from __future__ import annotations
 
 import atexit
 import datetime as dt
+import http.client
 import ipaddress
 import json
 import os
@@ -37,13 +43,12 @@ import signal
 import socket
 import ssl
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 from cryptography import x509
@@ -51,25 +56,45 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tests.integration.kubeclient import KubeClient
+
 REPO = Path(__file__).resolve().parents[2]
-ETCD_BIN = shutil.which("etcd") or "/usr/bin/etcd"
+K8S_VERSION = "v1.36.3"
+ETCD_VERSION = "v3.6.8"
+ETCD_READY_SECONDS = 30.0
+APISERVER_READY_SECONDS = 90.0  # a cold kube-apiserver on a 2-core machine takes a while
+ADMIN_USER, ADMIN_GROUPS = "kubernetes-admin", ["system:masters"]
 
 __all__ = [
     "LabPki", "EtcdProcess", "ApiServerProcess", "make_pki", "start_etcd", "start_apiserver",
-    "free_port", "require_root", "standin_pki", "standin_etcd", "standin_apiserver",
-    "standin_tmp",
+    "apiserver_flags", "etcd_flags", "lab_cache", "lab_binary", "free_port", "require_root",
+    "api_tmp", "api_pki", "api_etcd", "apiserver", "api_admin", "K8S_VERSION", "ETCD_VERSION",
 ]
 
 
-# ---------------------------------------------------------------------------- root gating
+# ---------------------------------------------------------------------------- gating
 def require_root() -> None:
     """Skip (with the reason) when not root; fail under CI=true, where lab tests must run."""
     if os.geteuid() == 0:
         return
-    reason = "lab test needs root (runs etcd and TLS servers for the stand-in API server)"
+    reason = "lab test needs root (runs etcd and kube-apiserver processes)"
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(reason + "; CI=true requires lab tests to run")
     pytest.skip(reason)
+
+
+def lab_cache() -> Path:
+    """Where ``make lab-k8s`` puts the built binaries (read at call time: tests may override)."""
+    return Path(os.environ.get("KUBEFAB_LAB_CACHE", "/var/cache/kubefab-lab"))
+
+
+def lab_binary(kind: str, version: str, name: str) -> str:
+    """``<cache>/<kind>/<version>/bin/<name>``; fails the test (never skips) when it is not there."""
+    path = lab_cache() / kind / version / "bin" / name
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        pytest.fail(f"{name} {version} is not built: {path} is missing; run `make lab-k8s` "
+                    f"(builds the lab's Kubernetes binaries into {lab_cache()})", pytrace=False)
+    return str(path)
 
 
 def free_port() -> int:
@@ -192,7 +217,7 @@ class LabPki:
             "users": [{"name": user, "user": {"client-certificate-data": b64(crt), "client-key-data": b64(key)}}],
             "contexts": [{"name": "ctx", "context": {"cluster": "kubernetes", "user": user}}],
         }
-        path = path or self.dir / "kubeconfigs" / f"{abs(hash((user, tuple(groups)))) % 10**8}.conf"
+        path = path or self.dir / "kubeconfigs" / f"{abs(hash((server, user, tuple(groups)))) % 10**8}.conf"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(cfg))
         os.chmod(path, 0o600)
@@ -218,7 +243,13 @@ class LabPki:
 
 
 def make_pki(base: Path, *, apiserver_ips: list[str] = ("127.0.0.1",), node: str = "lab-cp") -> LabPki:  # type: ignore[assignment]
-    """Create ca, apiserver, sa, etcd/{ca,server,peer,healthcheck-client}, apiserver-etcd-client."""
+    """The files kube-apiserver and etcd read with kubeadm's flags: ca, apiserver,
+    apiserver-kubelet-client, front-proxy-{ca,client}, sa.{key,pub},
+    etcd/{ca,server,peer,healthcheck-client} and apiserver-etcd-client.
+
+    kube-apiserver refuses to start when a file its flags name is missing, so the
+    kubelet-client and front-proxy certificates are here although no test calls a kubelet or
+    an aggregated API."""
     base = Path(base)
     pki = base / "pki"
     (pki / "etcd").mkdir(parents=True, exist_ok=True)
@@ -228,17 +259,25 @@ def make_pki(base: Path, *, apiserver_ips: list[str] = ("127.0.0.1",), node: str
         (pki / f"{name}.key").write_bytes(_pem_key(key))
         os.chmod(pki / f"{name}.key", 0o600)
 
-    ca_key, etcd_ca_key = cached_key("ca"), cached_key("etcd-ca")
+    ca_key, etcd_ca_key, fp_ca_key = cached_key("ca"), cached_key("etcd-ca"), cached_key("front-proxy-ca")
     ca = make_ca("kubernetes", ca_key)
     write("ca", ca, ca_key)
     etcd_ca = make_ca("etcd-ca", etcd_ca_key)
     write("etcd/ca", etcd_ca, etcd_ca_key)
+    front_proxy_ca = make_ca("front-proxy-ca", fp_ca_key)
+    write("front-proxy-ca", front_proxy_ca, fp_ca_key)
     # apiserver SANs per reference §1.2 (service IP, advertise address, kubernetes.default...).
     write("apiserver", make_leaf(
         ca, ca_key, cached_key("apiserver"), "kube-apiserver", server=True,
         dns=[node, "kubernetes", "kubernetes.default", "kubernetes.default.svc",
              "kubernetes.default.svc.cluster.local", "localhost"],
         ips=["10.96.0.1", *apiserver_ips]), cached_key("apiserver"))
+    write("apiserver-kubelet-client", make_leaf(
+        ca, ca_key, cached_key("apiserver-kubelet-client"), "kube-apiserver-kubelet-client",
+        ["kubeadm:cluster-admins"], client=True), cached_key("apiserver-kubelet-client"))
+    write("front-proxy-client", make_leaf(
+        front_proxy_ca, fp_ca_key, cached_key("front-proxy-client"), "front-proxy-client", client=True),
+        cached_key("front-proxy-client"))
     for name in ("server", "peer"):
         write(f"etcd/{name}", make_leaf(
             etcd_ca, etcd_ca_key, cached_key("etcd-" + name), node, server=True, client=True,
@@ -257,18 +296,25 @@ def make_pki(base: Path, *, apiserver_ips: list[str] = ("127.0.0.1",), node: str
 
 
 # ---------------------------------------------------------------------------- processes
-def _wait(check: Any, what: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 15.0) -> None:
+def _tail(log: Path, n: int = 4000) -> str:
+    return log.read_text(errors="replace")[-n:] if log.exists() else "(no log)"
+
+
+def _wait(check: Callable[[], bool], what: str, proc: subprocess.Popen[bytes], log: Path,
+          timeout: float) -> None:
+    """Poll ``check`` until true; raise with the log's tail if the process exits or time runs out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}; log {log}:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(f"{what} exited with {proc.returncode}; log {log}:\n{_tail(log)}")
         try:
             if check():
                 return
-        except OSError:
+        except (OSError, http.client.HTTPException, ValueError):
             pass
-        time.sleep(0.05)
-    raise RuntimeError(f"{what} not ready after {timeout}s; log {log}:\n{log.read_text()[-3000:]}")
+        time.sleep(0.1)
+    _stop(proc)
+    raise RuntimeError(f"{what} not ready after {timeout}s; log {log}:\n{_tail(log)}")
 
 
 _STARTED: list[subprocess.Popen[bytes]] = []
@@ -283,16 +329,20 @@ def _stop_leftovers() -> None:
 
 def _spawn(args: list[str], log: Path, **kw: Any) -> subprocess.Popen[bytes]:
     # Own session: a Ctrl-C in the terminal reaches pytest, which then stops these in order.
-    proc = subprocess.Popen(args, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True, **kw)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, **kw)
     _STARTED.append(proc)
     return proc
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def _stop(proc: subprocess.Popen[bytes], grace: float = 15.0) -> None:
+    """SIGTERM (kube-apiserver shuts down gracefully: it drains and removes its endpoint
+    lease), SIGKILL after ``grace`` seconds."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(5)
+            proc.wait(grace)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
@@ -305,42 +355,55 @@ class EtcdProcess:
     proc: subprocess.Popen[bytes]
     url: str
     log: Path
+    args: list[str]
 
     def stop(self) -> None:
         _stop(self.proc)
 
 
+def etcd_flags(pki: LabPki, data_dir: Path, name: str, client_port: int, peer_port: int,
+               metrics_port: int) -> list[str]:
+    """The etcd flags kubeadm renders for etcd 3.6 (reference §3.2), on 127.0.0.1 ports."""
+    p = pki.path
+    client, peer = f"https://127.0.0.1:{client_port}", f"https://127.0.0.1:{peer_port}"
+    return [
+        f"--advertise-client-urls={client}", f"--cert-file={p('etcd/server.crt')}",
+        "--client-cert-auth=true", f"--data-dir={data_dir}", "--feature-gates=InitialCorruptCheck=true",
+        f"--initial-advertise-peer-urls={peer}", f"--initial-cluster={name}={peer}",
+        f"--key-file={p('etcd/server.key')}", f"--listen-client-urls={client}",
+        f"--listen-metrics-urls=http://127.0.0.1:{metrics_port}", f"--listen-peer-urls={peer}",
+        f"--name={name}", f"--peer-cert-file={p('etcd/peer.crt')}", "--peer-client-cert-auth=true",
+        f"--peer-key-file={p('etcd/peer.key')}", f"--peer-trusted-ca-file={p('etcd/ca.crt')}",
+        "--snapshot-count=10000", f"--trusted-ca-file={p('etcd/ca.crt')}",
+        "--watch-progress-notify-interval=5s",
+        "--log-level=warn",  # not kubeadm's: keeps the log to what matters
+    ]
+
+
 def start_etcd(pki: LabPki, workdir: Path, name: str = "lab-cp") -> EtcdProcess:
-    """Start etcd with kubeadm-style TLS flags (client cert auth) on free 127.0.0.1 ports."""
+    """Start the lab's etcd with kubeadm-style TLS flags on free 127.0.0.1 ports; wait for /health."""
+    binary = lab_binary("etcd", ETCD_VERSION, "etcd")
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    cport, pport = free_port(), free_port()
+    cport, pport, mport = free_port(), free_port(), free_port()
     url = f"https://127.0.0.1:{cport}"
     log = workdir / f"etcd-{cport}.log"
-    args = [
-        ETCD_BIN, f"--name={name}", f"--data-dir={workdir / f'etcd-data-{cport}'}",
-        f"--listen-client-urls={url}", f"--advertise-client-urls={url}",
-        f"--listen-peer-urls=http://127.0.0.1:{pport}", f"--initial-advertise-peer-urls=http://127.0.0.1:{pport}",
-        f"--initial-cluster={name}=http://127.0.0.1:{pport}",
-        f"--cert-file={pki.path('etcd/server.crt')}", f"--key-file={pki.path('etcd/server.key')}",
-        f"--trusted-ca-file={pki.path('etcd/ca.crt')}", "--client-cert-auth=true",
-        "--snapshot-count=10000", "--log-level=warn",
-    ]
+    args = [binary, *etcd_flags(pki, workdir / f"etcd-data-{cport}", name, cport, pport, mport)]
     proc = _spawn(args, log)
     ctx = ssl.create_default_context(cafile=pki.path("etcd/ca.crt"))
     ctx.load_cert_chain(pki.path("etcd/healthcheck-client.crt"), pki.path("etcd/healthcheck-client.key"))
 
     def ready() -> bool:
-        with urllib.request.urlopen(url + "/health", context=ctx, timeout=1) as r:
+        with urllib.request.urlopen(url + "/health", context=ctx, timeout=2) as r:
             return json.loads(r.read()).get("health") == "true"
 
-    _wait(ready, "etcd", proc, log)
-    return EtcdProcess(proc=proc, url=url, log=log)
+    _wait(ready, f"etcd {ETCD_VERSION}", proc, log, ETCD_READY_SECONDS)
+    return EtcdProcess(proc=proc, url=url, log=log, args=args)
 
 
 @dataclass
 class ApiServerProcess:
-    """A running kube-apiserver stand-in (``python -m tests.lab.standins.apiserver``)."""
+    """A running kube-apiserver (the lab's real binary)."""
 
     proc: subprocess.Popen[bytes]
     url: str
@@ -354,11 +417,12 @@ class ApiServerProcess:
 
 def apiserver_flags(pki: LabPki, etcd_urls: list[str], port: int, *, advertise: str = "127.0.0.1",
                     service_cidr: str = "10.96.0.0/12") -> list[str]:
-    """The kube-apiserver flags kubeadm renders (reference §3.3), for a local PKI and port."""
+    """The kube-apiserver flags kubeadm renders (reference §3.3), for a local PKI and port,
+    plus ``--bind-address`` so that it listens on 127.0.0.1 only."""
     p = pki.path
     return [
         f"--advertise-address={advertise}", "--allow-privileged=true",
-        "--authorization-mode=Node,RBAC", f"--client-ca-file={p('ca.crt')}",
+        "--authorization-mode=Node,RBAC", f"--bind-address={advertise}", f"--client-ca-file={p('ca.crt')}",
         "--enable-admission-plugins=NodeRestriction", "--enable-bootstrap-token-auth=true",
         f"--etcd-cafile={p('etcd/ca.crt')}", f"--etcd-certfile={p('apiserver-etcd-client.crt')}",
         f"--etcd-keyfile={p('apiserver-etcd-client.key')}", f"--etcd-servers={','.join(etcd_urls)}",
@@ -379,52 +443,66 @@ def apiserver_flags(pki: LabPki, etcd_urls: list[str], port: int, *, advertise: 
 
 
 def start_apiserver(pki: LabPki, etcd_urls: list[str], workdir: Path, *, port: int | None = None,
-                    extra_env: dict[str, str] | None = None, extra_args: list[str] = ()) -> ApiServerProcess:  # type: ignore[assignment]
-    """Start the stand-in as the lab kubelet will (``<python> -m tests.lab.standins.apiserver <flags>``)."""
+                    extra_args: list[str] = (), timeout: float = APISERVER_READY_SECONDS,  # type: ignore[assignment]
+                    ) -> ApiServerProcess:
+    """Start the lab's kube-apiserver with kubeadm's flags; wait until /readyz says ``ok``.
+
+    Readiness is asked as kubernetes-admin (system:masters): the anonymous access to /readyz
+    only exists once the server has created its bootstrap RBAC policy."""
+    binary = lab_binary("k8s", K8S_VERSION, "kube-apiserver")
     port = port or free_port()
-    args = [sys.executable, "-m", "tests.lab.standins.apiserver",
-            *apiserver_flags(pki, etcd_urls, port), *extra_args]
+    args = [binary, *apiserver_flags(pki, etcd_urls, port), *extra_args]
     log = Path(workdir) / f"apiserver-{port}.log"
-    env = {**os.environ, **(extra_env or {})}
-    proc = _spawn(args, log, cwd=REPO, env=env)
+    proc = _spawn(args, log, cwd=Path(workdir))
     url = f"https://127.0.0.1:{port}"
     ctx = ssl.create_default_context(cafile=pki.path("ca.crt"))
+    ctx.load_cert_chain(*pki.client_cert(ADMIN_USER, ADMIN_GROUPS))
 
     def ready() -> bool:
-        with urllib.request.urlopen(url + "/readyz", context=ctx, timeout=1) as r:
+        with urllib.request.urlopen(url + "/readyz", context=ctx, timeout=5) as r:
             return r.read() == b"ok"
 
-    _wait(ready, "kube-apiserver stand-in", proc, log)
+    _wait(ready, f"kube-apiserver {K8S_VERSION}", proc, log, timeout)
     return ApiServerProcess(proc=proc, url=url, port=port, log=log, args=args)
 
 
 # ---------------------------------------------------------------------------- pytest fixtures
 @pytest.fixture(scope="session")
-def standin_tmp() -> Iterator[Path]:
-    """A session temp dir for PKI, etcd data and logs (kept on failure only via logs printed)."""
-    d = Path(tempfile.mkdtemp(prefix="kubefab-standin-"))
+def api_tmp() -> Iterator[Path]:
+    """A session temp dir for the PKI, etcd's data and the processes' logs (removed at the end;
+    a failing start shows the log's tail in its error)."""
+    d = Path(tempfile.mkdtemp(prefix="kubefab-apiserver-"))
     yield d
     shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def standin_pki(standin_tmp: Path) -> LabPki:
-    """A kubeadm-style PKI for the stand-in apiserver and etcd."""
+def api_pki(api_tmp: Path) -> LabPki:
+    """A kubeadm-style PKI for etcd and kube-apiserver (and the clients of the tests)."""
     require_root()
-    return make_pki(standin_tmp)
+    return make_pki(api_tmp)
 
 
 @pytest.fixture(scope="session")
-def standin_etcd(standin_pki: LabPki, standin_tmp: Path) -> Iterator[EtcdProcess]:
-    """A TLS etcd 3.4 on a free port (client cert auth, etcd/ca)."""
-    etcd = start_etcd(standin_pki, standin_tmp)
+def api_etcd(api_pki: LabPki, api_tmp: Path) -> Iterator[EtcdProcess]:
+    """The lab's etcd on free 127.0.0.1 ports (TLS, client certificates from etcd/ca)."""
+    etcd = start_etcd(api_pki, api_tmp)
     yield etcd
     etcd.stop()
 
 
 @pytest.fixture(scope="session")
-def standin_apiserver(standin_pki: LabPki, standin_etcd: EtcdProcess, standin_tmp: Path) -> Iterator[ApiServerProcess]:
-    """The kube-apiserver stand-in on a free port, storing in ``standin_etcd``."""
-    srv = start_apiserver(standin_pki, [standin_etcd.url], standin_tmp)
+def apiserver(api_pki: LabPki, api_etcd: EtcdProcess, api_tmp: Path) -> Iterator[ApiServerProcess]:
+    """The lab's kube-apiserver on a free 127.0.0.1 port, storing in ``api_etcd``."""
+    srv = start_apiserver(api_pki, [api_etcd.url], api_tmp)
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="session")
+def api_admin(api_pki: LabPki, apiserver: ApiServerProcess) -> Iterator[KubeClient]:
+    """A cluster-admin client (kubernetes-admin in system:masters) on ``apiserver``."""
+    kubeconfig = api_pki.kubeconfig(apiserver.url, ADMIN_USER, ADMIN_GROUPS)
+    client = KubeClient.from_kubeconfig(kubeconfig)
+    yield client
+    client.close()
