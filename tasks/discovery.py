@@ -234,7 +234,13 @@ def discover_token(endpoint: str, token: Secret | str, *, ca_pins: Iterable[str]
             resp = again.get(CLUSTER_INFO_PATH)
         except KubefabError as exc:
             raise exc.with_context(host=host, phase=PHASE)
-        second = ((resp.json() or {}).get("data") or {}).get("kubeconfig") if resp.status == 200 else None
+        if resp.status != 200:
+            raise KubefabError(f"the CA-verified fetch of cluster-info from {endpoint} answered HTTP {resp.status}",
+                               host=host, phase=PHASE,
+                               fix="an API server behind the endpoint is not ready (a load balancer that checks "
+                                   "only TCP sends requests to a starting API server): make its health check "
+                                   "GET /readyz over TLS, then re-run")
+        second = ((resp.json() or {}).get("data") or {}).get("kubeconfig")
         if second != content:
             raise KubefabError("cluster-info changed between the unverified and the CA-verified fetch", host=host,
                                phase=PHASE, fix="retry; if it persists, something between you and the API server "

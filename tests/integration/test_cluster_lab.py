@@ -100,6 +100,87 @@ def test_six_nodes_ready_through_the_load_balancer(lab, cluster):
         assert "node-role.kubernetes.io/control-plane" in nodes[cp]["metadata"]["labels"]
 
 
+WORKLOAD = "kubefab-e2e"
+BUSYBOX = "kubefab.local/lab/busybox:1.35.0"  # preloaded by the lab (tests/lab/images.py)
+
+
+def wait_until(check, what: str, timeout: float = 180.0, interval: float = 2.0):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"{what} not within {timeout:.0f}s (last: {last!r})")
+
+
+@pytest.fixture(scope="module")
+def workload(lab, cluster):
+    """A pod on the worker node4, run by the real kubelet in containerd, through the API server."""
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": WORKLOAD, "namespace": "default"},
+           "spec": {"nodeName": "node4", "terminationGracePeriodSeconds": 1,
+                    "containers": [{"name": "main", "image": BUSYBOX, "imagePullPolicy": "Never",
+                                    "command": ["sh", "-c", "echo hello from kubefab; exec sleep 3600"]}]}}
+    r = lab.sw(["kubectl", "--kubeconfig", str(cluster["admin"]), "apply", "-f", "-"],
+               input=json.dumps(pod).encode(), timeout=60)
+    assert r.returncode == 0, r.stderr.decode()
+
+    def running():
+        p = kget(lab, cluster["admin"], "pod", "-n", "default", WORKLOAD)
+        return p if p["status"].get("phase") == "Running" else None
+
+    return wait_until(running, f"pod {WORKLOAD} Running on node4")
+
+
+def test_a_workload_pod_runs_on_a_worker(workload):
+    assert workload["spec"]["nodeName"] == "node4"
+    assert workload["status"]["podIP"].startswith("10.244.")
+
+
+def test_kubectl_logs_and_exec_reach_the_kubelet(lab, cluster, workload):
+    # Both go API server -> kubelet :10250 with apiserver-kubelet-client, to the kubelet's serving cert.
+    assert "hello from kubefab" in kubectl(lab, cluster["admin"], "logs", "-n", "default", WORKLOAD)
+    assert kubectl(lab, cluster["admin"], "exec", "-n", "default", WORKLOAD, "--", "hostname").strip() == WORKLOAD
+
+
+def test_the_pod_resolves_the_kubernetes_service_through_coredns(lab, cluster, workload):
+    # The pod's resolver is the kube-dns Service (kube-proxy), answered by CoreDNS on another node (CNI).
+    def resolves():
+        r = lab.sw(["kubectl", "--kubeconfig", str(cluster["admin"]), "exec", "-n", "default", WORKLOAD, "--",
+                    "nslookup", "kubernetes.default.svc.cluster.local"], timeout=60)
+        return r.stdout.decode() if r.returncode == 0 and "10.96.0.1" in r.stdout.decode() else None
+
+    assert "10.96.0.1" in wait_until(resolves, "kubernetes.default.svc.cluster.local resolving to 10.96.0.1")
+
+
+def test_every_control_plane_is_ready_verbose(lab, cluster):
+    for cp in CONTROL_PLANES:
+        r = lab.sw(["kubectl", "--kubeconfig", str(cluster["admin"]), "--server", f"https://{address(lab, cp)}:6443",
+                    "get", "--raw", "/readyz?verbose"], timeout=60)
+        out = r.stdout.decode()
+        assert r.returncode == 0 and out.rstrip().endswith("readyz check passed"), (cp, out[-500:])
+        assert "[-]" not in out, (cp, [line for line in out.splitlines() if line.startswith("[-]")])
+
+
+def test_every_pod_is_running(lab, cluster, workload):
+    def all_running():
+        pods = kget(lab, cluster["admin"], "pods", "-A")["items"]
+        bad = [(p["metadata"]["namespace"], p["metadata"]["name"], p["status"].get("phase")) for p in pods
+               if p["status"].get("phase") != "Running"
+               or not all(c.get("ready") for c in p["status"].get("containerStatuses", []))]
+        return "ok" if not bad else None
+
+    wait_until(all_running, "every pod Running and ready")
+    pods = kget(lab, cluster["admin"], "pods", "-n", "kube-system")["items"]
+    names = {p["metadata"]["name"] for p in pods}
+    for component in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+        for cp in CONTROL_PLANES:  # the real kubelet's mirror pods of kubefab's static pods
+            assert f"{component}-{cp}" in names, (component, cp)
+    assert sum(p["metadata"]["name"].startswith("kube-proxy-") for p in pods) == len(CONTROL_PLANES + WORKERS)
+    assert sum(p["metadata"]["name"].startswith("coredns-") for p in pods) == 2
+
+
 def test_summary_and_certificate_key(lab, cluster):
     r = cluster["result"]
     assert re.search(r"HOST\s+ROLE\s+PHASES\s+CHANGED\s+TIME\s+RESULT", r.err)

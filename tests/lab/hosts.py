@@ -1065,5 +1065,9 @@ frontend kube-apiserver
 
 backend control-planes
     balance roundrobin
-    default-server inter 500ms fall 2 rise 2
+    # As kubeadm's HA guide has it: only a ready API server gets requests. A TCP check would send
+    # them to a starting one, which answers 403 until its RBAC caches are filled.
+    option httpchk GET /readyz
+    http-check expect status 200
+    default-server inter 500ms fall 2 rise 2 check-ssl verify none
 """
