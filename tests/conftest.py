@@ -8,6 +8,6 @@ import os
 
 from tests.lab import images
 
-_BINS = images.Binaries(os.environ.get("KUBEFAB_LAB_K8S_VERSION") or "v1.36.3")
+_BINS = images.Binaries(os.environ.get("KUBEFAB_LAB_K8S_VERSION") or images.DEFAULT_K8S_VERSION)
 os.environ["PATH"] = os.pathsep.join(
     [str(p) for p in (_BINS.k8s, _BINS.etcd) if p.is_dir()] + [os.environ.get("PATH", "")])

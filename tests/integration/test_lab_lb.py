@@ -1,9 +1,10 @@
-"""The lab's load balancer (issue 5): the real haproxy, TCP mode, :6443 over the
-control planes, still serving when one of them stops."""
+"""The lab's load balancer (issue 5): the real haproxy, TCP mode, :6443 over the ready control
+planes (its health check is GET /readyz over TLS), still serving when one of them stops."""
 
 from __future__ import annotations
 
 import socket
+import ssl
 import sys
 import time
 from collections import Counter
@@ -17,21 +18,38 @@ from tests.lab.hosts import Lab
 pytestmark = pytest.mark.lab
 
 CONTROL_PLANES = ("node1", "node2", "node3")
-# A stand-in listener on :6443 that answers every connection with its host's name.
+# A listener on :6443 in place of the API server: TLS (haproxy checks GET /readyz over TLS, as for
+# the real one) and every answer is its host's name.
 LISTENER = (
-    "import socket,socketserver\n"
-    "class H(socketserver.BaseRequestHandler):\n"
-    "    def handle(self): self.request.sendall(socket.gethostname().encode())\n"
-    "socketserver.ThreadingTCPServer.allow_reuse_address=True\n"
-    "socketserver.ThreadingTCPServer(('0.0.0.0',6443),H).serve_forever()\n"
+    "import http.server,socket,ssl,subprocess\n"
+    "subprocess.run(['openssl','req','-x509','-nodes','-newkey','ec','-pkeyopt','ec_paramgen_curve:P-256',"
+    "'-subj','/CN=listener','-keyout','/tmp/l.key','-out','/tmp/l.crt','-days','1'],check=True,capture_output=True)\n"
+    "class H(http.server.BaseHTTPRequestHandler):\n"
+    "    def do_GET(self):\n"
+    "        body=socket.gethostname().encode(); self.send_response(200)\n"
+    "        self.send_header('Content-Length',str(len(body))); self.end_headers(); self.wfile.write(body)\n"
+    "    def log_message(self,*a): pass\n"
+    "http.server.ThreadingHTTPServer.allow_reuse_address=True\n"
+    "srv=http.server.ThreadingHTTPServer(('0.0.0.0',6443),H)\n"
+    "ctx=ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain('/tmp/l.crt','/tmp/l.key')\n"
+    "srv.socket=ctx.wrap_socket(srv.socket,server_side=True)\n"
+    "srv.serve_forever()\n"
 )
+_CLIENT_TLS = ssl.create_default_context()
+_CLIENT_TLS.check_hostname = False
+_CLIENT_TLS.verify_mode = ssl.CERT_NONE
 
 
 def ask(address: str) -> str:
-    """One TCP connection through the LB; returns who answered ('' on failure)."""
+    """One TLS connection through the LB; returns who answered ('' on failure)."""
     try:
-        with socket.create_connection((address, 6443), timeout=3) as s:
-            return s.recv(64).decode()
+        with socket.create_connection((address, 6443), timeout=3) as raw, \
+                _CLIENT_TLS.wrap_socket(raw) as s:
+            s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            data = b""
+            while chunk := s.recv(4096):
+                data += chunk
+            return data.split(b"\r\n\r\n", 1)[1].decode() if b"\r\n\r\n" in data else ""
     except OSError:
         return ""
 

@@ -54,7 +54,7 @@ from tests.lab.systemctl import pid_alive
 DEFAULT_LAB_DIR = "/var/tmp/kubefab-lab"
 LAB_DIR_ENV = "KUBEFAB_LAB_DIR"
 K8S_VERSION_ENV = "KUBEFAB_LAB_K8S_VERSION"
-DEFAULT_K8S_VERSION = "v1.36.3"  # the release tests/lab/k8s/build.sh builds first
+DEFAULT_K8S_VERSION = images.DEFAULT_K8S_VERSION
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LB_NAME = "lb"
@@ -921,8 +921,14 @@ class Lab:
         state: LabState | None = None,
     ) -> subprocess.CompletedProcess:
         """Run ``argv`` inside host ``name`` (as root, like its sshd would)."""
-        proc = subprocess.run(self.exec_argv(name, argv, state), input=input, timeout=timeout,
-                              capture_output=capture)
+        try:
+            proc = subprocess.run(self.exec_argv(name, argv, state), input=input, timeout=timeout,
+                                  capture_output=capture)
+        except subprocess.TimeoutExpired as exc:
+            err = (exc.stderr or b"").decode(errors="replace") if capture else ""
+            raise LabError(f"command on {name} did not finish within {timeout:.0f} s: {' '.join(argv)[:200]}",
+                           host=name, details=err.splitlines()[-10:],
+                           fix=f"look at {self.host_dir(name)}/console.log and the host's /var/log/kubefab-lab/") from None
         if check and proc.returncode != 0:
             err = proc.stderr.decode(errors="replace") if capture else ""
             raise LabError(f"command failed on {name} ({proc.returncode}): {' '.join(argv)}", host=name,

@@ -28,6 +28,7 @@ from tasks.core.errors import KubefabError
 CACHE = Path(os.environ.get("KUBEFAB_LAB_CACHE", "/var/cache/kubefab-lab"))
 BUILD_SCRIPT = Path(__file__).resolve().parent / "k8s" / "build.sh"
 REGISTRY = "registry.k8s.io"
+DEFAULT_K8S_VERSION = "v1.36.3"  # the release the lab runs unless told (build.sh builds it first)
 BUSYBOX_IMAGE = "kubefab.local/lab/busybox:1.35.0"  # the workload image (Debian's busybox-static)
 ETCD_VERSION = "v3.6.8"
 COREDNS_VERSION = "v1.14.2"
