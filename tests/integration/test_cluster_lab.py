@@ -316,6 +316,9 @@ def test_reset_and_rejoin_a_control_plane(lab, cluster):
 def test_a_dead_worker_is_named_and_joined_once_it_is_back(lab, cluster, tmp_path):
     inv = inventory(lab, tmp_path, {**cluster["hosts"], "node7": ["worker"]})
     common = ["--inventory", str(inv), "--state-dir", str(cluster["state"])]
+    # the control plane re-joined by the test before is a member once its Node is Ready again
+    everyone = set(CONTROL_PLANES + WORKERS)
+    wait_until(lambda: everyone <= ready_nodes(lab, cluster["admin"]), "every member Ready")
     lab.stop_host("node7")
     r = fab(lab, "cluster-up", *common, timeout=600)
     assert r.returncode == 1
