@@ -57,10 +57,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.integration.kubeclient import KubeClient
+from tests.lab import images
 
 REPO = Path(__file__).resolve().parents[2]
-K8S_VERSION = "v1.36.3"
-ETCD_VERSION = "v3.6.8"
+K8S_VERSION = images.DEFAULT_K8S_VERSION
+ETCD_VERSION = images.ETCD_VERSION
 ETCD_READY_SECONDS = 30.0
 APISERVER_READY_SECONDS = 90.0  # a cold kube-apiserver on a 2-core machine takes a while
 ADMIN_USER, ADMIN_GROUPS = "kubernetes-admin", ["system:masters"]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import ipaddress
 import json
@@ -163,13 +164,11 @@ class CgroupHierarchy:
     options: str         # mount options that select it: "memory", "none,name=systemd", ""
     own_path: str        # this process's cgroup in it: /process_api/...
 
-    @property
-    def name(self) -> str:
-        return os.path.basename(self.mountpoint)
 
-
-def cgroup_hierarchies() -> list[CgroupHierarchy]:
-    """The machine's cgroup hierarchies (v1 controllers, name=systemd, the unified v2 one)."""
+@functools.cache
+def cgroup_hierarchies() -> tuple[CgroupHierarchy, ...]:
+    """The machine's cgroup hierarchies (v1 controllers, name=systemd, the unified v2 one), read
+    once per process: every lab exec joins a host's cgroups."""
     own: dict[str, str] = {}
     for line in Path("/proc/self/cgroup").read_text().splitlines():
         _, ctrls, path = line.split(":", 2)
@@ -188,11 +187,10 @@ def cgroup_hierarchies() -> list[CgroupHierarchy]:
         ctrls = [o for o in super_opts if o not in ("rw", "ro") and not o.startswith(("release_agent", "clone_"))
                  and o not in ("nsdelegate", "noprefix", "xattr")]
         named = [o for o in ctrls if o.startswith("name=")]
-        key = named[0] if named else ",".join(c for c in ctrls)
         opts = f"none,{named[0]}" if named else ",".join(ctrls)
-        path = own.get(key) or own.get(ctrls[0] if ctrls else "", "/")
+        path = own.get(named[0] if named else (ctrls[0] if ctrls else ""), "/")
         found.append(CgroupHierarchy(mountpoint, fstype, opts, path))
-    return found
+    return tuple(found)
 
 
 class LabError(KubefabError):
@@ -413,7 +411,6 @@ class Lab:
         version = k8s_version or os.environ.get(K8S_VERSION_ENV) or DEFAULT_K8S_VERSION
         # The real components, built (once) before any host exists; then their images.
         self.images = images.ensure_images(version)
-        self.binaries = images.Binaries(version)
         with self._locked():
             state = self.load()
             if state is not None and netns_inode(self.switch_netns_path) is None:
@@ -548,7 +545,7 @@ class Lab:
         # runtime (Debian's containerd and runc, CNI plugins), crictl, and etcdctl (kubefab runs
         # etcd's membership commands on the host). Real binaries, from the lab's build cache.
         bins = images.Binaries(state.k8s_version)
-        os.symlink(bins.kubelet(), usr / "bin" / "kubelet")
+        os.symlink(bins.kubelet, usr / "bin" / "kubelet")
         os.symlink(bins.crictl, usr / "local" / "bin" / "crictl")
         os.symlink(bins.etcd / "etcdctl", usr / "local" / "bin" / "etcdctl")
         _write(usr / "lib" / "systemd" / "system" / "kubelet.service", KUBELET_UNIT)

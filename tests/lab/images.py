@@ -74,6 +74,7 @@ class Binaries:
     def labimage(self) -> Path:
         return CACHE / "labimage" / "current" / "bin" / "labimage"
 
+    @property
     def kubelet(self) -> Path:
         return self.k8s / "kubelet"
 
