@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
+import re
 from dataclasses import dataclass
 
 from ..core import constants as K
@@ -88,19 +89,38 @@ def node_checks(ctx, *, worker: bool) -> list[Finding]:
                                                 "'systemctl enable kubelet.service'", False))
     if not _waived(ctx) and K.KUBELET_PORT in _ports(f):
         found.append(_port_finding(f, K.KUBELET_PORT))
+    if getattr(f, "cgroup_version", None) == 1:
+        found.append(_cgroup_v1_finding(ctx, kubelet_version))
     if str(getattr(f, "ip_forward", "1")).strip()[:1] != "1":
         found.append(Finding("FileContent--proc-sys-net-ipv4-ip_forward",
                              "/proc/sys/net/ipv4/ip_forward contents are not set to 1", True))
     return found
 
 
-def _kubelet_version(ctx, text: str) -> list[Finding]:
-    import re
-
+def _kubelet_minor(text: str) -> int | None:
     m = re.search(r"v?1\.(\d+)\.(\d+)", text)
-    if not m:
+    return int(m.group(1)) if m else None
+
+
+CGROUP_V1_FAILS_FROM = 35  # the kubelet refuses cgroup v1 from 1.35 on unless failCgroupV1: false
+
+
+def _cgroup_v1_finding(ctx, kubelet_version: str) -> Finding:
+    """kubeadm's SystemVerification on a cgroup v1 host: an error when the kubelet is 1.35 or
+    newer (the installed one, else the cluster's version), a warning before."""
+    minor = _kubelet_minor(kubelet_version) or ctx.version.minor
+    return Finding("SystemVerification",
+                   f"the host runs cgroup v1, which kubelet v1.{CGROUP_V1_FAILS_FROM} and newer refuse "
+                   "(KEP-5573); migrate the host to cgroup v2, or keep v1 by setting failCgroupV1: false in "
+                   "the KubeletConfiguration and skipping this check "
+                   "(--ignore-preflight-errors=SystemVerification)",
+                   minor >= CGROUP_V1_FAILS_FROM)
+
+
+def _kubelet_version(ctx, text: str) -> list[Finding]:
+    minor = _kubelet_minor(text)
+    if minor is None:
         return [Finding("KubeletVersion", f"couldn't parse kubelet version {text!r}", True)]
-    minor = int(m.group(1))
     cp_minor = ctx.version.minor
     if minor > cp_minor:
         return [Finding("KubeletVersion", f"the kubelet version (v1.{minor}) is higher than the control plane "

@@ -114,6 +114,7 @@ class HostFacts:
     ip_forward: str | None = None
     ipv6_forwarding: str | None = None  # conf/default/forwarding, the file kubeadm checks
     ipv6_forwarding_all: str | None = None
+    cgroup_version: int | None = None  # 1 when the memory controller is v1 (kubeadm's test), None: no /sys/fs/cgroup
     listeners: tuple[Listener, ...] = ()
     binaries: dict[str, str | None] = field(default_factory=dict)
     path_env: str = ""
@@ -275,6 +276,7 @@ def parse_probe(stdout: str) -> HostFacts:
         ip_forward=_first_line(raw.get("ip_forward")),
         ipv6_forwarding=_first_line(raw.get("ipv6_forwarding")),
         ipv6_forwarding_all=_first_line(raw.get("ipv6_forwarding_all")),
+        cgroup_version=_int(raw.get("cgroup_version"), 0) or None,
         listeners=parse_listeners(listeners.get("tool", ""), listeners.get("out") or ""),
         binaries=dict(raw.get("binaries") or {}),
         path_env=raw.get("path") or "",

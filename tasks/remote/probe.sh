@@ -57,6 +57,13 @@ _key swaps; _file /proc/swaps
 _key ip_forward; _file /proc/sys/net/ipv4/ip_forward
 _key ipv6_forwarding; _file /proc/sys/net/ipv6/conf/default/forwarding
 _key ipv6_forwarding_all; _file /proc/sys/net/ipv6/conf/all/forwarding
+# cgroup version as kubeadm's SystemVerification tells it: v1 when the memory controller is
+# mounted as a v1 hierarchy and no unified root exists (hybrid hosts count as v1 then).
+_key cgroup_version
+if [ -e /sys/fs/cgroup/cgroup.controllers ]; then _str 2
+elif [ -d /sys/fs/cgroup/memory ]; then _str 1
+elif [ -d /sys/fs/cgroup ]; then _str 2
+else printf 'null'; fi
 
 # Listening TCP sockets with owning process where visible (ss, else netstat, else /proc).
 _key listeners

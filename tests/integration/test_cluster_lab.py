@@ -45,7 +45,8 @@ def inventory(lab, tmp: Path, hosts: dict, *, join_timeout: str = "") -> Path:
     for doc in docs:
         if doc.get("kind") == "InitConfiguration":
             doc.pop("localAPIEndpoint", None)
-            doc.pop("nodeRegistration", None)
+            # the host name comes from the inventory; the lab's preflight skip (cgroup v1) stays
+            doc["nodeRegistration"] = {k: v for k, v in doc.get("nodeRegistration", {}).items() if k != "name"}
     if join_timeout:
         docs.append({"apiVersion": "kubeadm.k8s.io/v1beta4", "kind": "JoinConfiguration",
                      "timeouts": {"discovery": join_timeout}})

@@ -63,7 +63,8 @@ def make_inventory(lab, tmp: Path, *, hosts: dict | None = None, ssh: dict | Non
     for doc in docs:
         if doc.get("kind") == "InitConfiguration":
             doc.pop("localAPIEndpoint", None)   # from the inventory host
-            doc.pop("nodeRegistration", None)
+            # the host name comes from the inventory; the lab's preflight skip (cgroup v1) stays
+            doc["nodeRegistration"] = {k: v for k, v in doc.get("nodeRegistration", {}).items() if k != "name"}
             doc.update(init_extra or {})
     tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "kubeadm.yaml").write_text(yaml.safe_dump_all(docs))
@@ -287,10 +288,14 @@ def test_preflight_lists_every_failure_and_writes_nothing(lab, tmp_path):
     lab.exec("node3", ["sh", "-c", f"setsid python3 -c \"{listener}\" </dev/null >/dev/null 2>&1 &"])
     lab.exec("node3", ["sh", "-c", "echo 0 > /proc/sys/net/ipv4/ip_forward"])
     time.sleep(0.5)
-    inv = make_inventory(lab, tmp_path, hosts={"node3": {"address": address(lab, "node3"), "roles": ["control-plane"]}})
+    # without the lab's skip of SystemVerification, which fails on a cgroup v1 machine as kubeadm's does
+    inv = make_inventory(lab, tmp_path, hosts={"node3": {"address": address(lab, "node3"), "roles": ["control-plane"]}},
+                         init_extra={"nodeRegistration": {}})
     r = fab(lab, "-H", "node3", "init", "--inventory", str(inv), "--state-dir", str(tmp_path / "s"))
     assert r.returncode == 1
     assert "[ERROR Port-6443]" in r.err and "[ERROR FileContent--proc-sys-net-ipv4-ip_forward]" in r.err
+    cgroup_v1 = Path("/sys/fs/cgroup/memory").is_dir() and not Path("/sys/fs/cgroup/cgroup.controllers").exists()
+    assert ("[ERROR SystemVerification]" in r.err) is cgroup_v1
     assert "--ignore-preflight-errors=" in r.err
     no_secrets(r.out + r.err)
     assert host_sh(lab, "node3", "ls -A /etc/kubernetes").strip() == ""

@@ -124,6 +124,7 @@ def test_inventory_and_kubeadm_config(lab: Lab) -> None:
     # what an operator of these hosts must say: no systemd, cgroup v1
     assert kinds["KubeletConfiguration"]["cgroupDriver"] == "cgroupfs"
     assert kinds["KubeletConfiguration"]["failCgroupV1"] is False
+    assert kinds["InitConfiguration"]["nodeRegistration"]["ignorePreflightErrors"] == ["SystemVerification"]
     assert kinds["ClusterConfiguration"]["controlPlaneEndpoint"] == f"{lb}:6443"
 
 

@@ -821,7 +821,7 @@ class Lab:
         first = cps[0]
         init = {"apiVersion": "kubeadm.k8s.io/v1beta4", "kind": "InitConfiguration",
                 "localAPIEndpoint": {"advertiseAddress": first.address, "bindPort": APISERVER_PORT},
-                "nodeRegistration": {"name": first.name}}
+                "nodeRegistration": {"name": first.name, "ignorePreflightErrors": ["SystemVerification"]}}
         clus: dict = {"apiVersion": "kubeadm.k8s.io/v1beta4", "kind": "ClusterConfiguration",
                       "clusterName": "lab", "kubernetesVersion": state.k8s_version,
                       "networking": {"serviceSubnet": "10.96.0.0/12", "podSubnet": POD_NETWORK,
@@ -829,7 +829,8 @@ class Lab:
         if lb:
             clus["controlPlaneEndpoint"] = f"{lb.address}:{APISERVER_PORT}"
         # What an operator of these hosts must say: no systemd (cgroupfs, as containerd is set up),
-        # cgroup v1 (Kubernetes 1.35+ refuses it unless failCgroupV1 is false), and kube-proxy not
+        # cgroup v1 (Kubernetes 1.35+ refuses it unless failCgroupV1 is false, and kubeadm's
+        # SystemVerification check must be skipped, on every node), and kube-proxy not
         # touching the machine-wide conntrack table size (the hosts are network namespaces).
         kubelet = {"apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
                    "cgroupDriver": "cgroupfs", "failCgroupV1": False}

@@ -151,6 +151,9 @@ def test_probe_runs_in_posix_shells_and_matches_python(tree: Path, shell: list[s
     assert facts.binaries["sh"].endswith("/sh")
     assert facts.cri_sockets == ()
     assert facts.ip_forward == Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()
+    cgroup = Path("/sys/fs/cgroup")
+    assert facts.cgroup_version == (2 if (cgroup / "cgroup.controllers").exists() else 1 if (cgroup / "memory").is_dir()
+                                    else 2 if cgroup.is_dir() else None)
     for name in AWKWARD:
         p = tree / name
         fact = facts.paths[str(p)]

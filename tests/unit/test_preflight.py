@@ -75,3 +75,46 @@ def test_check_names_follow_kubeadm():
     assert preflight.check_name_for_path("FileAvailable", "/etc/kubernetes/manifests/kube-apiserver.yaml") == \
         "FileAvailable--etc-kubernetes-manifests-kube-apiserver.yaml"
     assert preflight.check_name_for_path("DirAvailable", "/var/lib/etcd") == "DirAvailable--var-lib-etcd"
+
+
+# --- cgroup v1 (kubeadm's SystemVerification since the kubelet refuses v1 from 1.35) -------------------
+
+
+def _node_ctx(minor: int, *, cgroup_version, kubelet_version: str):
+    facts = types.SimpleNamespace(uid=0, cri_sockets=None, binaries={"kubelet": "/usr/bin/kubelet"},
+                                  kubelet_version=kubelet_version, cgroup_version=cgroup_version,
+                                  paths={}, listening_ports={})
+    return types.SimpleNamespace(
+        facts=facts, host_name="w1", pki_dir="/etc/kubernetes/pki",
+        node_registration=types.SimpleNamespace(cri_socket="unix:///run/containerd/containerd.sock",
+                                                ignore_preflight_errors=()),
+        version=types.SimpleNamespace(minor=minor, preflight_binaries=()),
+        options=types.SimpleNamespace(ignore_preflight_errors=frozenset()))
+
+
+@pytest.mark.parametrize("minor,kubelet,cgroup,expected", [
+    (36, "Kubernetes v1.36.3", 1, True),    # error: this kubelet refuses v1
+    (36, "Kubernetes v1.34.4", 1, False),   # an older kubelet still runs on v1: a warning
+    (35, "", 1, True),                       # no kubelet yet: the cluster's version decides
+    (34, "", 1, False),
+    (36, "Kubernetes v1.36.3", 2, None),    # cgroup v2: nothing to say
+    (36, "Kubernetes v1.36.3", None, None),  # no /sys/fs/cgroup visible: nothing to say
+])
+def test_cgroup_v1_is_system_verification(monkeypatch, minor, kubelet, cgroup, expected):
+    monkeypatch.setattr(preflight, "same_cluster", lambda ctx: False)
+    found = [f for f in preflight.node_checks(_node_ctx(minor, cgroup_version=cgroup, kubelet_version=kubelet),
+                                              worker=True) if f.name == "SystemVerification"]
+    assert [f.error for f in found] == ([] if expected is None else [expected])
+    if found:
+        assert "failCgroupV1: false" in found[0].message
+        assert "--ignore-preflight-errors=SystemVerification" in found[0].message
+
+
+def test_cgroup_v1_error_can_be_skipped_like_kubeadm(monkeypatch):
+    monkeypatch.setattr(preflight, "same_cluster", lambda ctx: False)
+    ctx = _node_ctx(36, cgroup_version=1, kubelet_version="Kubernetes v1.36.3")
+    found = preflight.node_checks(ctx, worker=True)
+    with pytest.raises(PreflightError, match="SystemVerification"):
+        preflight.evaluate(ctx, found)
+    ctx.options.ignore_preflight_errors = frozenset({"systemverification"})
+    assert any(n.startswith("[WARNING SystemVerification]") for n in preflight.evaluate(ctx, found).notes)
