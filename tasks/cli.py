@@ -112,7 +112,8 @@ COMMON_HELP = {
                  "beside the inventory)",
     "dry_run": "Show what would change on each host; change nothing",
     "offline": "With --dry-run: make no connection; take node name and address from the inventory",
-    "output": "With --dry-run --offline: write every planned file to DIR/<host>/<path> and DIR/plan.json",
+    "output": "With --dry-run --offline: write every planned file to DIR/<host>/<path>, the API objects to "
+              "DIR/api/<namespace>/<Kind>-<name>.yaml (Secrets redacted) and DIR/plan.json",
     "only": "Run only these phases (comma list of kubeadm phase paths, e.g. certs,kubeconfig/admin)",
     "skip_phases": "Skip these phases (comma list, e.g. addon/kube-proxy,upload-certs); wins over --only",
     "show_secrets": "Print tokens, certificate keys and private keys instead of redacting them",

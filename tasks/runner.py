@@ -7,13 +7,14 @@ before anything is written, so bad input never leaves half-written files.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Iterable
 
 from .core.errors import KubefabError
-from .core.plan import FileWrite, Plan, plans_to_json
+from .core.plan import ApiObject, FileWrite, Plan, plans_to_json
 from .core.state import write_atomic
 from .phases.workflow import Step, Workflow
 
@@ -44,11 +45,38 @@ def plan_step(step: Step, ctx) -> Plan:
     return plan
 
 
+def object_path(obj: dict) -> str:
+    """``api/<namespace or _cluster>/<Kind>-<name>.yaml``: where ``--output`` puts an API object."""
+    meta = obj.get("metadata") or {}
+    return f"api/{meta.get('namespace') or '_cluster'}/{obj['kind']}-{meta['name']}.yaml"
+
+
+# a bootstrap token's Secret keys that are not secret (token list prints them)
+TOKEN_PUBLIC_KEYS = frozenset({"token-id", "description", "expiration", "usage-bootstrap-authentication",
+                               "usage-bootstrap-signing", "auth-extra-groups"})
+
+
+def redacted(obj: dict) -> dict:
+    """A Secret's shape (type, keys) with each secret value replaced by its sha256, like plan.json."""
+    if obj.get("kind") != "Secret":
+        return obj
+    public = TOKEN_PUBLIC_KEYS if obj.get("type") == "bootstrap.kubernetes.io/token" else frozenset()
+    out = dict(obj)
+    for key in ("data", "stringData"):
+        if key in out:
+            out[key] = {k: v if k in public else "sha256:" + hashlib.sha256(str(v).encode()).hexdigest()
+                        for k, v in out[key].items()}
+    return out
+
+
 def write_offline(plans_by_host: dict[str, list[Plan]], output: Path) -> list[Path]:
-    """Write each host's files to ``output/<host>/<absolute path>`` and ``output/plan.json``.
+    """Write each host's files to ``output/<host>/<absolute path>``, the API objects the plans
+    would create or update to ``output/api/`` (Secrets redacted) and ``output/plan.json``.
 
     Files get the plan's modes. Returns the paths written.
     """
+    import yaml
+
     written = []
     for host, plans in plans_by_host.items():
         for plan in plans:
@@ -57,6 +85,12 @@ def write_offline(plans_by_host: dict[str, list[Plan]], output: Path) -> list[Pa
                     target = output / host / step.path.lstrip("/")
                     write_atomic(target, step.data(), step.mode, dir_mode=0o755)
                     written.append(target)
+                elif isinstance(step, ApiObject):
+                    for obj in (*step.related, step.obj):
+                        target = output / object_path(obj)
+                        text = yaml.safe_dump(redacted(obj), sort_keys=False)
+                        write_atomic(target, text.encode(), 0o644, dir_mode=0o755)
+                        written.append(target)
     all_plans = [p for plans in plans_by_host.values() for p in plans]
     plan_json = output / "plan.json"
     merged = json.loads(plans_to_json(all_plans))

@@ -1376,8 +1376,10 @@ def cluster_configuration_v1beta4(cluster: ClusterConfiguration) -> dict[str, An
         x = cluster.etcd_external
         ext: dict[str, Any] = {"caFile": x.ca_file, "certFile": x.cert_file, "endpoints": list(x.endpoints),
                                "keyFile": x.key_file}
-        if x.http_endpoints:
-            ext["httpEndpoints"] = list(x.http_endpoints)
+        # kubeadm 1.35+ defaults httpEndpoints to endpoints; 1.34 and older have no such field
+        http = x.http_endpoints or (x.endpoints if cluster.minor >= 35 else ())
+        if http:
+            ext["httpEndpoints"] = list(http)
         etcd["external"] = ext
     elif cluster.etcd_local is not None:
         e = cluster.etcd_local

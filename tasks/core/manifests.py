@@ -197,15 +197,15 @@ def merge_args(defaults: Iterable[Flag], overrides: Iterable[Arg], *,
     """kubeadm's flag merge (§3.3): a user name drops every default of that name.
 
     Without ``keep_user_order`` the combined list is sorted by name then value. With it
-    (kubernetes PR #135400, in 1.36 and back-ported to later 1.32-1.35 patches) the user's
-    entries come first in the order given, because order matters for flags such as
-    ``--service-account-issuer``; the remaining defaults follow, sorted.
+    (kubernetes PR #135400, in 1.36 and back-ported to later 1.32-1.35 patches) the remaining
+    defaults come first, sorted, then the user's entries in the order given, because order
+    matters for flags such as ``--service-account-issuer`` (kubeadm 1.36.3's output decides).
     """
     user = list(overrides)
     names = {a.name for a in user}
     kept = [(d.name, d.value) for d in defaults if d.name not in names]
     if keep_user_order:
-        pairs = [(a.name, a.value) for a in user] + sorted(kept)
+        pairs = sorted(kept) + [(a.name, a.value) for a in user]
     else:
         pairs = sorted(kept + [(a.name, a.value) for a in user])
     return [f"--{name}={value}" for name, value in pairs]

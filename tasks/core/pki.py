@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from . import constants as K
+from . import versions
 from .errors import PKIError
 from .spec import ClusterConfiguration
 from .state import write_atomic  # the one atomic writer (kubeconfig.py uses it through here)
@@ -288,10 +289,14 @@ class CertSpec:
     kind: str                 # "ca" | "leaf" | "keypair"
     ca: str | None = None     # spec name of the issuing CA (leaves)
     common_name: str = ""     # "{node}" is replaced with the node name
-    organizations: tuple[str, ...] = ()
+    organizations: tuple[str, ...] | Callable[[ClusterConfiguration], Iterable[str]] = ()
     usages: tuple[x509.ObjectIdentifier, ...] = ()
     sans: SANBuilder | None = None
     etcd: bool = False        # not created with external etcd (reference §1.1)
+
+    def orgs(self, cluster: ClusterConfiguration) -> tuple[str, ...]:
+        """The subject's O= entries (a function of the cluster where they changed between minors)."""
+        return tuple(self.organizations(cluster)) if callable(self.organizations) else self.organizations
 
     def cn(self, node_name: str = "") -> str:
         return self.common_name.replace("{node}", node_name)
@@ -307,6 +312,11 @@ class CertSpec:
         return not (self.etcd and cluster.etcd_external is not None)
 
 
+def _kubelet_client_organizations(cluster: ClusterConfiguration) -> tuple[str, ...]:
+    """Before 1.36 the API server reached kubelets as a member of kubeadm:cluster-admins."""
+    return () if versions.for_version(cluster.kubernetes_version).kubelet_client_rbac else (K.CLUSTER_ADMINS_GROUP,)
+
+
 CERT_SPECS: tuple[CertSpec, ...] = (
     CertSpec("ca", K.CA_CERT_AND_KEY_BASENAME, "self-signed cluster CA that issues the Kubernetes component identities",
              "ca", common_name="kubernetes"),
@@ -314,7 +324,7 @@ CERT_SPECS: tuple[CertSpec, ...] = (
              "leaf", ca="ca", common_name=K.KUBE_APISERVER, usages=(SERVER_AUTH,), sans=apiserver_alt_names),
     CertSpec("apiserver-kubelet-client", K.APISERVER_KUBELET_CLIENT_CERT_AND_KEY_BASENAME,
              "client certificate the API server presents to kubelets", "leaf", ca="ca",
-             common_name="kube-apiserver-kubelet-client", organizations=(K.CLUSTER_ADMINS_GROUP,),
+             common_name=K.APISERVER_KUBELET_CLIENT_CN, organizations=_kubelet_client_organizations,
              usages=(CLIENT_AUTH,)),
     CertSpec("front-proxy-ca", K.FRONT_PROXY_CA_CERT_AND_KEY_BASENAME,
              "self-signed CA for the front proxy (aggregation layer) identities", "ca",
@@ -488,7 +498,7 @@ def build_leaf(spec_: CertSpec, ca: CertKeyPair, cluster: ClusterConfiguration, 
     """One leaf of the certificate list for a node; returns the pair and SAN warnings."""
     alt, warnings = (spec_.sans(cluster, node_name, advertise_address) if spec_.sans else (None, []))
     start = _utc(now)
-    pair = build_signed(ca, cn=spec_.cn(node_name), organizations=spec_.organizations, usages=spec_.usages,
+    pair = build_signed(ca, cn=spec_.cn(node_name), organizations=spec_.orgs(cluster), usages=spec_.usages,
                         alt_names=alt, algorithm=cluster.encryption_algorithm,
                         not_before=start - K.CERTIFICATE_BACKDATE,
                         not_after=start + cluster.certificate_validity_period, keygen=keygen)

@@ -37,6 +37,9 @@ class VersionInfo:
     user_args_keep_order_from: int | None
     flexvolume_mount: bool      # <=1.35: the KCM gets the flexvolume-dir hostPath (removed in 1.36)
     preflight_binaries: tuple[tuple[str, str], ...]  # (binary, "error"|"warning")
+    # 1.36+: the API server's kubelet client certificate is no member of kubeadm:cluster-admins;
+    # ClusterRoleBinding kubeadm:apiserver-kubelet-client grants it system:kubelet-api-admin
+    kubelet_client_rbac: bool = False
 
     @property
     def etcd_version_str(self) -> str:
@@ -61,7 +64,7 @@ TABLE: dict[int, VersionInfo] = {
     36: VersionInfo(36, "v1.36.0", "3.6.8-0", (3, 6, 8), "v1.14.2", "3.10.2",
                     probe_port_name=True, instance_config=True, pod_infra_flag=False,
                     etcd36_flags=True, kubelet_local_mode=True, user_args_keep_order_from=0,
-                    flexvolume_mount=False, preflight_binaries=_BIN_133),
+                    flexvolume_mount=False, preflight_binaries=_BIN_133, kubelet_client_rbac=True),
 }
 
 SUPPORTED_MINORS = tuple(sorted(TABLE))

@@ -140,6 +140,9 @@ def plan_bootstrap_token(ctx) -> Plan:
             "kubeadm:node-autoapprove-certificate-rotation",
             "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", rbac.groups(K.NODES_GROUP))),
     )
+    if ctx.version.kubelet_client_rbac:
+        plan.add(ApiObject(rbac.cluster_role_binding(K.KUBELET_API_ADMIN_BINDING, K.KUBELET_API_ADMIN_ROLE,
+                                                     [rbac.subject("User", K.APISERVER_KUBELET_CLIENT_CN)])))
     from ..core import kubeconfig as kc
 
     info = kc.cluster_info_kubeconfig(ctx.control_plane_url, ctx.cluster_pki.ca_cert_pem,

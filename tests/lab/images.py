@@ -34,6 +34,9 @@ ETCD_VERSION = "v3.6.8"
 COREDNS_VERSION = "v1.14.2"
 PAUSE_VERSION = "3.10.2"
 CRICTL_VERSION = "v1.36.0"
+# kubeadm, the judge, for every minor kubefab supports: the newest patch the Go proxy serves
+# (build.sh's K8S_VERSIONS build it with the rest of a release, KUBEADM_VERSIONS alone)
+KUBEADM_VERSIONS = {33: "v1.33.13", 34: "v1.34.4", 35: "v1.35.4", 36: "v1.36.3"}
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CONTROL_PLANE_COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 IPTABLES_TOOLS = ("iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save",
@@ -82,6 +85,13 @@ class Binaries:
         need = [self.k8s / name for name in (*CONTROL_PLANE_COMPONENTS, "kube-proxy", "kubelet", "kubectl")]
         need += [self.etcd / "etcd", self.etcd / "etcdctl", self.coredns, self.pause, self.crictl, self.labimage]
         return [p for p in need if not p.exists()]
+
+
+def kubeadm(minor: int) -> Path:
+    """The built kubeadm of a supported minor (with its release's binaries, or built alone)."""
+    version = KUBEADM_VERSIONS[minor]
+    whole = CACHE / "k8s" / version / "bin" / "kubeadm"
+    return whole if whole.exists() else CACHE / "kubeadm" / version / "bin" / "kubeadm"
 
 
 def ensure_built(version: str) -> Binaries:

@@ -196,10 +196,11 @@ def test_render_twice_same_bytes(minor):
 def test_merge_args_override_drops_all_defaults_of_that_name_and_sorts():
     defaults = [m.Flag("b", "1"), m.Flag("a", "1"), m.Flag("b", "2")]
     user = [Arg("c", "z"), Arg("b", "9"), Arg("b", "0")]
-    # <=1.35: everything sorted by name, then value
+    # before the fix (e.g. 1.33.7): everything sorted by name, then value
     assert m.merge_args(defaults, user, keep_user_order=False) == ["--a=1", "--b=0", "--b=9", "--c=z"]
-    # 1.36: the user's entries as given, then the remaining defaults sorted
-    assert m.merge_args(defaults, user, keep_user_order=True) == ["--c=z", "--b=9", "--b=0", "--a=1"]
+    # 1.36 and the back-ports: the remaining defaults sorted, then the user's entries as given
+    # (what kubeadm 1.35.4 and 1.36.3 write; tests/judge compares with them)
+    assert m.merge_args(defaults, user, keep_user_order=True) == ["--a=1", "--c=z", "--b=9", "--b=0"]
 
 
 @pytest.mark.parametrize("minor", MINORS)
@@ -211,9 +212,9 @@ def test_apiserver_extra_args_override_and_order(minor):
     assert f["secure-port"] == ["7443"]
     assert f["authorization-mode"] == ["RBAC,Bogus,Node"]  # the user's flag replaces the default
     args = command(pod)[1:]
-    if keeps_user_arg_order(c.kubernetes_version):
-        assert args[:3] == ["--secure-port=7443", "--audit-log-path=-", "--authorization-mode=RBAC,Bogus,Node"]
-        assert args[3:] == sorted(args[3:])
+    if keeps_user_arg_order(c.kubernetes_version):  # the remaining defaults sorted, then the user's as given
+        assert args[-3:] == ["--secure-port=7443", "--audit-log-path=-", "--authorization-mode=RBAC,Bogus,Node"]
+        assert args[:-3] == sorted(args[:-3])
     else:
         assert args == sorted(args)
 
@@ -444,9 +445,10 @@ def test_kubeadm_flags_env_hostname_taints_and_quoting():
     worker = NodeRegistration(name="w1", taints=(Taint("a", "NoSchedule", "b"), Taint("c", "NoExecute")),
                               kubelet_extra_args=(Arg("v", "2"), Arg("node-labels", 'x="y\\z"')))
     line = m.render_kubeadm_flags_env(c, worker, host_hostname="W1", worker_join=True).decode()
-    # hostname compared lower-cased; taints only on worker joins; %q escaping of " and \
-    assert line == ('KUBELET_KUBEADM_ARGS="--v=2 --node-labels=x=\\"y\\\\z\\" '
-                    '--register-with-taints=a=b:NoSchedule,c:NoExecute"\n')
+    # hostname compared lower-cased; taints only on worker joins; %q escaping of " and \;
+    # 1.36: kubeadm's own flags first, then the user's in their order
+    assert line == ('KUBELET_KUBEADM_ARGS="--register-with-taints=a=b:NoSchedule,c:NoExecute '
+                    '--v=2 --node-labels=x=\\"y\\\\z\\""\n')
     cp = m.render_kubeadm_flags_env(c, worker, host_hostname="other-host").decode()
     assert "--register-with-taints" not in cp and "--hostname-override=w1" in cp
     assert m.render_kubeadm_flags_env(c, NodeRegistration(name="w1"), host_hostname="w1",

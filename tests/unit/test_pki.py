@@ -27,7 +27,7 @@ ADV = "10.0.0.11"
 
 
 def cluster_config(**kw) -> ClusterConfiguration:
-    return ClusterConfiguration(kubernetes_version="v1.36.0", **kw)
+    return ClusterConfiguration(**{"kubernetes_version": "v1.36.0", **kw})
 
 
 def openssl(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -68,8 +68,8 @@ def test_cert_specs_follow_kubeadm_certs_phase_order():
 EXPECTED = {
     # name: (CN, O, EKUs, openssl purpose)
     "apiserver": ("kube-apiserver", [], [ExtendedKeyUsageOID.SERVER_AUTH], "sslserver"),
-    "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", ["kubeadm:cluster-admins"],
-                                 [ExtendedKeyUsageOID.CLIENT_AUTH], "sslclient"),
+    # 1.36: no organisation (RBAC binds the user to system:kubelet-api-admin); see the test below
+    "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", [], [ExtendedKeyUsageOID.CLIENT_AUTH], "sslclient"),
     "front-proxy-client": ("front-proxy-client", [], [ExtendedKeyUsageOID.CLIENT_AUTH], "sslclient"),
     "etcd-server": (NODE, [], [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH], "sslserver"),
     "etcd-peer": (NODE, [], [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH], "sslclient"),
@@ -576,13 +576,23 @@ def test_parallel_ensure_mints_one_ca(tmp_path, key_cache, fixed_now):
     assert results[0].ca_cert_pem == (tmp_path / "pki" / "ca.crt").read_bytes()
 
 
+@pytest.mark.parametrize("minor,orgs", [(33, ("kubeadm:cluster-admins",)), (35, ("kubeadm:cluster-admins",)),
+                                         (36, ())])
+def test_apiserver_kubelet_client_organisation_by_minor(minor, orgs):
+    """kubeadm 1.36 took the API server's kubelet client out of kubeadm:cluster-admins."""
+    assert pki.spec("apiserver-kubelet-client").orgs(cluster_config(kubernetes_version=f"v1.{minor}.0")) == orgs
+
+
 def test_subject_strings_are_encoded_like_go(tree):
     """Go writes PrintableString when it can (kubeadm's names all qualify), UTF8String otherwise."""
     root, _, _, _, _ = tree
     dump = openssl("asn1parse", "-in", str(root / "nodes" / NODE / "pki" / "apiserver-kubelet-client.crt")).stdout
-    assert ":kubeadm:cluster-admins" in dump and "PRINTABLESTRING   :kubeadm:cluster-admins" in dump
     assert "PRINTABLESTRING   :kube-apiserver-kubelet-client" in dump
     assert "UTF8STRING" not in dump
+    der = root / "name.der"
+    der.write_bytes(pki._name("kubernetes-admin", ("kubeadm:cluster-admins",)).public_bytes())
+    dump = openssl("asn1parse", "-inform", "DER", "-in", str(der)).stdout
+    assert "PRINTABLESTRING   :kubeadm:cluster-admins" in dump and "UTF8STRING" not in dump
     from cryptography.x509.oid import NameOID as N
 
     odd = pki._name("nœud_1", ())

@@ -1,0 +1,101 @@
+"""The configurations kubeadm judges kubefab on, one kubeadm config each (v1beta4, every minor).
+
+Each names the node (``master1``) and its address, as kubeadm needs; kubefab gets the same file
+and an inventory with the same host and address.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import yaml
+
+from tests.lab import images
+
+ADDRESS = "192.0.2.11"
+
+
+def _example() -> list[dict]:
+    """The example inventory's config (inventory/kubeadm.yaml with the inventory's cluster fields)."""
+    return [
+        {"apiVersion": "kubeadm.k8s.io/v1beta4", "kind": "InitConfiguration",
+         "localAPIEndpoint": {"advertiseAddress": ADDRESS, "bindPort": 6443},
+         "nodeRegistration": {"name": "master1", "criSocket": "unix:///var/run/containerd/containerd.sock",
+                              "kubeletExtraArgs": [{"name": "node-labels",
+                                                    "value": "example.com/managed-by=kubefab"}]}},
+        {"apiVersion": "kubeadm.k8s.io/v1beta4", "kind": "ClusterConfiguration", "clusterName": "example",
+         "controlPlaneEndpoint": "192.0.2.10:6443",
+         "networking": {"podSubnet": "10.244.0.0/16", "serviceSubnet": "10.96.0.0/12", "dnsDomain": "cluster.local"},
+         "apiServer": {"certSANs": ["192.0.2.10", "api.example.com"]}},
+    ]
+
+
+def _extras(docs: list[dict]) -> None:
+    """extraArgs, extraVolumes and extraEnvs on every component, and on the kubelet."""
+    cluster = docs[1]
+    volume = {"name": "audit", "hostPath": "/var/log/kubernetes", "mountPath": "/var/log/kubernetes",
+              "readOnly": False, "pathType": "DirectoryOrCreate"}
+    env = [{"name": "GOMAXPROCS", "value": "2"}, {"name": "HTTPS_PROXY", "value": "http://proxy.example:3128"}]
+    cluster["apiServer"].update({
+        "extraArgs": [{"name": "audit-log-path", "value": "/var/log/kubernetes/audit.log"},
+                      {"name": "authorization-mode", "value": "Node,RBAC"},
+                      {"name": "max-requests-inflight", "value": "800"},
+                      {"name": "tls-cipher-suites", "value": "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"}],
+        "extraVolumes": [volume], "extraEnvs": env})
+    cluster["controllerManager"] = {
+        "extraArgs": [{"name": "node-cidr-mask-size", "value": "25"}, {"name": "bind-address", "value": "0.0.0.0"}],
+        "extraVolumes": [dict(volume, name="flex", hostPath="/opt/flex", mountPath="/opt/flex", readOnly=True,
+                              pathType="Directory")],
+        "extraEnvs": env[:1]}
+    cluster["scheduler"] = {"extraArgs": [{"name": "v", "value": "2"}], "extraEnvs": env[1:],
+                            "extraVolumes": [dict(volume, name="sched", readOnly=True)]}
+    cluster["etcd"] = {"local": {"extraArgs": [{"name": "snapshot-count", "value": "5000"},
+                                               {"name": "heartbeat-interval", "value": "250"}],
+                                 "extraEnvs": [{"name": "ETCD_UNSUPPORTED_ARCH", "value": "amd64"}],
+                                 "serverCertSANs": ["etcd.example.com"], "peerCertSANs": ["192.0.2.99"]}}
+    docs[0]["nodeRegistration"]["kubeletExtraArgs"].append({"name": "max-pods", "value": "150"})
+
+
+def _external_etcd(docs: list[dict]) -> None:
+    docs[1]["etcd"] = {"external": {"endpoints": ["https://192.0.2.31:2379", "https://192.0.2.32:2379"],
+                                    "caFile": "/etc/etcd/pki/ca.crt", "certFile": "/etc/etcd/pki/client.crt",
+                                    "keyFile": "/etc/etcd/pki/client.key"}}
+
+
+def _dual_stack(docs: list[dict]) -> None:
+    docs[1]["networking"].update({"podSubnet": "10.244.0.0/16,fd00:10:244::/56",
+                                  "serviceSubnet": "10.96.0.0/16,fd00:10:96::/112"})
+    docs[1]["apiServer"]["certSANs"].append("2001:db8::10")
+
+
+def _ecdsa(docs: list[dict]) -> None:
+    docs[1].update({"encryptionAlgorithm": "ECDSA-P256", "certificateValidityPeriod": "2400h0m0s",
+                    "caCertificateValidityPeriod": "43800h0m0s"})
+
+
+def _etcd_image(docs: list[dict]) -> None:
+    docs[1]["etcd"] = {"local": {"imageRepository": "registry.example.com/etcd", "imageTag": "3.6.8-custom"}}
+
+
+def _image_repository(docs: list[dict]) -> None:
+    docs[1]["imageRepository"] = "registry.example.com/k8s"
+    docs[0]["nodeRegistration"]["imagePullPolicy"] = "Always"
+
+
+VARIANTS = {
+    "example": None,
+    "extras": _extras,
+    "external-etcd": _external_etcd,
+    "dual-stack": _dual_stack,
+    "ecdsa-validity": _ecdsa,
+    "etcd-image": _etcd_image,
+    "image-repository": _image_repository,
+}
+
+
+def config(minor: int, variant: str) -> str:
+    docs = copy.deepcopy(_example())
+    docs[1]["kubernetesVersion"] = images.KUBEADM_VERSIONS[minor]
+    if VARIANTS[variant]:
+        VARIANTS[variant](docs)
+    return yaml.safe_dump_all(docs, sort_keys=False)
