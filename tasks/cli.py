@@ -31,7 +31,7 @@ HELP_WORDS = ("-h", "--help")
 class KubefabExecutor(FabricExecutor):
     """Fabric's executor, except that kubefab tasks get the ``-H`` list in one call.
 
-    Fabric expands ``fab -H a,b task`` into one serial call per host. kubefab's tasks decide
+    Fabric expands ``fab -H a,b <task>`` into one serial call per host. kubefab's tasks decide
     themselves how hosts run (control planes one at a time, workers in parallel), so for a task
     marked ``kubefab_hosts = True`` the host list is put in the config (``kubefab.hosts``) and the
     task is called once. Other tasks keep Fabric's behaviour.
