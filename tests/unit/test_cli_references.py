@@ -32,6 +32,7 @@ WORKFLOWS = {"init": INIT, "join": JOIN, "join-control-plane": JOIN_CONTROL_PLAN
 # "fab" as a word, then up to the end of the quoted or code span, sentence part or line
 COMMAND_RE = re.compile(r"(?:^|(?<=[\s`\"'(]))fab[ \t]+([^`\"'()\n;#|]*)", re.M)
 TOKEN_RE = re.compile(r"<[^>]*>|\S+")
+SHELL_OPERATORS = {">", ">>", "2>", "2>&1", "&&", "||", "&"}
 
 
 def _flags(arguments) -> dict[str, object]:
@@ -73,6 +74,8 @@ def check(command: str) -> list[str]:
     """What is wrong with one command line (empty when Fabric would accept it as kubefab means it)."""
     tokens = [t.strip("[]").rstrip(".,:") for t in TOKEN_RE.findall(command)[1:]]
     tokens = [t for t in tokens if t]
+    shell = [i for i, t in enumerate(tokens) if t in SHELL_OPERATORS]
+    tokens = tokens[:shell[0]] if shell else tokens
     problems, task, flags, given = [], None, CORE_FLAGS, {}
     i = 0
     while i < len(tokens):
@@ -158,7 +161,7 @@ def test_the_check_finds_bad_commands(command, problem):
     "fab -H worker3 join --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash sha256:<hex>",
     "fab --help init",
     "fab [-H host] certs.check-expiration",
-    "fab --print-completion-script bash",
+    "fab --print-completion-script bash > ~/.fab-completion.bash",
     "fab -H <field> init --dry-run --offline --output out/",
     "fab init --only -h",
 ])
