@@ -60,6 +60,27 @@ def test_help_lists_long_flags_only():
     assert flag_lines and all(line.startswith("--") for line in flag_lines), flag_lines
 
 
+# kubeadm's flags (`kubeadm <command> --help`, v1.36) for options kubefab's tasks have too:
+# the task must take them under kubeadm's name.
+KUBEADM_FLAGS = {
+    "init": ["dry-run", "skip-phases", "ignore-preflight-errors", "upload-certs", "certificate-key",
+             "skip-certificate-key-print", "skip-token-print"],
+    "join": ["dry-run", "skip-phases", "ignore-preflight-errors", "token", "discovery-token-ca-cert-hash",
+             "discovery-token-unsafe-skip-ca-verification", "discovery-file"],
+    "join-control-plane": ["dry-run", "skip-phases", "ignore-preflight-errors", "token",
+                           "discovery-token-ca-cert-hash", "discovery-token-unsafe-skip-ca-verification",
+                           "discovery-file", "certificate-key"],
+    "reset": ["dry-run", "skip-phases", "force"],
+    "token.create": ["ttl", "description", "print-join-command"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(KUBEADM_FLAGS))
+def test_options_kubeadm_has_too_carry_kubeadm_names(name):
+    flags = {n for a in dict(task_arguments(ns))[name] for n in a.names}
+    assert set(KUBEADM_FLAGS[name]) <= flags, set(KUBEADM_FLAGS[name]) - flags
+
+
 # --- -h after a task is help: nothing runs, nothing is contacted --------------------------
 
 @pytest.fixture
