@@ -15,7 +15,7 @@ import traceback
 from pathlib import Path
 
 from fabric import Executor as FabricExecutor
-from invoke import Call, Collection, Exit, task
+from invoke import Call, Collection, Exit, ParserContext, task
 
 from .core.errors import ConfigError, KubefabError
 from .core.secrets import Secret
@@ -23,16 +23,30 @@ from .phases.context import Options
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_INVENTORY = "inventory/hosts.yaml"
+# Invoke reads "-h" after a task as the core --help flag only when the task has no "-h" of its
+# own (kubefab tasks have no short flags) and no flag is waiting for a value.
+HELP_WORDS = ("-h", "--help")
 
 
 class KubefabExecutor(FabricExecutor):
     """Fabric's executor, except that kubefab tasks get the ``-H`` list in one call.
 
-    Fabric expands ``fab -H a,b task`` into one serial call per host. kubefab's tasks decide
+    Fabric expands ``fab -H a,b <task>`` into one serial call per host. kubefab's tasks decide
     themselves how hosts run (control planes one at a time, workers in parallel), so for a task
     marked ``kubefab_hosts = True`` the host list is put in the config (``kubefab.hosts``) and the
     task is called once. Other tasks keep Fabric's behaviour.
+
+    ``-h``/``--help`` given where a flag value belongs (``fab init --only -h``) prints the
+    task's help instead of running the task with that value.
     """
+
+    def execute(self, *tasks):
+        for ctx in tasks:
+            if isinstance(ctx, ParserContext) and any(
+                    arg.takes_value and arg.value in HELP_WORDS for arg in ctx.args.values()):
+                _print_task_help(self.collection, ctx.name)
+                return {}
+        return super().execute(*tasks)
 
     def expand_calls(self, calls, apply_hosts=True):
         if apply_hosts and any(getattr(_body(c), "kubefab_hosts", False) for c in calls):
@@ -41,6 +55,16 @@ class KubefabExecutor(FabricExecutor):
             self.config.load_overrides({"kubefab": {"hosts": hosts}}, merge=True)
             return super().expand_calls(calls, apply_hosts=False)
         return super().expand_calls(calls, apply_hosts)
+
+
+def _print_task_help(collection, name: str) -> None:
+    """``fab --help <name>``'s output, from the running ``fab`` program."""
+    from fabric import main
+
+    program = main.program
+    if getattr(program, "collection", None) is not collection:
+        raise Exit(f"for help: fab --help {name}", code=0)
+    program.print_task_help(name)
 
 
 def _body(call):
@@ -60,7 +84,12 @@ def _hosts_from(c) -> list[str]:
 
 
 def kubefab_task(*args, **kwargs):
-    """``@task`` plus kubefab's error handling and whole-host-list calling."""
+    """``@task`` plus kubefab's error handling and whole-host-list calling.
+
+    No short flags are generated (Invoke's default would give each task its own, made-up
+    ``-h``, ``-o``, ``-r``...): kubefab's flags are long and named as kubeadm names them, and
+    ``-h`` after a task stays help.
+    """
 
     def wrap(fn):
         # one shared help table; each task documents only the flags it has
@@ -81,7 +110,7 @@ def kubefab_task(*args, **kwargs):
                 raise Exit("interrupted", code=130) from None
 
         inner.kubefab_hosts = True
-        return task(*args, **kwargs)(inner)
+        return task(*args, auto_shortflags=False, **kwargs)(inner)
 
     return wrap
 

@@ -87,7 +87,7 @@ def delete(inv, state, token_ids: list[str], *, accept_new_host_keys: bool = Fal
     from .api import ApiStatus
 
     if not token_ids:
-        raise ConfigError("token.delete needs a token or token id", fix="e.g. fab token.delete abcdef")
+        raise ConfigError("token.delete needs a token or token id", fix="e.g. fab token.delete --token abcdef")
     with cluster_api(inv, state, accept_new_host_keys=accept_new_host_keys) as (_, api):
         for raw in token_ids:
             token_id = raw.split(".", 1)[0]

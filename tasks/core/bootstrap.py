@@ -74,7 +74,7 @@ def parse_token(token: Secret | str) -> tuple[str, Secret]:
     m = TOKEN_RE.match(_reveal(token))
     if not m:
         raise ConfigError("bootstrap token has the wrong format (expected [a-z0-9]{6}.[a-z0-9]{16})",
-                          fix='generate one with "fab token.generate" or leave it empty to get a random one')
+                          fix='use a token printed by "fab -H <init host> init" or "fab token.create"')
     return m.group(1), Secret(m.group(2), kind="bootstrap token secret")
 
 
@@ -277,8 +277,8 @@ def parse_certificate_key(key: Secret | str) -> bytes:
         raw = b""
     if len(raw) != CERTIFICATE_KEY_BYTES:
         raise ConfigError("the certificate key must be 64 hexadecimal characters (32 bytes)",
-                          fix='pass the key printed by "fab -H <init host> init" (or generate one with '
-                          '"fab certs.certificate-key" and re-run upload-certs with it)')
+                          fix='pass the key printed by "fab -H <init host> init --upload-certs", or leave '
+                          '--certificate-key out (init generates one and keeps it in the state dir)')
     return raw
 
 
@@ -311,7 +311,7 @@ def decrypt(blob: bytes, key: bytes, *, what: str = "data") -> bytes:
         raise PKIError(f"cannot decrypt {what}: the certificate key does not match the one used for "
                        "upload-certs (or the data is damaged)", phase="download-certs",
                        fix="pass the certificate key printed by the init (or re-run "
-                       '"fab -H <init host> init --only upload-certs" and use the new key)') from None
+                       '"fab -H <init host> init --only upload-certs --upload-certs" and use the new key)') from None
 
 
 def secret_key_for(rel_path: str) -> str:
@@ -381,7 +381,7 @@ def decrypt_kubeadm_certs(secret: Mapping[str, Any], certificate_key: Secret | s
     for name in kubeadm_certs_files(external_etcd=external_etcd):
         if name not in data:
             raise PKIError(f"kubeadm-certs has no {name!r} entry", phase="download-certs",
-                           fix='re-run "fab -H <init host> init --only upload-certs" and join again')
+                           fix='re-run "fab -H <init host> init --only upload-certs --upload-certs" and join again')
         value = data[name]
         if not value:
             continue
@@ -390,7 +390,7 @@ def decrypt_kubeadm_certs(secret: Mapping[str, Any], certificate_key: Secret | s
             blob = base64.b64decode(raw, validate=True)
         except (binascii.Error, ValueError):
             raise PKIError(f"kubeadm-certs entry {name!r} is not base64", phase="download-certs",
-                           fix='re-run "fab -H <init host> init --only upload-certs"') from None
+                           fix='re-run "fab -H <init host> init --only upload-certs --upload-certs"') from None
         out[_data_to_rel_path(name)] = decrypt(blob, key, what=f"kubeadm-certs entry {name!r}")
     return out
 

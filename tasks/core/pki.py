@@ -783,7 +783,7 @@ def load_cluster_pki_from_files(files: dict[str, bytes], *, encryption_algorithm
                 continue  # external etcd: no etcd CA is shared
             raise PKIError(f"{crt} is missing from the downloaded certificates", phase="download-certs",
                            fix="re-run upload-certs on the first control plane (fab -H <init host> init "
-                           "--only upload-certs) and join again")
+                           "--only upload-certs --upload-certs) and join again")
         result.cas[s.name] = pair
         result.reused.append(s.name)
         if pair.key is None:

@@ -60,7 +60,7 @@ def plan_reset_preflight(ctx) -> Plan:
         raise PreflightError("reset must run as root", host=ctx.host_name, phase="preflight",
                              fix="connect as root or configure sudo for this host in the inventory")
     plan.notes.append("[reset] Are you sure? The changes made to this host by init or join will be reverted "
-                      "(fab reset asks unless --force)")
+                      "(kubefab asks unless --force)")
     return plan
 
 
