@@ -290,14 +290,31 @@ def gather_timed(transport, paths: list[str], started: float) -> tuple[object, "
     return facts, run
 
 
-def show_plans(host: str, plans: list[Plan], facts, options: Options) -> bool:
-    """Print the preflight warnings; with --dry-run print the diff too. True = dry-run: stop."""
+def render_state_writes(host: str, store) -> str:
+    """What a dry-run would have created in the state dir (names, modes, sizes; no value)."""
+    if store is None or store.empty:
+        return ""
+    lines = [f"[{host}] [state-dir] would create in {store.state.root} (dry-run: nothing written):"]
+    lines += [f"    {line}" for line in store.describe()]
+    return "\n".join(lines)
+
+
+def show_plans(host: str, plans: list[Plan], facts, options: Options, store=None) -> bool:
+    """Print the preflight warnings; with --dry-run print the diff too. True = dry-run: stop.
+
+    Not a dry-run: the state files the plans made (PKI, kubeconfigs, join material) are
+    written now, after every plan of the host was built (preflight passed)."""
     for plan in plans:
         for note in plan.notes:
             if note.startswith("[WARNING"):
                 output.info(note, host=host, phase=plan.phase)
     if options.dry_run:
         output.out(render_diff(host, plans, facts, show_secrets=options.show_secrets), reveal=options.show_secrets)
+        writes = render_state_writes(host, store)
+        if writes:
+            output.out(writes)
+    elif store is not None:
+        store.commit()
     return options.dry_run
 
 
@@ -308,10 +325,13 @@ def run_init(inv, targets, *, state, options: Options, only, skip, now, accept_n
     from .phases.preflight import paths_to_probe
     from .runner import build_plans
 
+    from .core.statestore import PendingStore
+
     runs: list[HostRun] = []
     for host in targets:
         config = inv.kubeadm_config(host)
-        ctx = RunContext(config=config, host_name=host.name, state=state, options=options, now=now)
+        store = PendingStore(state)
+        ctx = RunContext(config=config, host_name=host.name, state=state, options=options, now=now, store=store)
         draft = build_plans(INIT, ctx, only=only, skip=skip)
         paths = sorted(set(plan_paths(draft)) | set(paths_to_probe(ctx)))
         sudo = None
@@ -323,9 +343,9 @@ def run_init(inv, targets, *, state, options: Options, only, skip, now, accept_n
         try:
             facts, run = gather_timed(transport, paths, started)
             ctx = RunContext(config=config, host_name=host.name, state=state, options=options, now=now,
-                             facts=facts)
+                             facts=facts, store=store)
             plans = build_plans(INIT, ctx, only=only, skip=skip)
-            if show_plans(host.name, plans, facts, options):
+            if show_plans(host.name, plans, facts, options, store):
                 continue
             confs = node_kubeconfigs(ctx)
             _apply_plans(ctx, transport, plans, run, admin_conf=confs.get(K.ADMIN_KUBECONFIG),
@@ -550,7 +570,7 @@ def _finish_init(ctx: RunContext, run: HostRun, plans: list[Plan]) -> None:
                  f"{run.unchanged} unchanged")
     output.err(run.timer.table())
     ran = {p.phase.split("/")[0] for p in plans}
-    admin = ctx.state.node_dir(ctx.node_name) / K.ADMIN_KUBECONFIG
+    admin = ctx.node_state_dir / K.ADMIN_KUBECONFIG
     if "show-join-command" not in ran:
         return
     reveal = ctx.options.show_secrets or not ctx.options.skip_token_print

@@ -28,11 +28,12 @@ def _residual(delta: timedelta) -> str:
 def check_expiration(inv, state, names: list[str]) -> None:
     from .core import kubeconfig as kc
     from .core import pki
+    from .core.statestore import PendingStore
     from .phases.context import Options, RunContext
 
     if not (state.pki_dir / "ca.crt").exists():
         raise KubefabError(f"no cluster PKI in {state.root}",
-                           fix="run `fab -H <host> init` (or --dry-run --offline) first, or pass --state-dir")
+                           fix="run `fab -H <host> init` first, or pass --state-dir")
     hosts = inv.resolve(names) if names else list(inv.control_planes)
     now = datetime.now(timezone.utc)
     for host in hosts:
@@ -41,9 +42,10 @@ def check_expiration(inv, state, names: list[str]) -> None:
         if not (node_dir / "pki").exists():
             output.err(f"[{host.name}] no certificates in the state dir (not set up from this machine)")
             continue
-        cluster_pki = pki.ensure_cluster_pki(state.pki_dir, ctx.cluster, now=now)
+        reader = PendingStore(state)  # never committed: this command creates nothing
+        cluster_pki = pki.ensure_cluster_pki(state.pki_dir, ctx.cluster, now=now, store=reader)
         node_pki = pki.ensure_node_pki(cluster_pki, node_dir, ctx.cluster, node_name=ctx.node_name,
-                                       advertise_address=ctx.advertise_address, now=now)
+                                       advertise_address=ctx.advertise_address, now=now, store=reader)
         extra = {}
         for name in (K.ADMIN_KUBECONFIG, K.SUPER_ADMIN_KUBECONFIG, K.CONTROLLER_MANAGER_KUBECONFIG,
                      K.SCHEDULER_KUBECONFIG):

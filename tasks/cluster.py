@@ -139,10 +139,15 @@ def join_host(inv, host, *, control_plane: bool, state, options: Options, flags:
     jd = _discover(inv, host, cfg, state=state, flags=flags, control_plane=control_plane)
     cfg = discovery.join_config(cfg, jd, host=host.name)
     now = datetime.now(timezone.utc)
-    ctx = RunContext(config=cfg, host_name=host.name, state=state, options=options, now=now, join_data=jd)
+    from .core.statestore import PendingStore
+
+    store = PendingStore(state)
+    ctx = RunContext(config=cfg, host_name=host.name, state=state, options=options, now=now, join_data=jd,
+                     store=store)
     if control_plane and cfg.cluster.etcd_local is not None:
         jd = _etcd_members(inv, ctx, jd, accept_new_host_keys=accept_new_host_keys)
-        ctx = RunContext(config=cfg, host_name=host.name, state=state, options=options, now=now, join_data=jd)
+        ctx = RunContext(config=cfg, host_name=host.name, state=state, options=options, now=now, join_data=jd,
+                         store=store)
     draft = build_plans(workflow, ctx, only=only, skip=skip)
     paths = sorted(set(plan_paths(draft)) | set(paths_to_probe(ctx)))
     t0 = time.monotonic()
@@ -150,9 +155,9 @@ def join_host(inv, host, *, control_plane: bool, state, options: Options, flags:
     try:
         facts, run = gather_timed(transport, paths, t0)
         ctx = RunContext(config=cfg, host_name=host.name, state=state, options=options, now=now, join_data=jd,
-                         facts=facts)
+                         facts=facts, store=store)
         plans = build_plans(workflow, ctx, only=only, skip=skip)
-        if show_plans(host.name, plans, facts, options):
+        if show_plans(host.name, plans, facts, options, store):
             return outcome
         admin = node_kubeconfigs(ctx).get(K.ADMIN_KUBECONFIG) if control_plane else None
         _apply_plans(ctx, transport, plans, run, admin_conf=admin, started=started)
@@ -257,12 +262,14 @@ def reset(inv, names: list[str], *, state, options: Options, force: bool = False
 
     def one(host) -> HostOutcome:
         started = time.monotonic()
+        from .core.statestore import PendingStore
+
         cfg = inv.kubeadm_config(host, join=True)
-        ctx = RunContext(config=cfg, host_name=host.name, state=state, options=options)
+        store = PendingStore(state)
         transport = connect(inv, host, accept_new_host_keys=accept_new_host_keys)
         try:
             facts = gather_facts(transport, [posixpath.join(K.MANIFESTS_DIR, f"{K.ETCD}.yaml")])
-            ctx = RunContext(config=cfg, host_name=host.name, state=state, options=options, facts=facts)
+            ctx = RunContext(config=cfg, host_name=host.name, state=state, options=options, facts=facts, store=store)
             plans = build_plans(RESET, ctx, only=only, skip=skip)
             if options.dry_run:
                 output.out(render_diff(host.name, plans, facts), reveal=False)

@@ -65,18 +65,27 @@ def init(*, hosts: list[str], options: Options, state_dir: str = "", output_dir:
                  accept_new_host_keys=accept_new_host_keys, prompt_for_sudo_password=prompt_for_sudo_password)
         return
 
+    from .apply import render_state_writes
+    from .core.statestore import PendingStore
+
     out_dir = Path(output_dir) if output_dir else None
     plans_by_host = {}
+    stores = {}
     for host in targets:
         config = inv.kubeadm_config(host)
         if config.init is None:
             raise ConfigError(f"{config.source or 'the kubeadm config'} has no InitConfiguration for {host.name}",
                               host=host.name, fix="add an InitConfiguration document or remove the JoinConfiguration")
-        ctx = RunContext(config=config, host_name=host.name, state=state, options=options, now=now)
+        stores[host.name] = PendingStore(state)
+        ctx = RunContext(config=config, host_name=host.name, state=state, options=options, now=now,
+                         store=stores[host.name])
         output.stage(f"Planning init on {host.name} (offline: no connection)")
         plans_by_host[host.name] = build_plans(INIT, ctx, only=only, skip=skip)
     for host_name, plans in plans_by_host.items():
         output.out(render_plan(plans, show_secrets=options.show_secrets), reveal=options.show_secrets)
+        writes = render_state_writes(host_name, stores[host_name])
+        if writes:
+            output.out(writes)
     if out_dir is not None:
         written = write_offline(plans_by_host, out_dir)
         output.stage(f"Wrote {len(written)} files under {out_dir}")
@@ -95,7 +104,7 @@ def ca_hash(*, cert: str = "", inventory: str = "", state_dir: str = "") -> str:
         path = state_for(inv, state_dir).pki_dir / "ca.crt"
         if not path.exists():
             raise KubefabError(f"the cluster CA {path} does not exist yet",
-                               fix="run `fab -H <host> init` first (or --dry-run --offline), or pass --cert FILE")
+                               fix="run `fab -H <host> init` first, or pass --cert FILE")
     try:
         pem = path.read_bytes()
     except OSError as exc:

@@ -306,7 +306,8 @@ class NodeKubeconfigs(dict):
 
 def ensure_node_kubeconfigs(cluster_pki: pki.ClusterPKI, node_dir: Path | str, cluster: ClusterConfiguration, *,
                             node_name: str, control_plane_url: str, local_url: str, is_control_plane: bool,
-                            init: bool, now: datetime, keygen: pki.KeyGen | None = None) -> NodeKubeconfigs:
+                            init: bool, now: datetime, keygen: pki.KeyGen | None = None,
+                            store=None) -> NodeKubeconfigs:
     """Load or create a node's kubeconfigs under ``<node_dir>/`` (reference §2).
 
     An existing file is reused byte for byte if its CA is the cluster CA (a different server only
@@ -314,16 +315,16 @@ def ensure_node_kubeconfigs(cluster_pki: pki.ClusterPKI, node_dir: Path | str, c
 
     :raises PKIError: for a file made for another CA, or a missing file in external-CA mode.
     """
+    from .statestore import DISK
+
+    store = store or DISK
     root = Path(node_dir)
     out = NodeKubeconfigs()
     for spec in specs_for(init=init, is_control_plane=is_control_plane):
         path = root / spec.file
         server = server_for(spec, cluster, control_plane_url=control_plane_url, local_url=local_url,
                             is_control_plane=is_control_plane)
-        try:
-            existing = path.read_bytes()
-        except FileNotFoundError:
-            existing = None
+        existing = store.read(path)
         if existing is not None:
             out.warnings += check_existing_kubeconfig(existing, expected_ca_pem=cluster_pki.ca_cert_pem,
                                                       expected_server=server, what=str(path), base=root)
@@ -337,7 +338,7 @@ def ensure_node_kubeconfigs(cluster_pki: pki.ClusterPKI, node_dir: Path | str, c
                            "signed by your CA and put it there")
         data = build_cert_kubeconfig(cluster_pki, cluster, user=spec.user_for(node_name),
                                      organizations=spec.organizations, server=server, now=now, keygen=keygen)
-        pki.write_atomic(path, data, KUBECONFIG_MODE)
+        store.write(path, data, KUBECONFIG_MODE, what="kubeconfig")
         out[spec.file] = data
         out.created.append(spec.name)
     return out

@@ -20,14 +20,13 @@ tests are fast and deterministic.
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 import secrets as _random
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Union
+from typing import TYPE_CHECKING, Callable, Iterable, Union
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -40,6 +39,9 @@ from . import versions
 from .errors import PKIError
 from .spec import ClusterConfiguration
 from .state import write_atomic  # the one atomic writer (kubeconfig.py uses it through here)
+
+if TYPE_CHECKING:
+    from .statestore import StateStore
 
 PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey]
 KeyGen = Callable[[str], PrivateKey]
@@ -573,21 +575,6 @@ def _validity_warning(what: str, cert: x509.Certificate, now: datetime) -> str |
 
 
 # --- files ------------------------------------------------------------------------------------
-def _ensure_dir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, DIR_MODE)
-
-
-def _read(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise PKIError(f"cannot read {path}: {exc.strerror}", phase=CERTS_PHASE,
-                       fix=f"check the permissions of {path.parent}") from None
-
-
 def _delete_fix(*paths: Path) -> str:
     return ("delete " + " and ".join(str(p) for p in paths)
             + " and re-run to have a new pair generated (every host using it must then get the new files)")
@@ -700,18 +687,20 @@ def encode_public_key_obj(pub) -> bytes:
 
 
 def ensure_cluster_pki(state_pki_dir: Path | str, cluster: ClusterConfiguration, *, now: datetime,
-                       keygen: KeyGen | None = None) -> ClusterPKI:
+                       keygen: KeyGen | None = None, store: "StateStore | None" = None) -> ClusterPKI:
     """Load or create the CAs and the sa pair in ``<state>/pki`` (reference §1.5).
 
     A CA is reused when its cert loads (and its key, if present). A CA cert without key is
     external-CA mode for that CA: nothing is generated under it here, and the leaves must be
     provided (checked by :func:`ensure_node_pki`). A new CA is written only if neither file exists.
 
+    :param store: where files are read and written (default: the disk, at once); a
+        :class:`~tasks.core.statestore.PendingStore` keeps new files in memory (dry-run).
     :raises PKIError: for unusable files, with the file and what to do.
     """
     root = Path(state_pki_dir)
     with _lock_for(root):
-        return _ensure_cluster_pki(root, cluster, now=now, keygen=keygen)
+        return _ensure_cluster_pki(root, cluster, now=now, keygen=keygen, store=store or _disk())
 
 
 _LOCKS: dict[str, threading.Lock] = {}
@@ -724,22 +713,26 @@ def _lock_for(path: Path) -> threading.Lock:
         return _LOCKS.setdefault(str(path.resolve()), threading.Lock())
 
 
+def _disk():
+    from .statestore import DISK
+
+    return DISK
+
+
 def _ensure_cluster_pki(root: Path, cluster: ClusterConfiguration, *, now: datetime,
-                        keygen: KeyGen | None) -> ClusterPKI:
-    _ensure_dir(root)
+                        keygen: KeyGen | None, store) -> ClusterPKI:
     result = ClusterPKI(cas={}, sa_key_pem=b"", sa_pub_pem=b"", encryption_algorithm=cluster.encryption_algorithm)
     for s in CA_SPECS:
         if not s.applies_to(cluster):
             continue
         crt_path, key_path = (root / f for f in s.files)
-        pair = _load_ca(s, _read(crt_path), _read(key_path), where=str(root), now=now, warnings=result.warnings)
+        pair = _load_ca(s, store.read(crt_path), store.read(key_path), where=str(root), now=now, warnings=result.warnings)
         if pair is None:
             pair = build_ca(s.cn(), algorithm=cluster.encryption_algorithm, now=now,
                             validity=cluster.ca_certificate_validity_period, keygen=keygen)
-            _ensure_dir(crt_path.parent)
             # kubeadm writes the key before the certificate
-            write_atomic(key_path, pair.key_pem, KEY_MODE)
-            write_atomic(crt_path, pair.cert_pem, CERT_MODE)
+            store.write(key_path, pair.key_pem, KEY_MODE, what="private key")
+            store.write(crt_path, pair.cert_pem, CERT_MODE, what="certificate")
             result.created.append(s.name)
         else:
             result.reused.append(s.name)
@@ -748,16 +741,16 @@ def _ensure_cluster_pki(root: Path, cluster: ClusterConfiguration, *, now: datet
         result.cas[s.name] = pair
     sa = spec("sa")
     pub_path, key_path = (root / f for f in sa.files)
-    loaded = _load_sa(_read(key_path), _read(pub_path), where=str(root))
+    loaded = _load_sa(store.read(key_path), store.read(pub_path), where=str(root))
     if loaded is None:
         key = (keygen or generate_private_key)(cluster.encryption_algorithm)
         loaded = (encode_private_key(key), encode_public_key(key))
-        write_atomic(key_path, loaded[0], KEY_MODE)
-        write_atomic(pub_path, loaded[1], SA_PUB_MODE)
+        store.write(key_path, loaded[0], KEY_MODE, what="private key")
+        store.write(pub_path, loaded[1], SA_PUB_MODE, what="public key")
         result.created.append("sa")
     else:
-        if not pub_path.exists():
-            write_atomic(pub_path, loaded[1], SA_PUB_MODE)
+        if store.read(pub_path) is None:
+            store.write(pub_path, loaded[1], SA_PUB_MODE, what="public key")
         result.reused.append("sa")
     result.sa_key_pem, result.sa_pub_pem = loaded
     return result
@@ -846,7 +839,7 @@ def _check_existing_leaf(s: CertSpec, ca: CertKeyPair, crt_path: Path, key_path:
 
 def ensure_node_pki(cluster_pki: ClusterPKI, node_dir: Path | str, cluster: ClusterConfiguration, *,
                     node_name: str, advertise_address: str, now: datetime,
-                    keygen: KeyGen | None = None) -> NodePKI:
+                    keygen: KeyGen | None = None, store: "StateStore | None" = None) -> NodePKI:
     """Load or create a control-plane node's leaves under ``<node_dir>/pki`` (reference §1.5).
 
     Existing pairs are reused byte for byte when the key loads, the chain verifies to the CA and
@@ -854,7 +847,7 @@ def ensure_node_pki(cluster_pki: ClusterPKI, node_dir: Path | str, cluster: Clus
     CA without key (external-CA mode) every leaf must already exist; nothing is generated.
     """
     root = Path(node_dir) / "pki"
-    _ensure_dir(root)
+    store = store or _disk()
     result = NodePKI(node_name=node_name, leaves={})
     for s in LEAF_SPECS:
         if not s.applies_to(cluster):
@@ -864,7 +857,7 @@ def ensure_node_pki(cluster_pki: ClusterPKI, node_dir: Path | str, cluster: Clus
             raise PKIError(f"CA {s.ca!r} needed for {s.name} is not loaded", phase=f"certs/{s.name}",
                            fix="run the certs phase for the CAs first")
         crt_path, key_path = (root / f for f in s.files)
-        cert_data, key_data = _read(crt_path), _read(key_path)
+        cert_data, key_data = store.read(crt_path), store.read(key_path)
         expected, sans_warnings = (s.sans(cluster, node_name, advertise_address) if s.sans else (None, []))
         if cert_data is None and key_data is None:
             if ca.key is None:
@@ -874,9 +867,8 @@ def ensure_node_pki(cluster_pki: ClusterPKI, node_dir: Path | str, cluster: Clus
                                "CA key in the state dir")
             pair, _ = build_leaf(s, ca, cluster, node_name=node_name, advertise_address=advertise_address,
                                  now=now, keygen=keygen)
-            _ensure_dir(crt_path.parent)
-            write_atomic(key_path, pair.key_pem, KEY_MODE)
-            write_atomic(crt_path, pair.cert_pem, CERT_MODE)
+            store.write(key_path, pair.key_pem, KEY_MODE, what="private key")
+            store.write(crt_path, pair.cert_pem, CERT_MODE, what="certificate")
             result.created.append(s.name)
             result.warnings.extend(sans_warnings)
         else:

@@ -74,6 +74,9 @@ class RunContext:
     facts: Any = None
     options: Options = field(default_factory=Options)
     now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    # where new state files go: a PendingStore (written by the pipeline after planning, never
+    # by a dry-run); None = straight to the state dir
+    store: Any = None
 
     # --- configuration shortcuts ---------------------------------------------------------
     @property
@@ -153,21 +156,49 @@ class RunContext:
     def proxy_env(self) -> dict[str, str]:
         return dict(self.fact("proxy_env") or {})
 
+    # --- the state dir: read, and written only through the store ---------------------------
+    @property
+    def node_state_dir(self):
+        """``<state>/nodes/<node>``: this node's leaves and kubeconfigs (not created here)."""
+        return self.state.root / "nodes" / self.node_name
+
+    def _files(self):
+        """Where state files are written: the run's pending store, else the disk at once."""
+        if self.store is not None:
+            return self.store
+        self.state.ensure()
+        from ..core.statestore import DISK
+
+        return DISK
+
+    def state_file(self, path) -> bytes | None:
+        """A state file as this run sees it: pending (made by this run), else on disk."""
+        from ..core.statestore import read_file
+
+        return self.store.read(path) if self.store is not None else read_file(path)
+
+    def _join_material(self):
+        return self.store if self.store is not None else self.state
+
+    def _remember(self, **material) -> None:
+        if self.store is None:
+            self.state.ensure()
+        self._join_material().remember(**material)
+
     # --- PKI (central, cached) -------------------------------------------------------------
     @cached_property
     def cluster_pki(self):
         from ..core import pki
 
-        self.state.ensure()
-        return pki.ensure_cluster_pki(self.state.pki_dir, self.cluster, now=self.now)
+        return pki.ensure_cluster_pki(self.state.pki_dir, self.cluster, now=self.now, store=self._files())
 
     @cached_property
     def node_pki(self):
         from ..core import pki
 
-        return pki.ensure_node_pki(self.cluster_pki, self.state.node_dir(self.node_name), self.cluster,
+        return pki.ensure_node_pki(self.cluster_pki, self.node_state_dir, self.cluster,
                                    node_name=self.node_name, advertise_address=self.advertise_address,
-                                   now=self.now)
+                                   now=self.now, store=self._files())
 
     # --- join material (cached, remembered in the state dir) --------------------------------
     @cached_property
@@ -180,11 +211,10 @@ class RunContext:
         if configured and all(t.token for t in configured):
             return tuple(configured)
         template = configured[0] if configured else BootstrapToken(token=Secret("", "bootstrap token"))
-        token = self.state.token()
+        token = self._join_material().token()
         if token is None:
             token = bootstrap.generate_token()
-            self.state.ensure()
-            self.state.remember(token=token)
+            self._remember(token=token)
         from dataclasses import replace
 
         return (replace(template, token=token),)
@@ -194,11 +224,10 @@ class RunContext:
         from ..core import bootstrap
 
         key = self.options.certificate_key or (self.init.certificate_key if self.init else None)
-        key = key or self.state.certificate_key()
+        key = key or self._join_material().certificate_key()
         if key is None:
             key = bootstrap.generate_certificate_key()
-        self.state.ensure()
-        self.state.remember(certificate_key=key)
+        self._remember(certificate_key=key)
         return key
 
     @property

@@ -61,17 +61,17 @@ def join_data_from_state(ctx) -> JoinData | None:
     Used when discovery did not run (offline plans, or an operator who holds the cluster): the
     server is the configured discovery endpoint, else the control-plane endpoint.
     """
-    ca_path = ctx.state.pki_dir / "ca.crt"
-    if not ca_path.exists():
+    ca_pem = ctx.state_file(ctx.state.pki_dir / "ca.crt")
+    if ca_pem is None:
         return None
     join = ctx.config.join
     discovery = join.discovery if join is not None else None
     token = (discovery.tls_bootstrap_token or discovery.token) if discovery is not None else None
-    token = token or ctx.state.token()
+    token = token or ctx._join_material().token()
     server = ctx.control_plane_url
     if discovery is not None and discovery.api_server_endpoint:
         server = "https://" + discovery.api_server_endpoint.removeprefix("https://")
-    return JoinData(server=server, ca_pem=ca_path.read_bytes(), tls_bootstrap_token=token,
+    return JoinData(server=server, ca_pem=ca_pem, tls_bootstrap_token=token,
                     cluster_name=ctx.cluster.cluster_name, source="state")
 
 
@@ -97,7 +97,7 @@ def join_data(ctx) -> JoinData:
 
 
 def _state_holds_pki(ctx) -> bool:
-    return all((ctx.state.pki_dir / f).exists() for f in ("ca.crt", "front-proxy-ca.crt", "sa.key"))
+    return all(ctx.state_file(ctx.state.pki_dir / f) is not None for f in ("ca.crt", "front-proxy-ca.crt", "sa.key"))
 
 
 def join_cluster_pki(ctx) -> pki.ClusterPKI:

@@ -38,7 +38,7 @@ def node_kubeconfigs(ctx) -> dict[str, bytes]:
     if cache is None:
         cache = kc.ensure_node_kubeconfigs(
             ctx.cluster_pki,
-            ctx.state.node_dir(ctx.node_name),
+            ctx.node_state_dir,
             ctx.cluster,
             node_name=ctx.node_name,
             control_plane_url=ctx.control_plane_url,
@@ -46,6 +46,7 @@ def node_kubeconfigs(ctx) -> dict[str, bytes]:
             is_control_plane=ctx.is_control_plane,
             init=ctx.config.init is not None,
             now=ctx.now,
+            store=ctx._files(),
         )
         ctx.__dict__["_kubeconfigs"] = cache
     return cache

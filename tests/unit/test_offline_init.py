@@ -1,20 +1,59 @@
-"""`fab -H <host> init --dry-run --offline --output DIR`: the whole plan, no connection."""
+"""`fab -H <host> init --dry-run --offline --output DIR`: the whole plan, no connection.
+
+A dry-run writes nothing to the state dir: the PKI, kubeconfigs and join material it would
+create are made in memory and listed (redacted). The fixture seeds the state dir the way an
+init would (through the same store the pipeline commits), so the plan is reproducible.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
-from tests.unit.test_cli import fab
+from tests.unit.test_cli import ROOT, fab
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Every file and directory under ``root``: sha256 (files) and mode (both)."""
+    out = {}
+    if not root.exists():
+        return out
+    for p in sorted(root.rglob("*")):
+        rel = str(p.relative_to(root))
+        if p.is_file():
+            out[rel] = f"{hashlib.sha256(p.read_bytes()).hexdigest()} {p.stat().st_mode & 0o7777:o}"
+        else:
+            out[rel] = f"dir {p.stat().st_mode & 0o7777:o}"
+    return out
+
+
+def seed_state(state: Path, host: str = "master1") -> None:
+    """What `fab -H master1 init --upload-certs` leaves in the state dir, without a host."""
+    from tasks.core import inventory
+    from tasks.core.state import ClusterState
+    from tasks.core.statestore import PendingStore
+    from tasks.phases.context import Options, RunContext
+    from tasks.phases.kubeconfig import node_kubeconfigs
+
+    inv = inventory.load_inventory(ROOT / "inventory" / "hosts.yaml")
+    cluster_state = ClusterState(state)
+    store = PendingStore(cluster_state)
+    ctx = RunContext(config=inv.kubeadm_config(inv.host(host)), host_name=host, state=cluster_state,
+                     options=Options(upload_certs=True), store=store)
+    ctx.node_pki, node_kubeconfigs(ctx), ctx.bootstrap_tokens, ctx.certificate_key
+    store.commit()
 
 
 @pytest.fixture(scope="module")
 def offline(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("offline")
     out, state = tmp / "out", tmp / "state"
+    seed_state(state)
+    before = tree_digest(state)
     args = ("-H", "master1", "init", "--dry-run", "--offline", "--upload-certs", "--output", str(out),
             "--state-dir", str(state))
     first = fab(*args)
@@ -22,7 +61,33 @@ def offline(tmp_path_factory):
     snapshot = {p: p.read_bytes() for p in (out / "master1").rglob("*") if p.is_file()}
     second = fab(*args)
     assert second.returncode == 0, second.stderr
-    return {"out": out, "state": state, "first": first, "second": second, "snapshot": snapshot}
+    return {"out": out, "state": state, "first": first, "second": second, "snapshot": snapshot,
+            "before": before, "after": tree_digest(state)}
+
+
+def test_dry_run_leaves_a_seeded_state_dir_as_it_was(offline):
+    assert offline["before"] and offline["after"] == offline["before"]
+    assert "would create" not in offline["first"].stdout  # everything it needs is there
+
+
+def test_dry_run_on_a_fresh_state_dir_writes_nothing_and_says_what_it_would_create(tmp_path):
+    state = tmp_path / "state"
+    r = fab("-H", "master1", "init", "--dry-run", "--offline", "--upload-certs", "--state-dir", str(state))
+    assert r.returncode == 0, r.stderr
+    assert not state.exists()
+    assert f"[master1] [state-dir] would create in {state} (dry-run: nothing written):" in r.stdout
+    for line in ("pki/ca.key (mode 0600, private key", "pki/ca.crt (mode 0644, certificate",
+                 "nodes/master1/admin.conf (mode 0600, kubeconfig", "join.yaml: bootstrap token <redacted",
+                 "join.yaml: certificate key <redacted"):
+        assert line in r.stdout, line
+    assert "PRIVATE KEY" not in r.stdout + r.stderr
+    # a state dir that exists but is partial stays byte for byte too
+    state.mkdir()
+    (state / "join.yaml").write_text("tokens: []\n")
+    before = tree_digest(state)
+    r = fab("-H", "master1", "init", "--dry-run", "--offline", "--state-dir", str(state))
+    assert r.returncode == 0, r.stderr
+    assert tree_digest(state) == before
 
 
 def test_files_and_modes(offline):
