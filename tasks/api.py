@@ -19,7 +19,7 @@ from typing import Any, Callable
 from urllib.parse import quote
 
 from .core.errors import ApiError
-from .core.plan import ApiObject
+from .core.plan import ApiObject, SameKubeadmCerts
 
 # (apiVersion, kind) -> (path prefix, plural, namespaced)
 KINDS: dict[tuple[str, str], tuple[str, str, bool]] = {
@@ -71,6 +71,23 @@ def object_path(obj: dict[str, Any], *, name: bool = True) -> str:
     if name:
         path += f"/{quote(meta['name'])}"
     return path
+
+
+def as_wanted_by(compare: Any, live: dict[str, Any]) -> bool:
+    """Whether ``live`` is as wanted by a plan's comparison data (:class:`SameKubeadmCerts`)."""
+    if isinstance(compare, SameKubeadmCerts):
+        import hashlib
+
+        from .core import bootstrap
+
+        try:
+            files = bootstrap.decrypt_kubeadm_certs(live, compare.certificate_key,
+                                                    external_etcd=compare.external_etcd)
+        except Exception:
+            return False
+        got = tuple(sorted((rel, hashlib.sha256(data).hexdigest()) for rel, data in files.items() if data))
+        return got == compare.files_sha256
+    return False
 
 
 def _is_zero(value: Any) -> bool:
@@ -208,7 +225,7 @@ class Api:
         if step.strategy == "patch":
             return self._patch(step, obj, live)
         if step.strategy == "kubeadm-certs":
-            if live is not None and step.compare and step.compare(live) and self._owner_alive(live):
+            if live is not None and as_wanted_by(step.compare, live) and self._owner_alive(live):
                 self._remember(live)
                 return Result(ref, "unchanged")
             for related in step.related:

@@ -1,54 +1,40 @@
-"""Run a workflow's plans on a real host: SSH for files and commands, the API for objects.
+"""The executor: a host's plans applied in order, and the difference a dry-run prints.
 
-Per host the budget is: one round trip for facts, one SFTP session plus one command for all
-the file phases (certs → kubelet-start), one command per host-side wait, and the API calls.
-The sequence for ``init``:
+What happens when a phase runs, in one place (the pipeline, ``tasks/pipeline.py``, calls
+:func:`execute` once the plans are built and the state files written):
 
-1. plan once without facts (to learn which paths to probe), connect, gather facts (1 round trip);
-2. plan again with the facts — preflight raises here, before anything is written;
-3. ``--dry-run``: print per step what would change and why ("unchanged: same sha256 and mode");
-4. apply: consecutive host-only plans go to the transport in one batch; waits and API objects
-   run in plan order in between; the summary shows time and round trips per phase.
+1. Host steps (files, commands) of consecutive plans are batched into one transport apply:
+   one SFTP session + one shell command, files already in place (by the facts) not sent.
+2. A Wait or an API object first flushes the batch. Host-side waits of a phase (``Wait.on ==
+   "host"``: loopback health URLs, files) share one round trip; API waits and objects go
+   through one API session (the node's admin.conf, direct or tunnelled through the host),
+   opened on first use. An object with a ``fallback_kubeconfig`` is retried with that
+   kubeconfig on 403 (kubeadm's super-admin.conf for kubeadm:cluster-admins); a ``patch``
+   waits for its object to exist (the Node registered by the kubelet).
+3. A phase with a :class:`~tasks.phases.workflow.Refresh` is planned again right before it
+   runs, with the paths it names read again on the host (waiting up to its seconds).
+4. Every step is checked against its phase's ``where`` (``host``, ``api``, ``operator``).
+5. :class:`~tasks.core.plan.Message` steps (closing words) are returned for the pipeline to
+   print after the summary.
+
+The executor knows no phase by name: all it needs is in the steps and the phase table.
 """
 
 from __future__ import annotations
 
 import getpass
 import shlex
-import socket
 import time
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from contextlib import ExitStack
+from dataclasses import dataclass
 from typing import Iterable
 
-import yaml
-
 from . import output
-from .core import constants as K
 from .core.errors import ApiError, KubefabError, RemoteError
-from .core.plan import ApiObject, Command, FileRemove, FileWrite, Plan, Wait
+from .core.plan import ApiObject, Command, FileRemove, FileWrite, Message, Plan, Wait
 from .core.secrets import Secret
-from .output import PhaseTiming, Timer
-from .phases.context import Options, RunContext, split_host_port
-
-
-# --- connections ---------------------------------------------------------------------------
-def connect(inv, host, *, accept_new_host_keys: bool = False, sudo_password: Secret | None = None):
-    """An SSH transport to an inventory host, host keys verified (the inventory's known_hosts)."""
-    from .remote.transport import SshTransport
-
-    ssh = inv.ssh
-    return SshTransport(
-        host.name,
-        address=host.address,
-        user=host.user or ssh.user,
-        port=host.port or ssh.port,
-        known_hosts=[p for p in (ssh.known_hosts,) if p],
-        accept_new_host_keys=accept_new_host_keys,
-        key_filename=ssh.identity or None,
-        ssh_config_path=ssh.ssh_config or None,
-        sudo_password=sudo_password,
-    )
+from .output import PhaseTiming
+from .phases.workflow import API, HOST, OPERATOR
 
 
 def ask_sudo_password(user: str) -> Secret:
@@ -97,10 +83,13 @@ def diff_plan(plan: Plan, facts) -> list[Diff]:
             out.append(Diff(step, "api", "compared with the live object when applied"))
         elif isinstance(step, Wait):
             out.append(Diff(step, "wait"))
+        elif isinstance(step, Message):
+            out.append(Diff(step, "print", "once the host's plans are applied"))
     return out
 
 
 def plan_paths(plans: Iterable[Plan]) -> list[str]:
+    """The paths a plan writes or checks (what its phases must declare as probes)."""
     paths: list[str] = []
     for plan in plans:
         for step in plan.steps:
@@ -120,6 +109,9 @@ def render_diff(host: str, plans: list[Plan], facts, *, show_secrets: bool = Fal
             lines.append(f"    # {note}")
         for d in diff_plan(plan, facts):
             text = d.step.describe()
+            if d.action == "print":
+                lines.append(f"    {d.action}: {text}")
+                continue
             if d.action in ("unchanged", "skip"):
                 counts["unchanged"] += 1
                 lines.append(f"    unchanged: {text} ({d.reason})")
@@ -130,6 +122,7 @@ def render_diff(host: str, plans: list[Plan], facts, *, show_secrets: bool = Fal
                 lines.extend("      | " + ln for ln in d.step.data().decode(errors="replace").splitlines())
     lines.append(f"[{host}] would change {counts['change']} steps, {counts['unchanged']} unchanged")
     return "\n".join(lines)
+
 
 
 # --- waits ---------------------------------------------------------------------------------
@@ -179,183 +172,164 @@ def wait_on_host(transport, waits: list[Wait], *, host: str, phase: str) -> None
             fix="look at the logs above; once the cause is fixed, re-running continues from here")
 
 
-# --- API access ----------------------------------------------------------------------------
-@contextmanager
-def tunnel(transport, remote_host: str, remote_port: int):
-    """Forward a free local port to ``remote_host:remote_port`` as seen from the SSH host."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        local_port = s.getsockname()[1]
-    conn = transport.connection  # the Fabric Connection under the transport
-    with conn.forward_local(local_port, remote_port=remote_port, remote_host=remote_host,
-                            local_host="127.0.0.1"):
-        yield local_port
 
 
-def _reachable(host: str, port: int, timeout: float = 3.0) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+# --- where a step may run ----------------------------------------------------------------------------
+def check_where(path: str, where: str, steps: Iterable) -> None:
+    """A phase's steps fit where the table says it runs (a table or phase bug otherwise)."""
+    for step in steps:
+        if isinstance(step, Message):
+            continue
+        api_step = isinstance(step, ApiObject) or (isinstance(step, Wait) and step.on == "api")
+        ok = where == API or (where == HOST and not api_step)  # operator phases: closing words only
+        if not ok:
+            raise KubefabError(f"phase {path} runs on the {where} but plans {step.describe()!r}",
+                               phase=path, fix="a kubefab bug: the phase table and the phase disagree")
 
 
-@contextmanager
-def api_session(ctx: RunContext, transport, admin_conf: bytes, *, timeout: float):
-    """An :class:`tasks.api.Api` for the cluster: direct, or through an SSH tunnel via the host.
+# --- the run -------------------------------------------------------------------------------------------
+def refresh_paths(transport, facts, refresh) -> object:
+    """The facts with ``refresh.paths`` read again: those the facts already saw are kept; the
+    others are awaited on the host for up to ``refresh.wait_seconds`` (one round trip)."""
+    from .core.facts import PathFact
+    from .core.poll import poll_script
 
-    :param transport: the host's transport, or a callable that opens one (only when a tunnel
-        is needed, so a reachable API costs no SSH connection).
+    known = (getattr(facts, "paths", None) or {}) if facts is not None else {}
+    missing = [p for p in refresh.paths if not (known.get(p) and known[p].get("exists"))]
+    if not missing or facts is None:
+        return facts
+    test = " && ".join(f"test -e {shlex.quote(p)}" for p in missing)
+    script = poll_script(f"{test} && echo yes", refresh.wait_seconds, on_timeout="echo no")
+    result = transport.run(["sh", "-c", script], check=False, timeout=refresh.wait_seconds + 30)
+    present = result.stdout.strip().endswith("yes") and result.exit_code == 0
+    return facts.with_paths({p: PathFact(p, exists=present) for p in missing})
+
+
+def execute(ctx, transport, steps, plans: list[Plan], result, *, replan) -> list[Message]:
+    """Apply ``plans`` (one per selected phase ``steps``) in order on the host and the cluster.
+
+    :param replan: ``replan(step, ctx) -> Plan``, for phases whose facts are refreshed.
+    :returns: the closing words of the plans, for the pipeline to print.
     """
-    from kubernetes import client as kclient
-    from kubernetes.config import kube_config
+    pending: list[Plan] = []
+    messages: list[Message] = []
+    sessions = ExitStack()
+    apis: dict[str, object] = {}
+    files = HostFiles(ctx.facts)
+    host = ctx.host_name
 
-    from .api import Api
-
-    cfg = yaml.safe_load(admin_conf)
-    server = cfg["clusters"][0]["cluster"]["server"]
-    host, port = split_host_port(server.removeprefix("https://"))
-    configuration = kclient.Configuration()
-    kube_config.KubeConfigLoader(cfg).load_and_set(configuration)
-    with ExitStack() as stack:
-        if not _reachable(host, int(port or 443)):
-            output.info(f"{server} is not reachable from here: tunnelling through SSH to "
-                        f"{ctx.advertise_address}:{ctx.bind_port}", host=ctx.host_name)
-            if callable(transport) and not hasattr(transport, "run"):
-                transport = transport()
-                stack.callback(transport.close)
-            local_port = stack.enter_context(tunnel(transport, ctx.advertise_address, ctx.bind_port))
-            configuration.host = f"https://127.0.0.1:{local_port}"
-            configuration.tls_server_name = "kubernetes"  # a SAN of every kubeadm apiserver cert
-        api_client = kclient.ApiClient(configuration)
-        stack.callback(api_client.close)
-        yield Api(api_client, timeout=timeout)
-
-
-def ensure_cluster_admins(ctx: RunContext, transport, api, super_admin_conf: bytes | None) -> None:
-    """kubeadm's EnsureAdminClusterRoleBinding: admin.conf (group kubeadm:cluster-admins) has
-    no rights until ClusterRoleBinding kubeadm:cluster-admins exists; create it with admin.conf,
-    and on Forbidden with super-admin.conf (system:masters), exactly as kubeadm init does."""
-    from .phases import rbac
-
-    crb = rbac.cluster_role_binding(K.CLUSTER_ADMINS_GROUP, "cluster-admin", rbac.groups(K.CLUSTER_ADMINS_GROUP))
-    step = ApiObject(crb, strategy="retain")
-    try:
-        api.apply(step)
-        return
-    except ApiError as exc:
-        if "HTTP 403" not in exc.problem or super_admin_conf is None:
-            raise exc.with_context(host=ctx.host_name, phase="upload-config/kubeadm")
-    with api_session(ctx, transport, super_admin_conf, timeout=api.timeout) as super_api:
-        super_api.apply(step)
-
-
-def wait_api_ready(api, timeout: float, *, host: str) -> None:
-    from .api import ApiStatus
-
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while True:
-        try:
-            api.request("GET", "/readyz", raw=True)
+    def flush() -> None:
+        if not pending:
             return
-        except (ApiStatus, ApiError) as exc:
-            last = str(exc)
-        if time.monotonic() > deadline:
-            raise ApiError(f"the API server did not become ready within {int(timeout)}s (last: {last})",
-                           host=host, phase="wait-control-plane",
-                           fix="check the kube-apiserver and etcd logs on the host; re-run init to continue")
-        time.sleep(1)
+        from .remote.transport import ApplyResult
 
+        t0, rt0 = time.monotonic(), transport.stats.count
+        label = ", ".join(dict.fromkeys(p.phase.split("/")[0] for p in pending))
+        output.info(f"applying {sum(len(p.steps) for p in pending)} steps", host=host, phase=label)
+        to_send, known_same = files.prune(pending)
+        if any(p.steps for p in to_send):
+            applied = transport.apply(to_send, check=False)
+            files.record(to_send, applied)
+        else:  # every file already as planned, nothing else to run: no round trip at all
+            applied = ApplyResult(host, (), 0, 0.0)
+        err = applied.error()
+        changed = applied.changed
+        unchanged = known_same + sum(1 for s in applied.steps if s.status in ("unchanged", "skipped"))
+        result.add(PhaseTiming(host, label, time.monotonic() - t0, transport.stats.count - rt0, changed, unchanged))
+        pending.clear()
+        if err is not None:
+            raise err
 
-# --- the run -------------------------------------------------------------------------------
-FINALIZE_WAIT_SECONDS = 10
+    def api(kubeconfig: str = ""):
+        """The API session with the node's admin.conf (or the named node kubeconfig)."""
+        key = kubeconfig or "admin"
+        if key not in apis:
+            from .session import api_session
 
-@dataclass
-class HostRun:
-    host: str
-    phases: int = 0
-    changed: int = 0
-    unchanged: int = 0
-    timer: Timer = field(default_factory=Timer)
+            conf = ctx.kubeconfigs.get(kubeconfig) if kubeconfig else ctx.api_kubeconfig
+            if conf is None:
+                raise KubefabError(f"no {kubeconfig or 'admin.conf'} for this host", host=host,
+                                   fix="run the kubeconfig phase first")
+            apis[key] = sessions.enter_context(api_session(
+                conf, timeout=ctx.timeouts.kubernetes_api_call.total_seconds(), transport=transport,
+                via=(ctx.advertise_address, ctx.bind_port), host=host))
+        return apis[key]
 
-
-def gather_timed(transport, paths: list[str], started: float) -> tuple[object, "HostRun"]:
-    """Facts in one round trip, and a HostRun whose first row is the connection's cost."""
-    from .remote.facts import gather_facts
-
-    facts = gather_facts(transport, paths)
-    run = HostRun(transport.host)
-    run.timer.add(PhaseTiming(transport.host, "connect + facts", time.monotonic() - started, transport.stats.count))
-    return facts, run
-
-
-def render_state_writes(host: str, store) -> str:
-    """What a dry-run would have created in the state dir (names, modes, sizes; no value)."""
-    if store is None or store.empty:
-        return ""
-    lines = [f"[{host}] [state-dir] would create in {store.state.root} (dry-run: nothing written):"]
-    lines += [f"    {line}" for line in store.describe()]
-    return "\n".join(lines)
-
-
-def show_plans(host: str, plans: list[Plan], facts, options: Options, store=None) -> bool:
-    """Print the preflight warnings; with --dry-run print the diff too. True = dry-run: stop.
-
-    Not a dry-run: the state files the plans made (PKI, kubeconfigs, join material) are
-    written now, after every plan of the host was built (preflight passed)."""
-    for plan in plans:
-        for note in plan.notes:
-            if note.startswith("[WARNING"):
-                output.info(note, host=host, phase=plan.phase)
-    if options.dry_run:
-        output.out(render_diff(host, plans, facts, show_secrets=options.show_secrets), reveal=options.show_secrets)
-        writes = render_state_writes(host, store)
-        if writes:
-            output.out(writes)
-    elif store is not None:
-        store.commit()
-    return options.dry_run
-
-
-def run_init(inv, targets, *, state, options: Options, only, skip, now, accept_new_host_keys: bool,
-             prompt_for_sudo_password: bool) -> list["HostRun"]:
-    from .phases.init import INIT
-    from .phases.kubeconfig import node_kubeconfigs
-    from .phases.preflight import paths_to_probe
-    from .runner import build_plans
-
-    from .core.statestore import PendingStore
-
-    runs: list[HostRun] = []
-    for host in targets:
-        config = inv.kubeadm_config(host)
-        store = PendingStore(state)
-        ctx = RunContext(config=config, host_name=host.name, state=state, options=options, now=now, store=store)
-        draft = build_plans(INIT, ctx, only=only, skip=skip)
-        paths = sorted(set(plan_paths(draft)) | set(paths_to_probe(ctx)))
-        sudo = None
-        if prompt_for_sudo_password:
-            sudo = ask_sudo_password(host.user or inv.ssh.user or "root")
-        output.stage(f"Connecting to {host.name} ({host.address})")
-        started = time.monotonic()
-        transport = connect(inv, host, accept_new_host_keys=accept_new_host_keys, sudo_password=sudo)
+    def apply_object(step: ApiObject, phase: str):
         try:
-            facts, run = gather_timed(transport, paths, started)
-            ctx = RunContext(config=config, host_name=host.name, state=state, options=options, now=now,
-                             facts=facts, store=store)
-            plans = build_plans(INIT, ctx, only=only, skip=skip)
-            if show_plans(host.name, plans, facts, options, store):
-                continue
-            confs = node_kubeconfigs(ctx)
-            _apply_plans(ctx, transport, plans, run, admin_conf=confs.get(K.ADMIN_KUBECONFIG),
-                         super_admin_conf=confs.get(K.SUPER_ADMIN_KUBECONFIG), started=started)
-            _finish_init(ctx, run, plans)
-            run.phases = len([p for p in plans if p.steps])
-            runs.append(run)
-        finally:
-            transport.close()
-    return runs
+            if step.strategy == "patch":
+                api().wait_for(step.obj, ctx.timeouts.kubelet_health_check.total_seconds())
+            try:
+                return api().apply(step)
+            except ApiError as exc:
+                if "HTTP 403" not in exc.problem or not step.fallback_kubeconfig or \
+                        ctx.kubeconfigs.get(step.fallback_kubeconfig) is None:
+                    raise
+                return api(step.fallback_kubeconfig).apply(step)
+        except KubefabError as exc:
+            raise exc.with_context(host=host, phase=phase)
+
+    try:
+        for step_, plan in zip(steps, plans):
+            if step_.phase.refresh is not None:
+                flush()
+                fresh = refresh_paths(transport, ctx.facts, step_.phase.refresh)
+                if fresh is not ctx.facts:
+                    plan = replan(step_, ctx.with_facts(fresh))
+            check_where(plan.phase, step_.where, plan.steps)
+            messages += [s for s in plan.steps if isinstance(s, Message)]
+            for kind, seg in _segments(plan.actions):
+                if kind == "host":
+                    pending.append(Plan(plan.phase, plan.host, seg))
+                    continue
+                flush()
+                t0, rt0 = time.monotonic(), transport.stats.count
+                changed = unchanged = 0
+                host_waits: list[Wait] = []
+                for i, step in enumerate(seg):
+                    if isinstance(step, Wait) and _polled_on_host(step):
+                        host_waits.append(step)  # consecutive ones share one round trip
+                        nxt = seg[i + 1] if i + 1 < len(seg) else None
+                        if not (isinstance(nxt, Wait) and _polled_on_host(nxt)):
+                            wait_on_host(transport, host_waits, host=host, phase=plan.phase)
+                            host_waits = []
+                        continue
+                    if isinstance(step, Wait):
+                        _wait(ctx, transport, step, plan.phase, api)
+                        continue
+                    applied = apply_object(step, plan.phase)
+                    if applied.changed:
+                        changed += 1
+                        output.info(f"{applied.action} {applied.ref}", host=host, phase=plan.phase)
+                    else:
+                        unchanged += 1
+                result.add(PhaseTiming(host, plan.phase, time.monotonic() - t0, transport.stats.count - rt0,
+                                       changed, unchanged))
+        flush()
+    finally:
+        sessions.close()
+    return messages
+
+
+def _segments(steps) -> list[tuple[str, list]]:
+    from .remote.transport import segments
+
+    return segments(steps)
+
+
+def _polled_on_host(step: Wait) -> bool:
+    """A health URL on the host's own loopback (kubelet, controller manager, scheduler, etcd)."""
+    return step.on == "host" and step.target.startswith(("http://", "https://"))
+
+
+def _wait(ctx, transport, step: Wait, phase: str, api) -> None:
+    """An API path is polled from here through the API client; a file wait on the host itself."""
+    if step.on == "api":
+        from .session import wait_api_ready
+
+        wait_api_ready(api(), step.target, step.timeout.total_seconds(), host=ctx.host_name, phase=phase)
+    else:
+        wait_file_on_host(transport, step, host=ctx.host_name, phase=phase)
 
 
 class HostFiles:
@@ -395,7 +369,7 @@ class HostFiles:
             out.append(Plan(plan.phase, plan.host, keep, notes=list(plan.notes)))
         return out, dropped
 
-    def record(self, plans: list[Plan], result: ApplyResult) -> None:
+    def record(self, plans: list[Plan], result) -> None:
         """Remember the files the host now holds (written or found identical)."""
         from .remote.transport import host_steps
 
@@ -408,115 +382,6 @@ class HostFiles:
                 else:
                     self.known.pop(step.path, None)
 
-
-def _apply_plans(ctx, transport, plans: list[Plan], run: HostRun, *, admin_conf: bytes | None,
-                 started: float, super_admin_conf: bytes | None = None) -> None:
-    """Apply plans in order. Host steps (files, commands) are batched across consecutive plans
-    into one transport apply; a Wait or an API object first flushes the batch, then runs."""
-    pending: list[Plan] = []
-    api_stack = ExitStack()
-    state = {"api": None, "admins": False}
-    files = HostFiles(ctx.facts)
-
-    def flush() -> None:
-        if not pending:
-            return
-        t0, rt0 = time.monotonic(), transport.stats.count
-        label = ", ".join(dict.fromkeys(p.phase.split("/")[0] for p in pending))
-        output.info(f"applying {sum(len(p.steps) for p in pending)} steps", host=ctx.host_name, phase=label)
-        from .remote.transport import ApplyResult
-
-        to_send, known_same = files.prune(pending)
-        if any(p.steps for p in to_send):
-            result = transport.apply(to_send, check=False)
-            files.record(to_send, result)
-        else:  # every file already as planned, nothing else to run: no round trip at all
-            result = ApplyResult(ctx.host_name, (), 0, 0.0)
-        err = result.error()
-        changed = result.changed
-        unchanged = known_same + sum(1 for s in result.steps if s.status in ("unchanged", "skipped"))
-        run.changed += changed
-        run.unchanged += unchanged
-        run.timer.add(PhaseTiming(ctx.host_name, label, time.monotonic() - t0, transport.stats.count - rt0,
-                                  changed, unchanged))
-        pending.clear()
-        if err is not None:
-            raise err
-
-    def api():
-        if state["api"] is None:
-            if admin_conf is None:
-                raise KubefabError("no admin.conf for this host", host=ctx.host_name,
-                                   fix="run the kubeconfig phase first")
-            state["api"] = api_stack.enter_context(api_session(
-                ctx, transport, admin_conf, timeout=ctx.timeouts.kubernetes_api_call.total_seconds()))
-        return state["api"]
-
-    try:
-        for plan in plans:
-            if plan.phase.startswith("kubelet-finalize"):
-                flush()
-                plan = _refresh_finalize(ctx, transport, plan)
-            for kind, steps in _segments(plan.steps):
-                if kind == "host":
-                    pending.append(Plan(plan.phase, plan.host, steps))
-                    continue
-                flush()
-                t0, rt0 = time.monotonic(), transport.stats.count
-                changed = unchanged = 0
-                host_waits: list[Wait] = []
-                for i, step in enumerate(steps):
-                    if isinstance(step, Wait) and _polled_on_host(step):
-                        host_waits.append(step)  # consecutive ones share one round trip
-                        nxt = steps[i + 1] if i + 1 < len(steps) else None
-                        if not (isinstance(nxt, Wait) and _polled_on_host(nxt)):
-                            wait_on_host(transport, host_waits, host=ctx.host_name, phase=plan.phase)
-                            host_waits = []
-                        continue
-                    if isinstance(step, Wait):
-                        _wait(ctx, transport, step, plan.phase, api)
-                        continue
-                    if not state["admins"] and ctx.config.init is not None:
-                        ensure_cluster_admins(ctx, transport, api(), super_admin_conf)
-                        state["admins"] = True
-                    if step.kind == "Node":
-                        api().wait_for(step.obj, ctx.timeouts.kubelet_health_check.total_seconds())
-                    try:
-                        result = api().apply(step)
-                    except KubefabError as exc:
-                        raise exc.with_context(host=ctx.host_name, phase=plan.phase)
-                    if result.changed:
-                        changed += 1
-                        output.info(f"{result.action} {result.ref}", host=ctx.host_name, phase=plan.phase)
-                    else:
-                        unchanged += 1
-                run.changed += changed
-                run.unchanged += unchanged
-                run.timer.add(PhaseTiming(ctx.host_name, plan.phase, time.monotonic() - t0,
-                                          transport.stats.count - rt0, changed, unchanged))
-        flush()
-    finally:
-        api_stack.close()
-    run.timer.started = started
-
-
-def _segments(steps) -> list[tuple[str, list]]:
-    from .remote.transport import segments
-
-    return segments(steps)
-
-
-def _polled_on_host(step: Wait) -> bool:
-    """A health URL on the host's own loopback (kubelet, controller manager, scheduler, etcd)."""
-    return step.check != "api-readyz" and step.target.startswith(("http://", "https://"))
-
-
-def _wait(ctx, transport, step: Wait, phase: str, api) -> None:
-    """The API's /readyz is polled from here; a file wait on the host itself."""
-    if step.check == "api-readyz":
-        wait_api_ready(api(), step.timeout.total_seconds(), host=ctx.host_name)
-    else:
-        wait_file_on_host(transport, step, host=ctx.host_name, phase=phase)
 
 
 def wait_file_on_host(transport, wait: Wait, *, host: str, phase: str) -> None:
@@ -531,84 +396,3 @@ def wait_file_on_host(transport, wait: Wait, *, host: str, phase: str) -> None:
                           details=[ln for ln in logs.stdout.splitlines() if ln][:40],
                           fix="look at the kubelet log above (TLS bootstrap: is the token valid and the "
                               "auto-approval RBAC in place?); re-running continues from here")
-
-
-def _refresh_finalize(ctx, transport, plan: Plan) -> Plan:
-    """kubelet-finalize looks at the host *now*: has the kubelet written its rotated cert?
-
-    kubeadm checks once; kubefab gives the kubelet's certificate store a few seconds to write
-    the file (one round trip), so that one run converges instead of two."""
-    from .phases.kubelet import plan_kubelet_finalize
-
-    known = ctx.fact("paths", {}).get(K.KUBELET_CLIENT_CURRENT_PEM) or {}
-    present = bool(known.get("exists"))  # there when the run began: no need to look again
-    if not present:
-        pem = shlex.quote(K.KUBELET_CLIENT_CURRENT_PEM)
-        script = f"i=0; while [ $i -lt {FINALIZE_WAIT_SECONDS} ]; do test -e {pem} && {{ echo yes; exit 0; }}; " \
-                 "sleep 1; i=$((i+1)); done; echo no"
-        result = transport.run(["sh", "-c", script], check=False, timeout=FINALIZE_WAIT_SECONDS + 30)
-        present = result.stdout.strip() == "yes"
-
-    class _Facts:
-        paths = {K.KUBELET_CLIENT_CURRENT_PEM: {"exists": present}}
-
-    saved = ctx.facts
-    ctx.facts = _Facts()
-    try:
-        new = plan_kubelet_finalize(ctx)
-    finally:
-        ctx.facts = saved
-    new.phase, new.host = plan.phase, plan.host
-    return new
-
-
-def _finish_init(ctx: RunContext, run: HostRun, plans: list[Plan]) -> None:
-    """kubeadm's closing words: admin.conf, then both forms of the join commands."""
-    from .core import bootstrap
-
-    output.stage(f"Done in {run.timer.elapsed():.1f}s on {ctx.host_name}: {run.changed} changed, "
-                 f"{run.unchanged} unchanged")
-    output.err(run.timer.table())
-    ran = {p.phase.split("/")[0] for p in plans}
-    admin = ctx.node_state_dir / K.ADMIN_KUBECONFIG
-    if "show-join-command" not in ran:
-        return
-    reveal = ctx.options.show_secrets or not ctx.options.skip_token_print
-    token = ctx.bootstrap_tokens[0].token
-    token_text = token.reveal() if reveal else str(token)
-    pin = bootstrap.ca_pin(ctx.cluster_pki.ca_cert_pem)
-    endpoint = ctx.control_plane_url.removeprefix("https://")
-    lines = [
-        "",
-        "Your Kubernetes control-plane has initialized successfully!",
-        "",
-        "To start using your cluster from this machine:",
-        f"  export KUBECONFIG={admin}",
-        "",
-        f"On {ctx.host_name} itself, as kubeadm prints it:",
-        "  mkdir -p $HOME/.kube && sudo cp -i /etc/kubernetes/admin.conf $HOME/.kube/config",
-        "",
-    ]
-    inv = ctx.options.inventory_path
-    if "upload-certs" in ran and ctx.options.upload_certs:
-        key = ctx.certificate_key
-        if not ctx.options.skip_certificate_key_print:
-            output.out("[upload-certs] Using certificate key:", reveal=True)
-            output.out(key.reveal(), reveal=True)
-        key_text = key.reveal() if not ctx.options.skip_certificate_key_print else "<certificate key>"
-        lines += [
-            "You can now join any number of control-plane nodes:",
-            f"  fab -H <host> join-control-plane --inventory {inv}",
-            f"  kubeadm join {endpoint} --token {token_text} \\",
-            f"      --discovery-token-ca-cert-hash {pin} \\",
-            f"      --control-plane --certificate-key {key_text}",
-            "",
-        ]
-    lines += [
-        "Then you can join any number of worker nodes:",
-        f"  fab -H <host> join --inventory {inv}",
-        f"  kubeadm join {endpoint} --token {token_text} \\",
-        f"      --discovery-token-ca-cert-hash {pin}",
-    ]
-    # the join commands carry the token on purpose, as kubeadm prints them
-    output.out("\n".join(lines), reveal=reveal)

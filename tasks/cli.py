@@ -21,8 +21,7 @@ from .core.errors import ConfigError, KubefabError
 from .core.secrets import Secret
 from .phases.context import Options
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-DEFAULT_INVENTORY = "inventory/hosts.yaml"
+from .commands import DEFAULT_INVENTORY, PROJECT_DIR, resolve_inventory_path  # noqa: E402,F401
 # Invoke reads "-h" after a task as the core --help flag only when the task has no "-h" of its
 # own (kubefab tasks have no short flags) and no flag is waiting for a value.
 HELP_WORDS = ("-h", "--help")
@@ -113,22 +112,6 @@ def kubefab_task(*args, **kwargs):
         return task(*args, auto_shortflags=False, **kwargs)(inner)
 
     return wrap
-
-
-def resolve_inventory_path(inventory: str) -> Path:
-    """``--inventory`` > ``$KUBEFAB_INVENTORY`` > ``inventory/hosts.yaml`` (cwd, then project)."""
-    raw = inventory or os.environ.get("KUBEFAB_INVENTORY") or ""
-    if raw:
-        path = Path(raw).expanduser()
-        if not path.exists():
-            raise ConfigError(f"inventory {raw} not found",
-                              fix="pass --inventory FILE or set KUBEFAB_INVENTORY to an existing file")
-        return path
-    for base in (Path.cwd(), PROJECT_DIR):
-        if (base / DEFAULT_INVENTORY).exists():
-            return base / DEFAULT_INVENTORY
-    raise ConfigError(f"no inventory: {DEFAULT_INVENTORY} not found",
-                      fix="pass --inventory FILE or set KUBEFAB_INVENTORY")
 
 
 def split_csv(text: str) -> list[str]:

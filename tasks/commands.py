@@ -6,6 +6,7 @@ build every plan, and only then act: print it, write it (offline dry-run) or app
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -14,6 +15,26 @@ from .core.errors import ConfigError, KubefabError
 from .core.plan import render_plan
 from .core.state import ClusterState
 from .phases.context import Options, RunContext
+
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_INVENTORY = "inventory/hosts.yaml"
+
+
+def resolve_inventory_path(inventory: str) -> Path:
+    """``--inventory`` > ``$KUBEFAB_INVENTORY`` > ``inventory/hosts.yaml`` (cwd, then project)."""
+    raw = inventory or os.environ.get("KUBEFAB_INVENTORY") or ""
+    if raw:
+        path = Path(raw).expanduser()
+        if not path.exists():
+            raise ConfigError(f"inventory {raw} not found",
+                              fix="pass --inventory FILE or set KUBEFAB_INVENTORY to an existing file")
+        return path
+    for base in (Path.cwd(), PROJECT_DIR):
+        if (base / DEFAULT_INVENTORY).exists():
+            return base / DEFAULT_INVENTORY
+    raise ConfigError(f"no inventory: {DEFAULT_INVENTORY} not found",
+                      fix="pass --inventory FILE or set KUBEFAB_INVENTORY")
 
 
 def load_inventory(path: str):
@@ -42,48 +63,74 @@ def init_targets(inv, names: list[str]):
     return hosts
 
 
-def init(*, hosts: list[str], options: Options, state_dir: str = "", output_dir: str = "", only=(), skip=(),
-         accept_new_host_keys: bool = False, prompt_for_sudo_password: bool = False) -> None:
-    """``fab -H <host> init``."""
+def check_init(options: Options, *, output_dir: str = "", only=(), skip=()) -> None:
+    """The flag rules of init (and of cluster-up's init), before anything else happens."""
     from .phases.init import INIT
-    from .runner import build_plans, write_offline
 
     if options.offline and not options.dry_run:
         raise ConfigError("--offline only goes with --dry-run", fix="add --dry-run, or drop --offline")
     if output_dir and not (options.dry_run and options.offline):
         raise ConfigError("--output only goes with --dry-run --offline", fix="add --dry-run --offline")
+    INIT.select(only, skip)  # an unknown phase name fails before anything else happens
+
+
+def init_context(inv, host, *, state, options: Options, now) -> RunContext:
+    """init's prepare step: the host's config (it must have an InitConfiguration) and a pending
+    store for the PKI, token and certificate key (written only when the run applies)."""
+    from .core.statestore import PendingStore
+
+    config = inv.kubeadm_config(host)
+    if config.init is None:
+        raise ConfigError(f"{config.source or 'the kubeadm config'} has no InitConfiguration for {host.name}",
+                          host=host.name, fix="add an InitConfiguration document or remove the JoinConfiguration")
+    return RunContext(config=config, host_name=host.name, state=state, options=options, now=now,
+                      store=PendingStore(state))
+
+
+def init_run(inv, host, *, state, options: Options, only=(), skip=(), role: str = "control-plane (init)"):
+    """The pipeline's :class:`~tasks.pipeline.Run` of init on one host (init and cluster-up)."""
+    from .phases.init import INIT
+    from .pipeline import Run
+
+    now = datetime.now(timezone.utc)
+    return Run(INIT, role, lambda: init_context(inv, host, state=state, options=options, now=now),
+               only=tuple(only), skip=tuple(skip),
+               done=lambda r: f"Done in {r.timer.elapsed():.1f}s on {host.name}: {r.changed} changed, "
+                              f"{r.unchanged} unchanged")
+
+
+def init(*, hosts: list[str], options: Options, state_dir: str = "", output_dir: str = "", only=(), skip=(),
+         accept_new_host_keys: bool = False, prompt_for_sudo_password: bool = False) -> None:
+    """``fab -H <host> init``."""
+    from .apply import ask_sudo_password
+    from .phases.init import INIT
+    from .pipeline import render_state_writes, run_workflow, ssh_connector
+    from .runner import build_plans, write_offline
+
+    check_init(options, output_dir=output_dir, only=only, skip=skip)
     inv = load_inventory(options.inventory_path)
     targets = init_targets(inv, hosts)
-    INIT.select(only, skip)  # an unknown phase name fails before anything else happens
     state = state_for(inv, state_dir)
     now = datetime.now(timezone.utc)
 
     if not options.offline:
-        from .apply import run_init
-
-        run_init(inv, targets, state=state, options=options, only=only, skip=skip, now=now,
-                 accept_new_host_keys=accept_new_host_keys, prompt_for_sudo_password=prompt_for_sudo_password)
+        for host in targets:
+            sudo = ask_sudo_password(host.user or inv.ssh.user or "root") if prompt_for_sudo_password else None
+            connect = ssh_connector(inv, accept_new_host_keys=accept_new_host_keys, sudo_password=sudo)
+            run_workflow(host, init_run(inv, host, state=state, options=options, only=only, skip=skip),
+                         connect=connect, options=options)
         return
-
-    from .apply import render_state_writes
-    from .core.statestore import PendingStore
 
     out_dir = Path(output_dir) if output_dir else None
     plans_by_host = {}
-    stores = {}
+    contexts = {}
     for host in targets:
-        config = inv.kubeadm_config(host)
-        if config.init is None:
-            raise ConfigError(f"{config.source or 'the kubeadm config'} has no InitConfiguration for {host.name}",
-                              host=host.name, fix="add an InitConfiguration document or remove the JoinConfiguration")
-        stores[host.name] = PendingStore(state)
-        ctx = RunContext(config=config, host_name=host.name, state=state, options=options, now=now,
-                         store=stores[host.name])
+        ctx = contexts[host.name] = init_context(inv, host, state=state, options=options, now=now)
         output.stage(f"Planning init on {host.name} (offline: no connection)")
         plans_by_host[host.name] = build_plans(INIT, ctx, only=only, skip=skip)
     for host_name, plans in plans_by_host.items():
         output.out(render_plan(plans, show_secrets=options.show_secrets), reveal=options.show_secrets)
-        writes = render_state_writes(host_name, stores[host_name])
+        writes = render_state_writes(host_name, contexts[host_name].store)
         if writes:
             output.out(writes)
     if out_dir is not None:
@@ -98,8 +145,6 @@ def ca_hash(*, cert: str = "", inventory: str = "", state_dir: str = "") -> str:
     if cert:
         path = Path(cert)
     else:
-        from .cli import resolve_inventory_path
-
         inv = load_inventory(str(resolve_inventory_path(inventory)))
         path = state_for(inv, state_dir).pki_dir / "ca.crt"
         if not path.exists():

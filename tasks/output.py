@@ -79,3 +79,10 @@ class Timer:
             lines.append(f"{r.host:<{w_host}}  {r.phase:<{w_phase}}  {r.seconds:>6.2f}s  {r.round_trips:>3}  "
                          f"{r.changed:>7}  {r.unchanged:>9}")
         return "\n".join(lines)
+
+
+def table(rows: list[tuple[str, ...]], *, sep: str = "   ") -> str:
+    """Rows as left-aligned columns (the first row is the header), trailing blanks stripped:
+    the one table printer (summary, token.list, certs.check-expiration)."""
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(sep.join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)

@@ -24,11 +24,38 @@ def build_plans(workflow: Workflow, ctx, *, only: Iterable[str] = (), skip: Iter
 
     Phases listed in the config's ``skipPhases`` are skipped too (kubeadm merges both).
     """
+    steps = select(workflow, ctx, only=only, skip=skip)
+    return plan_steps(workflow, steps, with_selection(ctx, steps))
+
+
+def select(workflow: Workflow, ctx, *, only: Iterable[str] = (), skip: Iterable[str] = ()) -> list[Step]:
+    """The selected leaf phases: ``only``/``skip`` plus the config's ``skipPhases``."""
     node = ctx.config.init or ctx.config.join
-    skip = list(skip) + list(node.skip_phases if node else ())
+    return workflow.select(only, list(skip) + list(node.skip_phases if node else ()))
+
+
+def with_selection(ctx, steps: list[Step]):
+    """The context that knows which top-level phases run."""
+    from dataclasses import replace
+
+    return replace(ctx, selected=frozenset(s.top for s in steps))
+
+
+def probe_paths(steps: list[Step], ctx) -> list[str]:
+    """The paths the selected phases declare (read or written): one facts probe for all."""
+    return sorted({p for step in steps for p in step.probes(ctx)})
+
+
+def plan_steps(workflow: Workflow, steps: list[Step], ctx) -> list[Plan]:
+    """One plan per selected phase, in order; a phase whose needs come from a phase not
+    selected says that it relies on an earlier run."""
+    relies = workflow.relies_on(steps)
     plans = []
-    for step in workflow.select(only, skip):
-        plans.append(plan_step(step, ctx))
+    for step in steps:
+        plan = plan_step(step, ctx)
+        if step.path in relies:
+            plan.notes.append("relies on an earlier run for " + "; ".join(relies[step.path]))
+        plans.append(plan)
     return plans
 
 

@@ -17,24 +17,16 @@ from .core.errors import ConfigError, KubefabError
 from .core.plan import ApiObject
 from .core.secrets import Secret
 from .core.spec import BootstrapToken
-from .phases.context import Options, RunContext
 
 
 @contextmanager
 def cluster_api(inv, state, *, accept_new_host_keys: bool = False):
     """(context, Api) for the cluster of the inventory, through its first control plane."""
-    from .apply import api_session, connect
-    from .core import constants
+    from .pipeline import ssh_connector
+    from .session import cluster_api as session
 
-    host = inv.first_control_plane
-    ctx = RunContext(config=inv.kubeadm_config(host), host_name=host.name, state=state, options=Options())
-    admin = state.root / "nodes" / ctx.node_name / constants.ADMIN_KUBECONFIG
-    if not admin.exists():
-        raise KubefabError(f"no admin.conf for {host.name} in {state.root}",
-                           fix=f"run `fab -H {host.name} init` first, or pass --state-dir of this cluster")
-    with api_session(ctx, lambda: connect(inv, host, accept_new_host_keys=accept_new_host_keys), admin.read_bytes(),
-                     timeout=ctx.timeouts.kubernetes_api_call.total_seconds()) as api:
-        yield ctx, api
+    with session(inv, state, connect=ssh_connector(inv, accept_new_host_keys=accept_new_host_keys)) as pair:
+        yield pair
 
 
 def create(inv, state, *, ttl: str = "24h", description: str = "", print_join_command: bool = False,
@@ -78,9 +70,7 @@ def list_tokens(inv, state, *, show_secrets: bool = False, accept_new_host_keys:
             left = tok.expires - now
             ttl = "<invalid>" if left.total_seconds() < 0 else _short_duration(left)
         rows.append((text, ttl, expires, ",".join(tok.usages), tok.description or "<none>", ",".join(tok.groups)))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    output.out("\n".join("   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows),
-               reveal=show_secrets)
+    output.out(output.table(rows), reveal=show_secrets)
 
 
 def delete(inv, state, token_ids: list[str], *, accept_new_host_keys: bool = False) -> None:

@@ -153,23 +153,9 @@ class Flag:
     value: str
 
 
-def _is_ipv6(address: str) -> bool:
-    try:
-        return ipaddress.ip_address(address).version == 6
-    except ValueError:
-        return False
-
-
-def _is_unspecified(address: str) -> bool:
-    try:
-        return ipaddress.ip_address(address).is_unspecified
-    except ValueError:
-        return False
-
-
-def join_host_port(host: str, port: int | str) -> str:
-    """``host:port`` with IPv6 brackets, as Go's ``net.JoinHostPort`` (§3.1 annotations)."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+from .endpoints import is_ipv6 as _is_ipv6  # noqa: E402 - the one copy of these helpers
+from .endpoints import is_unspecified as _is_unspecified  # noqa: E402
+from .endpoints import join_host_port  # noqa: E402,F401
 
 
 def service_ip(cidr: str, n: int) -> str:

@@ -202,16 +202,7 @@ def _add_extra_sans(extra: Iterable[str], dns: list[str], ips: list[IPAddress], 
             warnings.append(f"{field_name} entry {entry!r} is neither an IP address nor a valid DNS name; skipped")
 
 
-def split_host_port(endpoint: str) -> tuple[str, str]:
-    """``host[:port]`` with optional IPv6 brackets -> (host, port or "")."""
-    ep = endpoint.strip()
-    if ep.startswith("["):
-        host, _, rest = ep[1:].partition("]")
-        return host, rest[1:] if rest.startswith(":") else ""
-    if ep.count(":") == 1:
-        host, _, port = ep.partition(":")
-        return host, port
-    return ep, ""
+from .endpoints import split_host_port  # noqa: E402,F401 - the one copy
 
 
 def first_service_ip(service_subnet: str, index: int = 1) -> IPAddress:

@@ -108,9 +108,12 @@ class ApiObject:
     secret: bool = False
     # objects created first, when this one has to change (kubeadm-certs' owner token)
     related: tuple[dict[str, Any], ...] = ()
-    # a pure predicate on the live object: True = already as wanted (used where the wanted
-    # bytes are not comparable, e.g. AES-GCM ciphertext with a fresh nonce)
-    compare: Any = None
+    # how to tell that the live object is already as wanted where the wanted bytes are not
+    # comparable (AES-GCM ciphertext with a fresh nonce): data, read by tasks.api
+    compare: "SameKubeadmCerts | None" = None
+    # the node kubeconfig to retry with when the API answers 403 Forbidden (kubeadm creates
+    # the kubeadm:cluster-admins binding with super-admin.conf when admin.conf has no rights yet)
+    fallback_kubeconfig: str = ""
 
     @property
     def api_version(self) -> str:
@@ -141,22 +144,62 @@ class ApiObject:
 
 
 @dataclass(frozen=True)
+class SameKubeadmCerts:
+    """The live ``kubeadm-certs`` Secret is as wanted when it decrypts with ``certificate_key``
+    to files of these sha256 sums (relative path -> hex)."""
+
+    certificate_key: Secret
+    files_sha256: tuple[tuple[str, str], ...]
+    external_etcd: bool = False
+
+
+@dataclass(frozen=True)
 class Wait:
-    """Wait until ``check`` holds (``kubelet-healthz``, ``api-readyz``, ``etcd-healthy``...)."""
+    """Wait until ``check`` holds (``kubelet-healthz``, ``api-readyz``, ``etcd-healthy``...).
+
+    ``on``: ``host`` polls ``target`` on the host itself (a loopback URL, or a file that must
+    exist and not be empty); ``api`` polls the API server's ``target`` path from the operator
+    machine through the API client.
+    """
 
     check: str
     target: str
     timeout: timedelta = timedelta(minutes=4)
+    on: str = "host"
 
     def describe(self) -> str:
         return f"wait for {self.check} {self.target} (up to {int(self.timeout.total_seconds())}s)"
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": "wait", "check": self.check, "target": self.target,
-                "timeout_seconds": int(self.timeout.total_seconds())}
+        entry = {"kind": "wait", "check": self.check, "target": self.target,
+                 "timeout_seconds": int(self.timeout.total_seconds())}
+        if self.on != "host":
+            entry["on"] = self.on
+        return entry
 
 
-Step = Union[FileWrite, FileRemove, Command, ApiObject, Wait]
+@dataclass(frozen=True)
+class Message:
+    """Words for the operator once the host's plans are applied (kubeadm's closing words).
+
+    ``text`` is a :class:`Secret` when it carries one (the join command with its token);
+    ``stream`` is ``out`` (data: the join commands) or ``err`` (progress, warnings).
+    """
+
+    text: str | Secret
+    stream: str = "err"
+    reveal: bool = False
+    description: str = ""
+
+    def describe(self) -> str:
+        return "print " + (self.description or (str(self.text).splitlines() or [""])[0])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "message", "stream": self.stream, "description": self.description,
+                "secret": isinstance(self.text, Secret)}
+
+
+Step = Union[FileWrite, FileRemove, Command, ApiObject, Wait, Message]
 
 
 @dataclass
@@ -174,6 +217,11 @@ class Plan:
 
     def files(self) -> list[FileWrite]:
         return [s for s in self.steps if isinstance(s, FileWrite)]
+
+    @property
+    def actions(self) -> list[Step]:
+        """The steps that act on the host or the cluster (not the closing words)."""
+        return [s for s in self.steps if not isinstance(s, Message)]
 
     def to_json(self) -> dict[str, Any]:
         return {"phase": self.phase, "host": self.host, "steps": [s.to_json() for s in self.steps],
@@ -204,3 +252,71 @@ def plans_to_json(plans: Iterable[Plan]) -> str:
             entry["phase"] = plan.phase
             by_host.setdefault(plan.host or "(cluster)", []).append(entry)
     return json.dumps({"hosts": by_host}, indent=2, sort_keys=True) + "\n"
+
+
+# --- plans as plain data: JSON out and back -------------------------------------------------------
+_TYPES = {cls.__name__: cls for cls in (FileWrite, FileRemove, Command, ApiObject, Wait, Message,
+                                        SameKubeadmCerts, Plan)}
+
+
+def _encode(value: Any, reveal: bool) -> Any:
+    import base64
+    import dataclasses
+
+    if isinstance(value, Secret):
+        if not reveal:
+            raw = value.reveal()
+            digest = hashlib.sha256(raw.encode() if isinstance(raw, str) else raw).hexdigest()
+            return {"$secret": value.kind, "sha256": digest}
+        return {"$secret": value.kind, "value": _encode(value.reveal(), reveal)}
+    if isinstance(value, bytes):
+        return {"$bytes": base64.b64encode(value).decode()}
+    if isinstance(value, timedelta):
+        return {"$seconds": value.total_seconds()}
+    if isinstance(value, tuple):
+        return {"$tuple": [_encode(v, reveal) for v in value]}
+    if isinstance(value, list):
+        return [_encode(v, reveal) for v in value]
+    if isinstance(value, dict):
+        return {k: _encode(v, reveal) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and type(value).__name__ in _TYPES:
+        return {"$type": type(value).__name__,
+                **{f.name: _encode(getattr(value, f.name), reveal) for f in dataclasses.fields(value)}}
+    return value
+
+
+def _decode(value: Any) -> Any:
+    import base64
+
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "$secret" in value:
+        if "value" not in value:
+            raise ValueError(f"a redacted {value['$secret']} cannot be read back (write the plan with reveal=True)")
+        return Secret(_decode(value["value"]), kind=value["$secret"])
+    if "$bytes" in value:
+        return base64.b64decode(value["$bytes"])
+    if "$seconds" in value:
+        return timedelta(seconds=value["$seconds"])
+    if "$tuple" in value:
+        return tuple(_decode(v) for v in value["$tuple"])
+    if "$type" in value:
+        cls = _TYPES[value["$type"]]
+        return cls(**{k: _decode(v) for k, v in value.items() if k != "$type"})
+    return {k: _decode(v) for k, v in value.items()}
+
+
+def plan_to_data(plans: Iterable[Plan], *, reveal: bool = False) -> list[dict[str, Any]]:
+    """Plans as JSON-ready data, every step and field. Secret values are replaced by their
+    sha256 unless ``reveal`` (then :func:`plan_from_data` gives back equal plans)."""
+    return [_encode(p, reveal) for p in plans]
+
+
+def plan_from_data(data: list[dict[str, Any]]) -> list[Plan]:
+    """The inverse of :func:`plan_to_data` (``reveal=True``).
+
+    :raises ValueError: on a redacted secret.
+    """
+    return [_decode(d) for d in data]

@@ -17,12 +17,14 @@ All objects are data (:class:`~tasks.core.plan.ApiObject`); ``tasks.api`` applie
 
 from __future__ import annotations
 
+import hashlib
+
 from ..core import bootstrap
 from ..core import constants as K
 from ..core import manifests
-from ..core.plan import ApiObject, Plan, Wait
+from ..core.plan import ApiObject, Plan, SameKubeadmCerts, Wait
 from . import rbac
-from .workflow import Phase
+from .workflow import API, OPERATOR, Phase
 
 BOOTSTRAP = K.DEFAULT_BOOTSTRAP_GROUP
 
@@ -37,7 +39,7 @@ def plan_wait_control_plane(ctx) -> Plan:
                   t.control_plane_component_health_check))
     plan.add(Wait("component-healthz", f"https://127.0.0.1:{K.KUBE_SCHEDULER_PORT}/livez",
                   t.control_plane_component_health_check))
-    plan.add(Wait("api-readyz", f"{ctx.local_api_url}/readyz", t.control_plane_component_health_check))
+    plan.add(Wait("api-readyz", "/readyz", t.control_plane_component_health_check, on="api"))
     return plan
 
 
@@ -47,9 +49,12 @@ def plan_upload_config_kubeadm(ctx) -> Plan:
     ns = K.KUBE_SYSTEM_NAMESPACE
     name = "kubeadm:nodes-kubeadm-config"
     return Plan("upload-config/kubeadm", ctx.host_name, [
-        # created before any other object (with super-admin.conf if need be): see apply.py
+        # kubeadm's EnsureAdminClusterRoleBinding: admin.conf (group kubeadm:cluster-admins) has no
+        # rights until this binding exists, so it is the first object of the run, created with
+        # super-admin.conf (system:masters) when admin.conf is Forbidden
         ApiObject(rbac.cluster_role_binding(K.CLUSTER_ADMINS_GROUP, "cluster-admin",
-                                            rbac.groups(K.CLUSTER_ADMINS_GROUP)), strategy="retain"),
+                                            rbac.groups(K.CLUSTER_ADMINS_GROUP)), strategy="retain",
+                  fallback_kubeconfig=K.SUPER_ADMIN_KUBECONFIG),
         ApiObject(rbac.config_map(K.KUBEADM_CONFIG_CONFIGMAP, ns, {
             K.CLUSTER_CONFIGURATION_KEY: kubeadm_config.render_cluster_configuration(ctx.cluster)})),
         ApiObject(rbac.role(name, ns, [rbac.rule(["configmaps"], ["get"], [K.KUBEADM_CONFIG_CONFIGMAP])])),
@@ -98,16 +103,9 @@ def plan_upload_certs(ctx) -> Plan:
     certs = bootstrap.kubeadm_certs_secret(shared, ctx.certificate_key, owner_name=owner_name,
                                            owner_uid=f"$(uid:Secret/{ns}/{owner_name})", external_etcd=external)
     key = ctx.certificate_key
-
-    def already_uploaded(live: dict) -> bool:
-        try:
-            files = bootstrap.decrypt_kubeadm_certs(live, key, external_etcd=external)
-        except Exception:
-            return False
-        return files == {rel: data for rel, data in shared.items() if data}
-
+    wanted = tuple(sorted((rel, hashlib.sha256(data).hexdigest()) for rel, data in shared.items() if data))
     plan.add(ApiObject(certs, strategy="kubeadm-certs", secret=True, related=(owner_secret,),
-                       compare=already_uploaded))
+                       compare=SameKubeadmCerts(key, wanted, external_etcd=external)))
     plan.add(ApiObject(rbac.role("kubeadm:kubeadm-certs", ns,
                                  [rbac.rule(["secrets"], ["get"], [K.KUBEADM_CERTS_SECRET])])))
     plan.add(ApiObject(rbac.role_binding("kubeadm:kubeadm-certs", ns, "kubeadm:kubeadm-certs",
@@ -179,29 +177,80 @@ def plan_addon_kube_proxy(ctx) -> Plan:
 
 
 def plan_show_join_command(ctx) -> Plan:
+    """kubeadm's closing words: where admin.conf is, then both forms of the join commands
+    (they carry the token on purpose, as kubeadm prints them; --skip-token-print hides it)."""
+    from ..core.plan import Message
+    from ..core.secrets import Secret
+
     plan = Plan("show-join-command", ctx.host_name)
     plan.notes.append("print how to use admin.conf and the join commands")
+    opts = ctx.options
+    reveal = opts.show_secrets or not opts.skip_token_print
+    token = ctx.bootstrap_tokens[0].token
+    token_text = token.reveal() if reveal else str(token)
+    pin = bootstrap.ca_pin(ctx.cluster_pki.ca_cert_pem)
+    endpoint = ctx.control_plane_url.removeprefix("https://")
+    lines = [
+        "",
+        "Your Kubernetes control-plane has initialized successfully!",
+        "",
+        "To start using your cluster from this machine:",
+        f"  export KUBECONFIG={ctx.node_state_dir / K.ADMIN_KUBECONFIG}",
+        "",
+        f"On {ctx.host_name} itself, as kubeadm prints it:",
+        "  mkdir -p $HOME/.kube && sudo cp -i /etc/kubernetes/admin.conf $HOME/.kube/config",
+        "",
+    ]
+    inv = opts.inventory_path
+    if opts.upload_certs and "upload-certs" in ctx.selected:
+        key = ctx.certificate_key
+        if not opts.skip_certificate_key_print:
+            plan.add(Message(Secret("[upload-certs] Using certificate key:\n" + key.reveal(), kind="certificate key"),
+                             stream="out", reveal=True, description="the certificate key"))
+        key_text = key.reveal() if not opts.skip_certificate_key_print else "<certificate key>"
+        lines += [
+            "You can now join any number of control-plane nodes:",
+            f"  fab -H <host> join-control-plane --inventory {inv}",
+            f"  kubeadm join {endpoint} --token {token_text} \\",
+            f"      --discovery-token-ca-cert-hash {pin} \\",
+            f"      --control-plane --certificate-key {key_text}",
+            "",
+        ]
+    lines += [
+        "Then you can join any number of worker nodes:",
+        f"  fab -H <host> join --inventory {inv}",
+        f"  kubeadm join {endpoint} --token {token_text} \\",
+        f"      --discovery-token-ca-cert-hash {pin}",
+    ]
+    text = "\n".join(lines)
+    plan.add(Message(Secret(text, kind="join command") if reveal else text, stream="out", reveal=reveal,
+                     description="how to use admin.conf and the join commands"))
     return plan
 
 
-WAIT_CONTROL_PLANE = Phase("wait-control-plane", "Wait for the control plane to start", run=plan_wait_control_plane)
+WAIT_CONTROL_PLANE = Phase("wait-control-plane", "Wait for the control plane to start", run=plan_wait_control_plane,
+                           where=API, needs=("kubelet", "static-pods"), produces=("api",))
 UPLOAD_CONFIG = Phase(
     "upload-config", "Upload the kubeadm and kubelet configuration to a ConfigMap",
     phases=(Phase("kubeadm", "Upload the kubeadm ClusterConfiguration to a ConfigMap", run=plan_upload_config_kubeadm),
             Phase("kubelet", "Upload the kubelet component config to a ConfigMap", run=plan_upload_config_kubelet)),
+    where=API, needs=("api",), produces=("cluster-config",),
 )
 UPLOAD_CERTS = Phase(
     "upload-certs", "Upload certificates to kubeadm-certs", run=plan_upload_certs,
     run_if=lambda ctx: ctx.options.upload_certs, skip_reason="pass --upload-certs to share the CAs with joining control planes",
+    where=API, needs=("api",), produces=("kubeadm-certs",),
 )
-MARK_CONTROL_PLANE = Phase("mark-control-plane", "Mark a node as a control-plane", run=plan_mark_control_plane)
+MARK_CONTROL_PLANE = Phase("mark-control-plane", "Mark a node as a control-plane", run=plan_mark_control_plane,
+                           where=API, needs=("api",))
 BOOTSTRAP_TOKEN = Phase("bootstrap-token", "Generates bootstrap tokens used to join a node to a cluster",
-                        run=plan_bootstrap_token)
+                        run=plan_bootstrap_token, where=API, needs=("api",), produces=("bootstrap-token",))
 ADDON = Phase(
     "addon", "Install required addons for passing conformance tests", aliases=("addons",),
     phases=(Phase("coredns", "Install the CoreDNS addon to a Kubernetes cluster", run=plan_addon_coredns),
             Phase("kube-proxy", "Install the kube-proxy addon to a Kubernetes cluster", run=plan_addon_kube_proxy)),
+    where=API, needs=("api",),
 )
 SHOW_JOIN_COMMAND = Phase("show-join-command", "Show the join command for control-plane and worker node",
-                          run=plan_show_join_command)
+                          run=plan_show_join_command, where=OPERATOR, needs=("bootstrap-token",))
 

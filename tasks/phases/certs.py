@@ -44,6 +44,11 @@ def _plan_for(spec) -> callable:
     return run
 
 
+def pki_paths(ctx, specs) -> list[str]:
+    """Where the files of these certificate-list entries go on the host (facts probe)."""
+    return [posixpath.join(ctx.pki_dir, f) for s in specs for f in spec_files(s)]
+
+
 def spec_files(spec) -> list[str]:
     """Relative file names one certificate-list entry produces."""
     if spec.name == "sa":
@@ -55,7 +60,9 @@ CERTS = Phase(
     name="certs",
     help="Certificate generation",
     phases=tuple(
-        Phase(name=spec.name, help=f"Generate the {spec.long_name}", run=_plan_for(spec))
+        Phase(name=spec.name, help=f"Generate the {spec.long_name}", run=_plan_for(spec),
+              probes=lambda ctx, spec=spec: pki_paths(ctx, [spec]))
         for spec in pki.CERT_SPECS
     ),
+    produces=("pki",),
 )

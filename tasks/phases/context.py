@@ -1,23 +1,31 @@
 """What a phase gets to read: the typed run context (kubeadm's ``InitData``/``JoinData``).
 
-A phase is ``run(ctx) -> Plan`` and reads only this. Expensive or stateful things (the central
-PKI, minted tokens) are computed once per context, on first use, and cached, so a phase that is
-skipped costs nothing and two phases see the same certificate.
+A phase is ``run(ctx) -> Plan`` and reads only this. The context is frozen: its inputs are
+the host's config, the state dir (read, and written only through ``store``), the facts, the
+command's options, what discovery learned (``join_data``) and which phases are selected. What
+is derived from them (the PKI, kubeconfigs, static Pods, the etcd member list, minted tokens)
+is computed on first use and cached per context (``cached_property``), so a phase that is
+skipped costs nothing and two phases see the same certificate. Nothing else is ever set on a
+context: a new input means a new context (:meth:`RunContext.with_facts`, ``dataclasses.replace``).
 """
 
 from __future__ import annotations
 
-import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core import constants as K
 from ..core import versions
 from ..core.secrets import Secret
 from ..core.spec import BootstrapToken, KubeadmConfig
+from ..core.facts import HostFacts
 from ..core.state import ClusterState
+
+if TYPE_CHECKING:
+    from ..core.statestore import PendingStore
+    from .joindata import JoinData
 
 
 @dataclass(frozen=True)
@@ -35,28 +43,10 @@ class Options:
     inventory_path: str = ""
 
 
-def join_host_port(host: str, port: int | str) -> str:
-    """``host:port`` with IPv6 brackets, as kubeadm's endpoint helpers build it."""
-    try:
-        if ipaddress.ip_address(host).version == 6:
-            return f"[{host}]:{port}"
-    except ValueError:
-        pass
-    return f"{host}:{port}"
+from ..core.endpoints import join_host_port, split_host_port  # noqa: E402,F401 - the one copy
 
 
-def split_host_port(endpoint: str) -> tuple[str, str]:
-    """Split ``host[:port]`` (IPv6 in brackets) into host and port (``""`` when absent)."""
-    if endpoint.startswith("["):
-        host, _, rest = endpoint[1:].partition("]")
-        return host, rest.lstrip(":")
-    if endpoint.count(":") == 1:
-        host, port = endpoint.split(":")
-        return host, port
-    return endpoint, ""
-
-
-@dataclass
+@dataclass(frozen=True)
 class RunContext:
     """Everything one host's phases read.
 
@@ -66,17 +56,27 @@ class RunContext:
     :param facts: the host's facts, or ``None`` offline.
     :param options: the command's flags.
     :param now: the run's clock (one instant for every certificate and token of the run).
+    :param store: where new state files go: a :class:`~tasks.core.statestore.PendingStore`
+        (written by the pipeline after planning, never by a dry-run); None = the disk at once.
+    :param join_data: what discovery learned about the cluster (joins); None = nothing
+        discovered (offline, an init, a reset): join phases then read the state dir.
+    :param selected: the top-level phase names selected in this run (show-join-command
+        mentions control-plane joins only when upload-certs runs).
     """
 
     config: KubeadmConfig
     host_name: str
     state: ClusterState
-    facts: Any = None
+    facts: HostFacts | None = None
     options: Options = field(default_factory=Options)
     now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
-    # where new state files go: a PendingStore (written by the pipeline after planning, never
-    # by a dry-run); None = straight to the state dir
-    store: Any = None
+    store: PendingStore | None = None
+    join_data: JoinData | None = None
+    selected: frozenset[str] = frozenset()
+
+    def with_facts(self, facts: HostFacts | None) -> "RunContext":
+        """The same inputs with (new) facts; derived values are computed again."""
+        return replace(self, facts=facts)
 
     # --- configuration shortcuts ---------------------------------------------------------
     @property
@@ -188,6 +188,15 @@ class RunContext:
     # --- PKI (central, cached) -------------------------------------------------------------
     @cached_property
     def cluster_pki(self):
+        """The shared CAs and service-account key: the state dir's (made on an init when
+        missing); on a join, the state dir's or the downloaded kubeadm-certs, never new ones."""
+        if self.config.join is not None:
+            from .join import join_cluster_pki
+
+            return join_cluster_pki(self)
+        return self.state_cluster_pki()
+
+    def state_cluster_pki(self):
         from ..core import pki
 
         return pki.ensure_cluster_pki(self.state.pki_dir, self.cluster, now=self.now, store=self._files())
@@ -215,8 +224,6 @@ class RunContext:
         if token is None:
             token = bootstrap.generate_token()
             self._remember(token=token)
-        from dataclasses import replace
-
         return (replace(template, token=token),)
 
     @cached_property
@@ -243,7 +250,51 @@ class RunContext:
             return (Taint(K.CONTROL_PLANE_TAINT_KEY, "NoSchedule"),)
         return taints
 
-    # --- join and reset (added for the join workflows; see tasks/phases/joindata.py) ---------
-    # What discovery learned about the cluster (a JoinData); None = nothing discovered (offline,
-    # or an init). Join phases read the CA, token, kubelet config and etcd members from it.
-    join_data: Any = None
+    # --- derived from the inputs, once per context ----------------------------------------------
+    @cached_property
+    def kubeconfigs(self):
+        """This node's kubeconfig files (file name -> bytes), from the state dir or new."""
+        from ..core import kubeconfig as kc
+
+        return kc.ensure_node_kubeconfigs(
+            self.cluster_pki, self.node_state_dir, self.cluster, node_name=self.node_name,
+            control_plane_url=self.control_plane_url, local_url=self.local_api_url,
+            is_control_plane=self.is_control_plane, init=self.config.init is not None, now=self.now,
+            store=self._files())
+
+    @property
+    def api_kubeconfig(self) -> bytes | None:
+        """The kubeconfig API phases use on this node: admin.conf on a control plane."""
+        return self.kubeconfigs.get(K.ADMIN_KUBECONFIG) if self.is_control_plane else None
+
+    @cached_property
+    def static_pods(self) -> dict[str, bytes]:
+        from ..core import manifests
+
+        return manifests.render_static_pods(
+            self.cluster, node_name=self.node_name, advertise_address=self.advertise_address,
+            bind_port=self.bind_port, host_ca_dirs=self.host_ca_dirs, proxy_env=self.proxy_env,
+            timeouts=self.timeouts, initial_cluster=self.etcd_initial_cluster,
+            join=self.config.join is not None, external_ca=self.cluster_pki.external_ca)
+
+    @cached_property
+    def cluster_join_data(self) -> JoinData:
+        """``join_data``, else the join material of the state dir (see :func:`tasks.phases.join.join_data`)."""
+        from .join import state_join_data
+
+        return self.join_data if self.join_data is not None else state_join_data(self)
+
+    @cached_property
+    def etcd_initial_cluster(self) -> list[tuple[str, str]] | None:
+        """``--initial-cluster`` of a control-plane join with local etcd (None otherwise)."""
+        from .join import etcd_initial_cluster
+
+        return etcd_initial_cluster(self)
+
+    @cached_property
+    def same_cluster(self) -> bool:
+        """The host's ca.crt is the cluster CA (a re-run on a member, not a clash): the CA this
+        operator holds on an init, the discovered one on a join."""
+        from .preflight import same_cluster
+
+        return same_cluster(self)

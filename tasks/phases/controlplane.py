@@ -16,23 +16,12 @@ from .workflow import Phase
 
 
 def static_pods(ctx) -> dict[str, bytes]:
-    cache = ctx.__dict__.get("_static_pods")
-    if cache is None:
-        join = ctx.config.join is not None
-        cache = manifests.render_static_pods(
-            ctx.cluster,
-            node_name=ctx.node_name,
-            advertise_address=ctx.advertise_address,
-            bind_port=ctx.bind_port,
-            host_ca_dirs=ctx.host_ca_dirs,
-            proxy_env=ctx.proxy_env,
-            timeouts=ctx.timeouts,
-            initial_cluster=ctx.__dict__.get("etcd_initial_cluster"),
-            join=join,
-            external_ca=ctx.cluster_pki.external_ca,
-        )
-        ctx.__dict__["_static_pods"] = cache
-    return cache
+    """Every static Pod manifest of this node (cached on the context)."""
+    return ctx.static_pods
+
+
+def manifest_path(component: str) -> str:
+    return posixpath.join(K.MANIFESTS_DIR, f"{component}.yaml")
 
 
 def manifest_step(ctx, component: str) -> FileWrite:
@@ -68,17 +57,29 @@ CONTROL_PLANE = Phase(
     help="Generate all static Pod manifest files necessary to establish the control plane",
     phases=(
         Phase("apiserver", "Generates the kube-apiserver static Pod manifest",
-              run=_plan_component("apiserver", K.KUBE_APISERVER)),
+              run=_plan_component("apiserver", K.KUBE_APISERVER),
+              probes=lambda ctx: [manifest_path(K.KUBE_APISERVER)]),
         Phase("controller-manager", "Generates the kube-controller-manager static Pod manifest",
-              run=_plan_component("controller-manager", K.KUBE_CONTROLLER_MANAGER)),
+              run=_plan_component("controller-manager", K.KUBE_CONTROLLER_MANAGER),
+              probes=lambda ctx: [manifest_path(K.KUBE_CONTROLLER_MANAGER)]),
         Phase("scheduler", "Generates the kube-scheduler static Pod manifest",
-              run=_plan_component("scheduler", K.KUBE_SCHEDULER)),
+              run=_plan_component("scheduler", K.KUBE_SCHEDULER),
+              probes=lambda ctx: [manifest_path(K.KUBE_SCHEDULER)]),
     ),
+    needs=("pki", "kubeconfigs"),
+    produces=("static-pods",),
 )
+
+
+def etcd_probes(ctx) -> list[str]:
+    data_dir = ctx.cluster.etcd_local.data_dir if ctx.cluster.etcd_local is not None else K.DEFAULT_ETCD_DATA_DIR
+    return [data_dir, manifest_path(K.ETCD)]
 
 ETCD = Phase(
     name="etcd",
     help="Generate static Pod manifest file for local etcd",
     phases=(Phase("local", "Generate the static Pod manifest file for a local, single-node local etcd instance",
-                  run=plan_etcd_local),),
+                  run=plan_etcd_local, probes=etcd_probes),),
+    needs=("pki",),
+    produces=("static-pods",),
 )

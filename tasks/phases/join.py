@@ -28,8 +28,6 @@ or built from the operator's state dir when it holds the cluster's PKI and token
 
 from __future__ import annotations
 
-import hashlib
-import ipaddress
 import posixpath
 import shlex
 
@@ -40,15 +38,17 @@ from ..core import constants as K
 from ..core import kubeconfig as kc
 from ..core import manifests, pki
 from ..core.errors import ConfigError, KubefabError, PKIError
+from ..core.endpoints import loopback_for
 from ..core.plan import Command, FileRemove, FileWrite, Plan, Wait
+from ..core.poll import poll_script
 from ..core.secrets import Secret
 from .certs import file_steps, spec_files
-from .controlplane import manifest_step
+from .controlplane import manifest_path, manifest_step
 from .joindata import JoinData, client_url, initial_cluster, peer_url
 from .kubeconfig import node_kubeconfigs
 from .kubelet import kubelet_files, kubelet_restart_steps
 from .preflight import Finding, check_name_for_path, control_plane_checks, evaluate, node_checks
-from .workflow import Phase, Workflow
+from .workflow import API, OPERATOR, Phase, Workflow
 
 JOIN_CP_KUBECONFIGS = (K.ADMIN_KUBECONFIG, K.CONTROLLER_MANAGER_KUBECONFIG, K.SCHEDULER_KUBECONFIG)
 ETCDCTL = "etcdctl"
@@ -76,24 +76,27 @@ def join_data_from_state(ctx) -> JoinData | None:
 
 
 def join_data(ctx) -> JoinData:
-    """``ctx.join_data``, else the state dir's material.
+    """``ctx.join_data``, else the state dir's material (cached on the context).
 
     :raises KubefabError: when neither exists (the join cannot know the cluster's CA).
     """
-    if ctx.join_data is not None:
-        return ctx.join_data
-    cached = ctx.__dict__.get("_join_data_state")
-    if cached is None:
-        cached = join_data_from_state(ctx)
-        if cached is None:
-            raise KubefabError(
-                "nothing is known about the cluster to join: discovery has not run and the state dir "
-                f"{ctx.state.root} holds no pki/ca.crt",
-                host=ctx.host_name,
-                fix="pass the join flags (--token, --discovery-token-ca-cert-hash and the API endpoint) so "
-                    "discovery can run, or use the state dir of the cluster's init (--state-dir)")
-        ctx.__dict__["_join_data_state"] = cached
-    return cached
+    return ctx.cluster_join_data
+
+
+def state_join_data(ctx) -> JoinData:
+    """The state dir's join material, for a context without discovery.
+
+    :raises KubefabError: when the state dir holds no CA (the join cannot know the cluster's CA).
+    """
+    found = join_data_from_state(ctx)
+    if found is None:
+        raise KubefabError(
+            "nothing is known about the cluster to join: discovery has not run and the state dir "
+            f"{ctx.state.root} holds no pki/ca.crt",
+            host=ctx.host_name,
+            fix="pass the join flags (--token, --discovery-token-ca-cert-hash and the API endpoint) so "
+                "discovery can run, or use the state dir of the cluster's init (--state-dir)")
+    return found
 
 
 def _state_holds_pki(ctx) -> bool:
@@ -101,7 +104,7 @@ def _state_holds_pki(ctx) -> bool:
 
 
 def join_cluster_pki(ctx) -> pki.ClusterPKI:
-    """The shared PKI a control-plane join signs its leaves with, installed as ``ctx.cluster_pki``.
+    """The shared PKI a control-plane join signs its leaves with (``ctx.cluster_pki`` of a join).
 
     The operator's state dir wins when it holds the PKI (no secret crosses the network); else
     the decrypted ``kubeadm-certs``. The state dir is never asked to *create* a PKI here: a new
@@ -109,11 +112,9 @@ def join_cluster_pki(ctx) -> pki.ClusterPKI:
 
     :raises PKIError: when neither source exists, or the state's CA is not the discovered one.
     """
-    if "cluster_pki" in ctx.__dict__:
-        return ctx.__dict__["cluster_pki"]
     jd = join_data(ctx)
     if _state_holds_pki(ctx):
-        result = ctx.cluster_pki  # reuses the files; nothing is generated when they exist
+        result = ctx.state_cluster_pki()  # reuses the files; nothing is generated when they exist
         if jd.source != "state" and not bootstrap.pin_matches(jd.ca_pem, [bootstrap.ca_pin(result.ca_cert_pem)]):
             raise PKIError(f"the CA in the state dir {ctx.state.pki_dir} is not the CA of the cluster being joined",
                            host=ctx.host_name, phase="control-plane-prepare/download-certs",
@@ -121,7 +122,6 @@ def join_cluster_pki(ctx) -> pki.ClusterPKI:
     elif jd.shared_certs is not None:
         result = pki.load_cluster_pki_from_files(dict(jd.shared_certs),
                                                  encryption_algorithm=ctx.cluster.encryption_algorithm, now=ctx.now)
-        ctx.__dict__["cluster_pki"] = result
     else:
         raise PKIError(
             "a control-plane join needs the cluster's CAs and service-account key, and neither the state dir "
@@ -146,20 +146,29 @@ def _require_endpoint(ctx) -> None:
 
 
 def _prepare(ctx) -> None:
-    """Install what the reused init helpers read from the context: the join PKI and, on a
-    control-plane join with local etcd, the ``--initial-cluster`` list (etcd manifest)."""
+    """What every control-plane join phase relies on, checked first so the error is clear:
+    the cluster's PKI and, with local etcd, the ``--initial-cluster`` list (etcd manifest)."""
     if not ctx.is_control_plane:
         return
-    join_cluster_pki(ctx)
-    if ctx.cluster.etcd_local is not None and "etcd_initial_cluster" not in ctx.__dict__:
-        members = join_data(ctx).etcd_members
-        if members is None:
-            raise KubefabError(
-                "the existing etcd members are unknown, so the etcd manifest of this control plane cannot be "
-                "written", host=ctx.host_name,
-                fix="let discovery list the members (it runs 'etcdctl member list' on a control plane), or run "
-                    "online instead of --offline")
-        ctx.__dict__["etcd_initial_cluster"] = initial_cluster(members, ctx.node_name, peer_url(ctx.advertise_address))
+    ctx.cluster_pki
+    ctx.etcd_initial_cluster
+
+
+def etcd_initial_cluster(ctx) -> list[tuple[str, str]] | None:
+    """``--initial-cluster`` pairs for a control-plane join with local etcd (None otherwise).
+
+    :raises KubefabError: when the existing members are unknown.
+    """
+    if ctx.config.join is None or not ctx.is_control_plane or ctx.cluster.etcd_local is None:
+        return None
+    members = join_data(ctx).etcd_members
+    if members is None:
+        raise KubefabError(
+            "the existing etcd members are unknown, so the etcd manifest of this control plane cannot be "
+            "written", host=ctx.host_name,
+            fix="let discovery list the members (it runs 'etcdctl member list' on a control plane), or run "
+                "online instead of --offline")
+    return initial_cluster(members, ctx.node_name, peer_url(ctx.advertise_address))
 
 
 def _is_cp(ctx) -> bool:
@@ -176,7 +185,9 @@ def join_checks(ctx) -> list[Finding]:
     from .preflight import _path
 
     found: list[Finding] = []
-    if ctx.__dict__.get("_same_cluster"):
+    from .preflight import same_cluster
+
+    if same_cluster(ctx):
         return found  # this host already belongs to this cluster: a re-run converges
     paths = [posixpath.join(K.KUBERNETES_DIR, K.KUBELET_KUBECONFIG),
              posixpath.join(K.KUBERNETES_DIR, K.BOOTSTRAP_KUBELET_KUBECONFIG)]
@@ -194,12 +205,8 @@ def plan_preflight_join(ctx) -> Plan:
     if ctx.facts is None:
         return Plan("preflight", ctx.host_name, notes=["offline: host checks need facts and were not run"])
     # the init checks' re-run waiver compares the host's ca.crt with the cluster CA; on a join
-    # that CA comes from discovery (never from a freshly created state-dir PKI)
-    from .preflight import _path
-
-    ca = _path(ctx.facts, posixpath.join(ctx.pki_dir, "ca.crt"))
-    ctx.__dict__["_same_cluster"] = bool(ca.get("sha256")) and (
-        ca["sha256"] == hashlib.sha256(join_data(ctx).ca_pem).hexdigest())
+    # that CA comes from discovery (never from a freshly created state-dir PKI): ctx.same_cluster
+    join_data(ctx)
     findings = node_checks(ctx, worker=not ctx.is_control_plane) + join_checks(ctx)
     if ctx.is_control_plane:
         findings += control_plane_checks(ctx)
@@ -304,14 +311,7 @@ def existing_etcd_endpoints(ctx) -> list[str]:
 def retry_script(body: str, timeout_s: int, ok_patterns: tuple[str, ...] = ()) -> str:
     """Retry ``body`` every second until it succeeds or ``timeout_s`` passes (kubeadm retries
     every etcd call for timeouts.etcdAPICall); output matching ``ok_patterns`` counts as done."""
-    cases = "".join(f"    *{shlex.quote(p)}*) echo \"$out\"; exit 0;;\n" for p in ok_patterns)
-    return (f"deadline=$(( $(date +%s) + {timeout_s} ))\n"
-            "while :; do\n"
-            f"  out=$( {{ {body} ; }} 2>&1 ) && {{ echo \"$out\"; exit 0; }}\n"
-            + (f"  case \"$out\" in\n{cases}  esac\n" if cases else "")
-            + "  [ \"$(date +%s)\" -ge \"$deadline\" ] && { echo \"$out\" >&2; exit 1; }\n"
-            "  sleep 1\n"
-            "done\n")
+    return poll_script(body, timeout_s, ok_patterns=ok_patterns)
 
 
 def check_etcd_command(ctx) -> Command:
@@ -345,11 +345,7 @@ def member_promote_command(ctx) -> Command:
 
 
 def _local_host(ctx) -> str:
-    try:
-        v6 = ipaddress.ip_address(ctx.advertise_address).version == 6
-    except ValueError:
-        v6 = False
-    return "[::1]" if v6 else "127.0.0.1"
+    return loopback_for(ctx.advertise_address)
 
 
 def plan_check_etcd(ctx) -> Plan:
@@ -424,11 +420,8 @@ def wait_file_script(path: str, timeout_s: int) -> str:
     """The host-side poll for a ``kubelet-tls-bootstrap`` Wait: the file exists and is not empty
     (kubeadm polls every second for timeouts.tlsBootstrap). For the applier of Wait steps."""
     q = shlex.quote(path)
-    return (f"deadline=$(( $(date +%s) + {int(timeout_s)} ))\n"
-            f"until [ -s {q} ]; do\n"
-            f"  [ \"$(date +%s)\" -ge \"$deadline\" ] && {{ echo \"last answer: {path} not written\"; exit 1; }}\n"
-            "  sleep 1\n"
-            "done\necho ok\n")
+    return poll_script(f"[ -s {q} ] && echo ok || {{ echo {shlex.quote(f'last answer: {path} not written')}; false; }}",
+                       int(timeout_s), on_timeout='echo "$out"')
 
 
 def plan_join_kubelet_start(ctx) -> Plan:
@@ -492,33 +485,71 @@ def plan_join_wait_control_plane(ctx) -> Plan:
 # --- the table ------------------------------------------------------------------------------------------
 _CP = dict(run_if=_is_cp, skip_reason="worker join: no control-plane components")
 
+
+def _preflight_probes(ctx) -> list[str]:
+    from .preflight import paths_to_probe
+
+    return paths_to_probe(ctx) + [ctx.config.join.ca_cert_path]
+
+
+def _download_probes(ctx) -> list[str]:
+    from .certs import pki_paths
+
+    paths = pki_paths(ctx, pki.CA_SPECS) + [posixpath.join(ctx.pki_dir, f) for f in ("sa.key", "sa.pub")]
+    if ctx.cluster.etcd_external is not None:
+        paths += [p for p in (_external_etcd_target(ctx, n) for n in
+                              ("external-etcd-ca.crt", "external-etcd.crt", "external-etcd.key")) if p]
+    return paths
+
+
+def _kubelet_start_probes(ctx) -> list[str]:
+    from .kubelet import kubelet_file_paths
+
+    return [ctx.config.join.ca_cert_path, posixpath.join(K.KUBERNETES_DIR, K.BOOTSTRAP_KUBELET_KUBECONFIG),
+            *kubelet_file_paths(ctx)]
+
+
+def _etcd_join_probes(ctx) -> list[str]:
+    from .controlplane import etcd_probes
+
+    return etcd_probes(ctx)
+
+
 JOIN_PHASES = (
-    Phase("preflight", "Run join pre-flight checks", run=plan_preflight_join),
+    Phase("preflight", "Run join pre-flight checks", run=plan_preflight_join, where=OPERATOR,
+          probes=_preflight_probes),
     Phase("control-plane-prepare", "Prepare the machine for serving a control plane", phases=(
         Phase("download-certs", "Download certificates shared among control-plane nodes from the kubeadm-certs "
-              "Secret", run=plan_download_certs, **_CP),
+              "Secret", run=plan_download_certs, probes=_download_probes, produces=("pki",), **_CP),
         Phase("certs", "Generate the certificates for the new control plane components", run=plan_join_certs,
-              **_CP),
+              probes=lambda ctx: [posixpath.join(ctx.pki_dir, f) for f in sorted(_leaf_files())],
+              needs=("pki",), produces=("node-certs",), **_CP),
         Phase("kubeconfig", "Generate the kubeconfig for the new control plane components",
-              run=plan_join_kubeconfig, **_CP),
+              run=plan_join_kubeconfig, needs=("pki",), produces=("kubeconfigs",),
+              probes=lambda ctx: [posixpath.join(K.KUBERNETES_DIR, n) for n in JOIN_CP_KUBECONFIGS], **_CP),
         Phase("control-plane", "Generate the manifests for the new control plane components",
-              run=plan_join_control_plane_manifests, **_CP),
+              run=plan_join_control_plane_manifests, needs=("node-certs", "kubeconfigs"), produces=("static-pods",),
+              probes=lambda ctx: [manifest_path(c) for c in K.CONTROL_PLANE_COMPONENTS], **_CP),
     )),
     Phase("check-etcd", "Check that the local etcd cluster is healthy", run=plan_check_etcd, hidden=True,
-          run_if=_local_etcd_cp, skip_reason="no local etcd member on this node"),
+          run_if=_local_etcd_cp, skip_reason="no local etcd member on this node", needs=("node-certs",)),
     Phase("kubelet-start", "Write kubelet settings, certificates and (re)start the kubelet",
-          run=plan_join_kubelet_start),
+          run=plan_join_kubelet_start, probes=_kubelet_start_probes, produces=("kubelet",)),
     Phase("control-plane-join", "Join a machine as a control plane instance", phases=(
         Phase("etcd", "Add a new local etcd member", run=plan_etcd_join, run_if=_local_etcd_cp,
-              skip_reason="no local etcd member on this node"),
+              skip_reason="no local etcd member on this node", probes=_etcd_join_probes,
+              needs=("node-certs", "kubelet"), produces=("etcd-member",)),
         Phase("kubelet-wait-bootstrap", "Wait for the kubelet to bootstrap itself", run=plan_kubelet_wait_bootstrap,
-              hidden=True, **_CP),
-        Phase("mark-control-plane", "Mark a node as a control-plane", run=plan_join_mark_control_plane, **_CP),
+              hidden=True, needs=("kubelet",), **_CP),
+        Phase("mark-control-plane", "Mark a node as a control-plane", run=plan_join_mark_control_plane,
+              where=API, needs=("api", "kubelet"), **_CP),
     )),
-    Phase("wait-control-plane", "Wait for the control plane to start", run=plan_join_wait_control_plane, **_CP),
+    Phase("wait-control-plane", "Wait for the control plane to start", run=plan_join_wait_control_plane,
+          where=API, needs=("kubelet", "static-pods"), **_CP),
 )
 
-JOIN = Workflow("join", JOIN_PHASES,
+# discovery (or the operator's state dir) gives the cluster: its API answers before any phase runs
+JOIN = Workflow("join", JOIN_PHASES, given=("api",),
                 summary="Run this on any machine you wish to join an existing cluster")
-JOIN_CONTROL_PLANE = Workflow("join-control-plane", JOIN_PHASES,
+JOIN_CONTROL_PLANE = Workflow("join-control-plane", JOIN_PHASES, given=("api",),
                               summary="Run this on a machine you wish to join as a new control-plane instance")

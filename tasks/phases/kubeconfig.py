@@ -34,22 +34,7 @@ HELP = {
 
 def node_kubeconfigs(ctx) -> dict[str, bytes]:
     """File name -> content for this host (cached on the context)."""
-    cache = ctx.__dict__.setdefault("_kubeconfigs", None)
-    if cache is None:
-        cache = kc.ensure_node_kubeconfigs(
-            ctx.cluster_pki,
-            ctx.node_state_dir,
-            ctx.cluster,
-            node_name=ctx.node_name,
-            control_plane_url=ctx.control_plane_url,
-            local_url=ctx.local_api_url,
-            is_control_plane=ctx.is_control_plane,
-            init=ctx.config.init is not None,
-            now=ctx.now,
-            store=ctx._files(),
-        )
-        ctx.__dict__["_kubeconfigs"] = cache
-    return cache
+    return ctx.kubeconfigs
 
 
 def _rotated_on_host(ctx) -> bool:
@@ -84,5 +69,14 @@ def _plan_for(name: str):
 KUBECONFIG = Phase(
     name="kubeconfig",
     help="Generate all kubeconfig files necessary to establish the control plane and the admin kubeconfig file",
-    phases=tuple(Phase(name=n, help=HELP[n], run=_plan_for(n)) for n in FILES),
+    phases=tuple(Phase(name=n, help=HELP[n], run=_plan_for(n), probes=lambda ctx, n=n: _probes(n)) for n in FILES),
+    needs=("pki",),
+    produces=("kubeconfigs",),
 )
+
+
+def _probes(name: str) -> list[str]:
+    paths = [posixpath.join(K.KUBERNETES_DIR, FILES[name])]
+    if name == "kubelet":
+        paths.append(K.KUBELET_CLIENT_CURRENT_PEM)  # kept when the kubelet has rotated it
+    return paths

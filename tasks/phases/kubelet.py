@@ -16,7 +16,7 @@ from __future__ import annotations
 from ..core import constants as K
 from ..core import manifests
 from ..core.plan import Command, FileWrite, Plan
-from .workflow import Phase
+from .workflow import Phase, Refresh
 
 
 def kubelet_config_bytes(ctx, *, for_node: bool = False) -> bytes:
@@ -97,15 +97,31 @@ def plan_kubelet_finalize(ctx) -> Plan:
     return plan
 
 
+def kubelet_file_paths(ctx) -> list[str]:
+    paths = [K.KUBELET_CONFIG_FILE, K.KUBELET_FLAGS_ENV_FILE, K.KUBELET_SYSTEMD_DROPIN_FILE]
+    if manifests.uses_instance_config(ctx.cluster):
+        paths.append(K.KUBELET_INSTANCE_CONFIG_FILE)
+    return paths
+
+
+FINALIZE_WAIT_SECONDS = 10
+
 KUBELET_START = Phase(
     name="kubelet-start",
     help="Write kubelet settings and (re)start the kubelet",
     run=plan_kubelet_start,
+    probes=kubelet_file_paths,
+    produces=("kubelet",),
 )
 
 KUBELET_FINALIZE = Phase(
     name="kubelet-finalize",
     help="Updates settings relevant to the kubelet after TLS bootstrap",
     phases=(Phase("enable-client-cert-rotation", "Enable kubelet client certificate rotation",
-                  run=plan_kubelet_finalize),),
+                  run=plan_kubelet_finalize,
+                  probes=lambda ctx: [f"{K.KUBERNETES_DIR}/{K.KUBELET_KUBECONFIG}", K.KUBELET_CLIENT_CURRENT_PEM],
+                  # kubeadm looks once for the rotated certificate; kubefab gives the kubelet's
+                  # certificate store a few seconds to write it, so one run converges instead of two
+                  refresh=Refresh((K.KUBELET_CLIENT_CURRENT_PEM,), wait_seconds=FINALIZE_WAIT_SECONDS)),),
+    needs=("kubelet",),
 )

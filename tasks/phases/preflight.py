@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from ..core import constants as K
 from ..core.errors import PreflightError
 from ..core.plan import Plan
-from .workflow import Phase
+from .workflow import OPERATOR, Phase
 
 MIN_CPUS = 2
 MIN_MEM_MB = 1700
@@ -51,13 +51,15 @@ def _ports(facts) -> dict[int, str]:
 
 
 def same_cluster(ctx) -> bool:
-    """The host's ca.crt is the cluster CA this operator holds (a re-run, not a clash)."""
+    """The host's ca.crt is the cluster CA (a re-run, not a clash): the CA this operator holds
+    on an init, the discovered one on a join (never a freshly created state-dir PKI)."""
     ca = _path(ctx.facts, posixpath.join(ctx.pki_dir, "ca.crt"))
     if not ca.get("exists") or not ca.get("sha256"):
         return False
     try:
-        ours = hashlib.sha256(ctx.cluster_pki.ca_cert_pem).hexdigest()
-    except Exception:  # no central PKI yet: cannot be ours
+        pem = ctx.cluster_join_data.ca_pem if ctx.config.join is not None else ctx.cluster_pki.ca_cert_pem
+        ours = hashlib.sha256(pem).hexdigest()
+    except Exception:  # no CA known yet: cannot be ours
         return False
     return ca["sha256"] == ours
 
@@ -137,7 +139,7 @@ def _port_finding(facts, port: int) -> Finding:
 
 
 def _waived(ctx) -> bool:
-    return ctx.__dict__.setdefault("_same_cluster", same_cluster(ctx))
+    return same_cluster(ctx)
 
 
 def _no_proxy_covers(host: str, no_proxy: str) -> bool:
@@ -272,4 +274,5 @@ def plan_preflight_init(ctx) -> Plan:
     return evaluate(ctx, node_checks(ctx, worker=False) + control_plane_checks(ctx))
 
 
-PREFLIGHT_INIT = Phase("preflight", "Run pre-flight checks", run=plan_preflight_init)
+PREFLIGHT_INIT = Phase("preflight", "Run pre-flight checks", run=plan_preflight_init, where=OPERATOR,
+                       probes=paths_to_probe)

@@ -25,10 +25,10 @@ import posixpath
 import shlex
 
 from ..core import constants as K
-from ..core.plan import Command, FileRemove, Plan
+from ..core.plan import Command, FileRemove, Message, Plan
 from .join import etcdctl_argv, retry_script
 from .joindata import client_url, peer_url
-from .workflow import Phase, Workflow
+from .workflow import OPERATOR, Phase, Workflow
 
 RESET_KUBECONFIGS = (K.ADMIN_KUBECONFIG, K.SUPER_ADMIN_KUBECONFIG, K.KUBELET_KUBECONFIG,
                      K.BOOTSTRAP_KUBELET_KUBECONFIG, K.CONTROLLER_MANAGER_KUBECONFIG, K.SCHEDULER_KUBECONFIG)
@@ -172,14 +172,17 @@ def plan_cleanup_node(ctx) -> Plan:
     for name in RESET_KUBECONFIGS:
         plan.add(FileRemove(posixpath.join(K.KUBERNETES_DIR, name)))
     plan.notes.extend(LEFT_BEHIND)
+    for line in LEFT_BEHIND:  # said once the host is reset, as kubeadm does
+        plan.add(Message(line))
     return plan
 
 
 RESET = Workflow(
     "reset",
     (
-        Phase("preflight", "Run reset pre-flight checks", run=plan_reset_preflight),
-        Phase("remove-etcd-member", "Remove a local etcd member", run=plan_remove_etcd_member),
+        Phase("preflight", "Run reset pre-flight checks", run=plan_reset_preflight, where=OPERATOR),
+        Phase("remove-etcd-member", "Remove a local etcd member", run=plan_remove_etcd_member,
+              probes=lambda ctx: [_etcd_manifest_path()]),
         Phase("cleanup-node", "Run cleanup node", run=plan_cleanup_node),
     ),
     summary="Performs a best effort revert of changes made to this host by 'init' or 'join'",

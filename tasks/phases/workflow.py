@@ -21,6 +21,24 @@ from ..core.errors import ConfigError
 from ..core.plan import Plan
 
 RunFn = Callable[[Any], Plan]
+ProbeFn = Callable[[Any], Iterable[str]]
+
+# where a phase's steps run (checked by the executor, step by step)
+HOST = "host"          # files, commands and host-side waits, over the host's transport
+API = "api"            # API objects and API waits, through the API client (the node's admin.conf)
+OPERATOR = "operator"  # nothing on the host or the cluster: checks from facts, closing words
+WHERE = (HOST, API, OPERATOR)
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """Facts a phase reads again right before it is applied, because an earlier step of the
+    same run changes them: the executor waits up to ``wait_seconds`` for ``paths`` to exist on
+    the host (one round trip, none when the facts already saw them) and re-plans the phase
+    with the refreshed facts (kubelet-finalize: the kubelet's rotated client certificate)."""
+
+    paths: tuple[str, ...]
+    wait_seconds: int = 0
 
 
 @dataclass(frozen=True)
@@ -34,8 +52,15 @@ class Phase:
     :param aliases: other accepted spellings of the name (``addons`` for kubeadm's ``addon``).
     :param run_if: a predicate on the context; a phase whose predicate is false is reported as
         skipped with ``skip_reason`` (kubeadm's ``RunIf``).
-    :param needs: paths of phases this one relies on having run before (in this run or an
-        earlier one); used only to warn when they are skipped.
+    :param where: where its steps run: ``host``, ``api`` or ``operator`` (children inherit it).
+    :param needs: what must exist before it runs (``pki``, ``kubelet``, ``api``...): given by
+        the command's inputs (:attr:`Workflow.given`) or produced by an earlier phase. Checked
+        when the table is built; a selected phase whose producer is not selected gets a note
+        that it relies on an earlier run.
+    :param produces: what it makes, for the phases after it (children inherit it).
+    :param probes: ``probes(ctx) -> paths`` whose facts it reads or whose files it writes;
+        the facts probe asks for the union of the selected phases' paths, once per host.
+    :param refresh: facts to read again right before it is applied (:class:`Refresh`).
     """
 
     name: str
@@ -47,34 +72,53 @@ class Phase:
     skip_reason: str = ""
     needs: tuple[str, ...] = ()
     hidden: bool = False
+    where: str = HOST
+    produces: tuple[str, ...] = ()
+    probes: ProbeFn | None = None
+    refresh: Refresh | None = None
 
     def __post_init__(self) -> None:
         if (self.run is None) == (not self.phases):
             raise ValueError(f"phase {self.name}: give either run or child phases")
+        if self.where not in WHERE:
+            raise ValueError(f"phase {self.name}: where must be one of {', '.join(WHERE)}, not {self.where!r}")
 
 
 @dataclass(frozen=True)
 class Step:
-    """A leaf phase selected to run, with its full path."""
+    """A leaf phase selected to run, with its full path and what it inherits from its parents
+    (``where``, ``needs``, ``produces``)."""
 
     path: str
     phase: Phase
+    where: str = HOST
+    needs: tuple[str, ...] = ()
+    produces: tuple[str, ...] = ()
 
     @property
     def top(self) -> str:
         return self.path.split("/", 1)[0]
 
+    def probes(self, ctx) -> list[str]:
+        return list(self.phase.probes(ctx)) if self.phase.probes is not None else []
+
 
 @dataclass(frozen=True)
 class Workflow:
-    """An ordered table of phases (``init``, ``join``, ``join-control-plane``, ``reset``)."""
+    """An ordered table of phases (``init``, ``join``, ``join-control-plane``, ``reset``).
+
+    :param given: what the command's inputs provide before any phase runs (a join's discovery
+        gives ``api``: the cluster exists).
+    """
 
     name: str
     phases: tuple[Phase, ...]
     summary: str = ""
+    given: tuple[str, ...] = ()
     _index: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        self._check_needs()
         for path, phase, _ in self._walk():
             self._index[path] = path
             parent = path.rsplit("/", 1)[0] + "/" if "/" in path else ""
@@ -104,6 +148,50 @@ class Workflow:
             path = prefix + phase.name
             yield path, phase, depth
             yield from self._walk(phase.phases, path + "/", depth + 1)
+
+    def leaves(self) -> list[Step]:
+        """Every leaf phase in order, with what it inherits from its parents."""
+        out: list[Step] = []
+
+        def walk(phases, prefix: str, where: str | None, needs: tuple, produces: tuple) -> None:
+            for phase in phases:
+                w = phase.where if phase.where != HOST or where is None else where
+                n, p = needs + phase.needs, produces + phase.produces
+                if phase.run is not None:
+                    out.append(Step(prefix + phase.name, phase, w, tuple(dict.fromkeys(n)), tuple(dict.fromkeys(p))))
+                walk(phase.phases, prefix + phase.name + "/", w, n, p)
+
+        walk(self.phases, "", None, (), ())
+        return out
+
+    def _check_needs(self) -> None:
+        """Every need is given or produced by an earlier phase (a table error otherwise)."""
+        have = set(self.given)
+        for step in self.leaves():
+            missing = [n for n in step.needs if n not in have]
+            if missing:
+                raise ValueError(f"workflow {self.name}: phase {step.path} needs {', '.join(missing)}, "
+                                 "which no earlier phase produces")
+            have.update(step.produces)
+
+    def relies_on(self, selected: list[Step]) -> dict[str, list[str]]:
+        """For each selected phase, what it needs from phases that are not selected (so it
+        relies on an earlier run): path -> ["pki (certs/ca, ...)", ...]."""
+        chosen = {s.path for s in selected}
+        producers: dict[str, list[str]] = {}
+        out: dict[str, list[str]] = {}
+        for step in self.leaves():
+            if step.path in chosen:
+                for need in step.needs:
+                    if need in self.given:
+                        continue
+                    if not any(p in chosen for p in producers.get(need, [])):
+                        names = producers.get(need, [])
+                        out.setdefault(step.path, []).append(
+                            f"{need} ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})")
+            for p in step.produces:
+                producers.setdefault(p, []).append(step.path)
+        return out
 
     def paths(self) -> list[str]:
         """Every phase path in execution order (parents before their children)."""
@@ -149,14 +237,12 @@ class Workflow:
             return any(path == s or path.startswith(s + "/") for s in selectors)
 
         steps = []
-        for path, phase, _ in self._walk():
-            if phase.run is None:
+        for step in self.leaves():
+            if only_paths and not covered(step.path, only_paths):
                 continue
-            if only_paths and not covered(path, only_paths):
+            if covered(step.path, skip_paths):
                 continue
-            if covered(path, skip_paths):
-                continue
-            steps.append(Step(path, phase))
+            steps.append(step)
         return steps
 
     def help_text(self) -> str:

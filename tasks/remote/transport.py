@@ -23,6 +23,7 @@ benchmark and the ``-v`` output read the same numbers.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import posixpath
@@ -35,7 +36,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Protocol, Sequence, Union, runtime_checkable
+from typing import Any, Callable, ContextManager, Iterable, Protocol, Sequence, Union, runtime_checkable
 
 from ..core.errors import KubefabError, RemoteError
 from ..core.plan import ApiObject, Command, FileRemove, FileWrite, Plan, Wait
@@ -190,6 +191,11 @@ class Transport(Protocol):
     def get(self, path: str) -> bytes: ...
 
     def apply(self, steps: Plan | Iterable[Plan] | Iterable[HostStep], *, check: bool = True) -> ApplyResult: ...
+
+    def forward(self, remote_host: str, remote_port: int) -> ContextManager[tuple[str, int]]:
+        """A local ``(host, port)`` that reaches ``remote_host:remote_port`` as the host sees
+        it (an SSH tunnel; locally the address itself), for the API client."""
+        ...
 
     def close(self) -> None: ...
 
@@ -746,10 +752,22 @@ class SshTransport(_BaseTransport):
 
     @property
     def connection(self):
-        """The open Fabric ``Connection`` (host keys verified), e.g. for ``forward_local``
-        tunnels to the API server. Round trips made through it are not counted here."""
+        """The open Fabric ``Connection`` (host keys verified). Round trips made through it
+        are not counted here."""
         self.open()
         return self._conn
+
+    @contextlib.contextmanager
+    def forward(self, remote_host: str, remote_port: int):
+        """Forward a free local port to ``remote_host:remote_port`` as seen from this host."""
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            local_port = s.getsockname()[1]
+        with self.connection.forward_local(local_port, remote_port=remote_port, remote_host=remote_host,
+                                           local_host="127.0.0.1"):
+            yield "127.0.0.1", local_port
 
     def close(self) -> None:
         """Close the connection and every ProxyJump hop (Fabric leaves hops open)."""
@@ -891,6 +909,11 @@ class LocalTransport(_BaseTransport):
         super().__init__(host)
         self.address = "local"
         self.user = str(os.getuid())
+
+    @contextlib.contextmanager
+    def forward(self, remote_host: str, remote_port: int):
+        """This machine is the host: the address is reachable as it is."""
+        yield remote_host, remote_port
 
     def _exec(self, command: str, stdin: bytes, timeout: float) -> tuple[int, bytes, bytes]:
         try:

@@ -1,0 +1,208 @@
+"""The host pipeline every command runs: prepare → facts → plans → dry-run or apply.
+
+One function, :func:`run_workflow`, does for one host what ``init``, ``join``,
+``join-control-plane``, ``reset`` (and any command to come: ``certs renew``, ``upgrade``) need:
+
+1. **prepare** the run's inputs, without touching the host or writing the state dir: the
+   command's ``prepare()`` returns a frozen :class:`~tasks.phases.context.RunContext` (init: the
+   config, a pending store for the PKI, token and certificate key; join: discovery and the etcd
+   members; reset: the config);
+2. **select** the phases (``--only``/``--skip-phases`` and the config's ``skipPhases``) and
+   **gather facts once**, probing the paths the selected phases declare (``Phase.probes``);
+3. **plan once**: every selected phase's plan from config + facts + the state dir (pure;
+   preflight raises here, before anything is written anywhere);
+4. ``--dry-run``: print the difference with the host and the state files it would create,
+   then stop: nothing is written, on the host or in the state dir;
+5. otherwise write the state files the plans made (``store.commit()``), then
+   :func:`tasks.apply.execute` the plans, and print the summary and the closing words.
+
+:func:`run_hosts` runs it over many hosts (a bounded thread pool, or one at a time), keeps every
+host's :class:`HostResult`, and :func:`report` prints the one summary table and fails naming
+every failed host.
+
+A new command is a ``prepare`` function, a workflow (a phase table in ``tasks/phases/``) and a
+few lines in ``tasks/commands.py``; see the README's Design section.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from . import output
+from .core.errors import KubefabError
+from .core.plan import Message
+from .output import PhaseTiming, Timer
+from .phases.workflow import Workflow
+
+
+@dataclass
+class HostResult:
+    """One host's run: what the summary shows and the benchmark reads."""
+
+    host: str
+    role: str
+    phases: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    seconds: float = 0.0
+    error: str = ""
+    timer: Timer = field(default_factory=Timer)
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+    def add(self, row: PhaseTiming) -> None:
+        """One row of the per-phase table; its counts add to the host's."""
+        self.timer.add(row)
+        self.changed += row.changed
+        self.unchanged += row.unchanged
+
+
+@dataclass(frozen=True)
+class Run:
+    """What a command asks of :func:`run_workflow` for one host.
+
+    :param workflow: the phase table.
+    :param role: the summary's ROLE column.
+    :param prepare: ``prepare() -> RunContext``: the run's inputs (no facts yet).
+    :param only, skip: the phase selection flags.
+    :param done: ``done(result) -> str``: the closing stage line ("" = none).
+    :param table: print the per-phase table after the run.
+    """
+
+    workflow: Workflow
+    role: str
+    prepare: Callable[[], object]
+    only: tuple[str, ...] = ()
+    skip: tuple[str, ...] = ()
+    done: Callable[[HostResult], str] | None = None
+    table: bool = True
+
+
+def render_state_writes(host: str, store) -> str:
+    """What a dry-run would have created in the state dir (names, modes, sizes; no value)."""
+    if store is None or store.empty:
+        return ""
+    lines = [f"[{host}] [state-dir] would create in {store.state.root} (dry-run: nothing written):"]
+    lines += [f"    {line}" for line in store.describe()]
+    return "\n".join(lines)
+
+
+def run_workflow(host, run: Run, *, connect: Callable, options) -> HostResult:
+    """Run ``run.workflow`` on one inventory host (see the module doc for the steps).
+
+    :param connect: ``connect(host) -> transport`` (SSH in production, a fake in tests).
+    :raises KubefabError: the first failure, with host and phase.
+    """
+    from .apply import execute, render_diff
+    from .remote.facts import gather_facts
+    from .runner import plan_step, plan_steps, probe_paths, select, with_selection
+
+    started = time.monotonic()
+    result = HostResult(host.name, run.role)
+    ctx = run.prepare()
+    steps = select(run.workflow, ctx, only=run.only, skip=run.skip)
+    ctx = with_selection(ctx, steps)
+    paths = probe_paths(steps, ctx)
+    output.stage(f"Connecting to {host.name} ({host.address})")
+    transport = connect(host)
+    try:
+        facts = gather_facts(transport, paths)
+        result.timer.add(PhaseTiming(host.name, "connect + facts", time.monotonic() - started,
+                                     transport.stats.count))
+        ctx = ctx.with_facts(facts)
+        plans = plan_steps(run.workflow, steps, ctx)
+        for plan in plans:
+            for note in plan.notes:
+                if note.startswith("[WARNING") or "] WARNING" in note:
+                    output.info(note, host=host.name, phase=plan.phase)
+        if options.dry_run:
+            output.out(render_diff(host.name, plans, facts, show_secrets=options.show_secrets),
+                       reveal=options.show_secrets)
+            writes = render_state_writes(host.name, ctx.store)
+            if writes:
+                output.out(writes)
+            return result
+        if ctx.store is not None:
+            ctx.store.commit()  # the PKI, kubeconfigs and join material the plans were made from
+        messages = execute(ctx, transport, steps, plans, result, replan=plan_step)
+    finally:
+        transport.close()
+    result.phases = len([p for p in plans if p.actions])
+    result.seconds = time.monotonic() - started
+    result.timer.started = started
+    if run.done is not None:
+        output.stage(run.done(result))
+    if run.table:
+        output.err(result.timer.table())
+    say(host.name, messages)
+    return result
+
+
+def say(host: str, messages: Iterable[Message]) -> None:
+    for m in messages:
+        text = m.text.reveal() if hasattr(m.text, "reveal") and m.reveal else str(m.text)
+        if m.stream == "out":
+            output.out(text, reveal=m.reveal)
+        else:
+            output.info(text, host=host)
+
+
+def run_hosts(hosts, fn: Callable[[object], HostResult], *, parallel: int, role: Callable[[object], str]
+              ) -> list[HostResult]:
+    """``fn(host)`` per host, at most ``parallel`` at a time (1: one after the other, in order);
+    every failure is kept as a failed :class:`HostResult`, none stops the others."""
+    from .remote.parallel import run_parallel
+
+    def guarded(h) -> HostResult:
+        started = time.monotonic()
+        try:
+            return fn(h)
+        except KubefabError as exc:
+            exc.with_context(host=h.name)
+            output.err(exc.render())
+            return HostResult(h.name, role(h), seconds=time.monotonic() - started,
+                              error=exc.render().splitlines()[0])
+
+    if parallel <= 1:
+        return [guarded(h) for h in hosts]
+    return [r.value for r in run_parallel(hosts, guarded, max_workers=parallel, name=lambda h: h.name)]
+
+
+def report(results: list[HostResult]) -> None:
+    """The summary table; raises (exit 1) naming every failed host."""
+    rows = [("HOST", "ROLE", "PHASES", "CHANGED", "TIME", "RESULT")]
+    for r in results:
+        rows.append((r.host, r.role, str(r.phases), str(r.changed), f"{r.seconds:.1f}s", "ok" if r.ok else "FAILED"))
+    output.err(output.table(rows, sep="  "))
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise KubefabError(f"{len(failed)} of {len(results)} host(s) failed",
+                           details=[f"{r.host}: {r.error}" for r in failed],
+                           fix="fix the cause and re-run: hosts that are done report 0 changed")
+
+
+def ssh_connector(inv, *, accept_new_host_keys: bool = False, sudo_password=None) -> Callable:
+    """``connect(host) -> SshTransport`` for inventory hosts, host keys verified (the
+    inventory's known_hosts; ``accept_new_host_keys`` records unknown ones)."""
+    from .remote.transport import SshTransport
+
+    ssh = inv.ssh
+
+    def connect(host):
+        return SshTransport(
+            host.name,
+            address=host.address,
+            user=host.user or ssh.user,
+            port=host.port or ssh.port,
+            known_hosts=[p for p in (ssh.known_hosts,) if p],
+            accept_new_host_keys=accept_new_host_keys,
+            key_filename=ssh.identity or None,
+            ssh_config_path=ssh.ssh_config or None,
+            sudo_password=sudo_password,
+        )
+
+    return connect

@@ -1,0 +1,133 @@
+"""The one way kubefab reaches a cluster's API: the official client, direct or through a tunnel.
+
+:func:`api_session` opens an :class:`tasks.api.Api` from a kubeconfig: directly when the server
+answers from this machine, else through the host transport's :meth:`forward` (an SSH tunnel via
+a control-plane host). :func:`cluster_api` does it for the commands that act on a running
+cluster (token.*, cluster-up's Node checks) with the first control plane's admin.conf from the
+state dir. Join discovery is the one documented exception (``tasks/discovery.py``): before
+trust is established it reads ``cluster-info`` without verifying TLS and checks the answer with
+the token's JWS and the CA pin, which the official client cannot do.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from contextlib import ExitStack, contextmanager
+from typing import Callable
+
+import yaml
+
+from . import output
+from .core.endpoints import split_host_port
+from .core.errors import ApiError, KubefabError
+
+
+def reachable(host: str, port: int, timeout: float = 3.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def api_session(kubeconfig: bytes, *, timeout: float, transport=None, via: tuple[str, int] | None = None,
+                host: str = ""):
+    """An :class:`tasks.api.Api` for the kubeconfig's server.
+
+    :param transport: the host's transport, or a callable that opens one (only called when a
+        tunnel is needed, so a reachable API costs no SSH connection).
+    :param via: ``(address, port)`` of the API server as the host sees it, for the tunnel.
+    """
+    from kubernetes import client as kclient
+    from kubernetes.config import kube_config
+
+    from .api import Api
+
+    cfg = yaml.safe_load(kubeconfig)
+    server = cfg["clusters"][0]["cluster"]["server"]
+    address, port = split_host_port(server.removeprefix("https://"))
+    configuration = kclient.Configuration()
+    kube_config.KubeConfigLoader(cfg).load_and_set(configuration)
+    with ExitStack() as stack:
+        if not reachable(address, int(port or 443)) and transport is not None and via is not None:
+            output.info(f"{server} is not reachable from here: tunnelling through SSH to "
+                        f"{via[0]}:{via[1]}", host=host)
+            if callable(transport) and not hasattr(transport, "run"):
+                transport = transport()
+                stack.callback(transport.close)
+            local_host, local_port = stack.enter_context(transport.forward(*via))
+            configuration.host = f"https://{local_host}:{local_port}"
+            configuration.tls_server_name = "kubernetes"  # a SAN of every kubeadm apiserver cert
+        api_client = kclient.ApiClient(configuration)
+        stack.callback(api_client.close)
+        yield Api(api_client, timeout=timeout)
+
+
+@contextmanager
+def cluster_api(inv, state, *, connect: Callable):
+    """``(context, Api)`` for the inventory's cluster, through its first control plane.
+
+    :param connect: ``connect(host) -> transport``, called only when a tunnel is needed.
+    """
+    from .core import constants as K
+    from .phases.context import Options, RunContext
+
+    host = inv.first_control_plane
+    ctx = RunContext(config=inv.kubeadm_config(host), host_name=host.name, state=state, options=Options())
+    admin = ctx.node_state_dir / K.ADMIN_KUBECONFIG
+    if not admin.exists():
+        raise KubefabError(f"no admin.conf for {host.name} in {state.root}",
+                           fix=f"run `fab -H {host.name} init` first, or pass --state-dir of this cluster")
+    with api_session(admin.read_bytes(), timeout=ctx.timeouts.kubernetes_api_call.total_seconds(),
+                     transport=lambda: connect(host), via=(ctx.advertise_address, ctx.bind_port),
+                     host=ctx.host_name) as api:
+        yield ctx, api
+
+
+def wait_api_ready(api, path: str, timeout: float, *, host: str, phase: str) -> None:
+    """Poll ``path`` (``/readyz``) until it answers 200, reporting the last real answer."""
+    from .api import ApiStatus
+    from .core.poll import poll
+
+    def ready():
+        try:
+            api.request("GET", path, raw=True)
+            return True, ""
+        except (ApiStatus, ApiError) as exc:
+            return False, str(exc)
+
+    ok, last = poll(ready, timeout)
+    if not ok:
+        raise ApiError(f"the API server did not become ready within {int(timeout)}s (last: {last or 'no answer'})",
+                       host=host, phase=phase,
+                       fix="check the kube-apiserver and etcd logs on the host; re-run init to continue")
+
+
+def ready_nodes(api) -> set[str]:
+    """Names of the Nodes whose Ready condition is True."""
+    nodes = api.request("GET", "/api/v1/nodes")["items"]
+    return {n["metadata"]["name"] for n in nodes if any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in n.get("status", {}).get("conditions", []))}
+
+
+def wait_nodes_ready(api, node_names: list[str], timeout: float) -> None:
+    from .core.poll import poll
+
+    if not node_names:
+        return
+    output.stage(f"waiting for {len(node_names)} Node(s) to be Ready")
+
+    def all_ready():
+        missing = [n for n in node_names if n not in ready_nodes(api)]
+        return not missing, missing
+
+    ok, missing = poll(all_ready, timeout)
+    if not ok:
+        raise KubefabError(f"Nodes not Ready after {int(timeout)}s: {', '.join(missing)}",
+                           fix="look at the kubelet logs on those hosts")
+
+
+__all__ = ["api_session", "cluster_api", "wait_api_ready", "ready_nodes", "wait_nodes_ready", "reachable",
+           "time"]
