@@ -9,6 +9,8 @@ joins run one at a time (one etcd membership change at a time); workers run in p
 from __future__ import annotations
 
 import posixpath
+import secrets
+import shlex
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -81,16 +83,20 @@ def _discover(inv, host, cfg, *, state, flags: JoinFlags, control_plane: bool):
                               endpoint=discovery_endpoint(inv, cfg))
 
 
-def _etcd_members(inv, ctx, jd, *, accept_new_host_keys: bool):
-    """Existing members, asked on an existing control plane with its healthcheck-client cert."""
+def _etcd_members(inv, host, ctx, jd, *, accept_new_host_keys: bool, sudo: Secret | None = None):
+    """Existing members, asked with the cluster's etcd CA and a healthcheck-client certificate:
+    on an existing control plane of the inventory (its own files), or, when the inventory holds
+    none (a cluster kubeadm made), from the joining host with this node's certificate in a
+    temporary directory that the same command removes."""
     from . import discovery
-    from .phases.join import etcdctl_argv
+    from .phases.join import etcdctl_argv, join_cluster_pki
     from .phases.kubeconfig import node_kubeconfigs
 
     import base64
 
     import yaml
 
+    join_cluster_pki(ctx)  # the cluster's CAs (state dir or kubeadm-certs), never new ones
     # the joining node's own admin.conf (signed by the cluster CA), as kubeadm uses it here
     user = yaml.safe_load(node_kubeconfigs(ctx)[K.ADMIN_KUBECONFIG])["users"][0]["user"]
     reader = discovery.ApiReader(jd.server, ca_pem=jd.ca_pem,
@@ -99,19 +105,29 @@ def _etcd_members(inv, ctx, jd, *, accept_new_host_keys: bool):
     endpoints = discovery.etcd_endpoints(reader, host=ctx.host_name)
     addresses = {split_host_port(e.removeprefix("https://"))[0] for e in endpoints}
     peers = [h for h in inv.control_planes if h.name != ctx.host_name and (h.advertise_address or h.address) in addresses]
-    if not peers:
-        raise KubefabError("no control-plane host of the inventory runs one of the etcd members "
-                           + ", ".join(endpoints), host=ctx.host_name, phase="check-etcd",
-                           fix="add the existing control planes to the inventory (kubefab asks their etcd "
-                               "for the member list over SSH)")
-    transport = connect(inv, peers[0], accept_new_host_keys=accept_new_host_keys)
-    try:
-        result = transport.run(etcdctl_argv(ctx.pki_dir, endpoints, "member", "list", "-w", "json"), check=False,
-                               timeout=120)
-    finally:
-        transport.close()
+    if peers:
+        transport = connect(inv, peers[0], accept_new_host_keys=accept_new_host_keys)
+        where, argv = peers[0].name, etcdctl_argv(ctx.pki_dir, endpoints, "member", "list", "-w", "json")
+        try:
+            result = transport.run(argv, check=False, timeout=120)
+        finally:
+            transport.close()
+    else:
+        where = ctx.host_name
+        tmp = f"{K.KUBERNETES_DIR}/tmp/kubefab-etcd-{secrets.token_hex(6)}"
+        leaf = ctx.node_pki.leaves["etcd-healthcheck-client"]
+        transport = connect(inv, host, accept_new_host_keys=accept_new_host_keys, sudo_password=sudo)
+        try:
+            for name, data, mode in (("ca.crt", ctx.cluster_pki.etcd_ca.cert_pem, 0o644),
+                                     ("healthcheck-client.crt", leaf.cert_pem, 0o644),
+                                     ("healthcheck-client.key", Secret(leaf.key_pem, kind="private key"), 0o600)):
+                transport.put(data, f"{tmp}/etcd/{name}", mode, dir_mode=0o700)
+            argv = shlex.join(etcdctl_argv(tmp, endpoints, "member", "list", "-w", "json"))
+            result = transport.run(f"{argv}; rc=$?; rm -rf {shlex.quote(tmp)}; exit $rc", check=False, timeout=120)
+        finally:
+            transport.close()
     if result.exit_code != 0:
-        raise RemoteError("etcdctl member list failed on " + peers[0].name, host=ctx.host_name, phase="check-etcd",
+        raise RemoteError("etcdctl member list failed on " + where, host=ctx.host_name, phase="check-etcd",
                           details=result.tail(), fix="check etcd on the existing control planes")
     return discovery.with_etcd_members(jd, result.stdout, endpoints)
 
@@ -141,7 +157,7 @@ def join_host(inv, host, *, control_plane: bool, state, options: Options, flags:
     now = datetime.now(timezone.utc)
     ctx = RunContext(config=cfg, host_name=host.name, state=state, options=options, now=now, join_data=jd)
     if control_plane and cfg.cluster.etcd_local is not None:
-        jd = _etcd_members(inv, ctx, jd, accept_new_host_keys=accept_new_host_keys)
+        jd = _etcd_members(inv, host, ctx, jd, accept_new_host_keys=accept_new_host_keys, sudo=sudo)
         ctx = RunContext(config=cfg, host_name=host.name, state=state, options=options, now=now, join_data=jd)
     draft = build_plans(workflow, ctx, only=only, skip=skip)
     paths = sorted(set(plan_paths(draft)) | set(paths_to_probe(ctx)))
