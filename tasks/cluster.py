@@ -8,6 +8,8 @@ joins run one at a time (one etcd membership change at a time); workers run in p
 
 from __future__ import annotations
 
+import secrets
+import shlex
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -68,8 +70,11 @@ def _discover(inv, host, cfg, *, state, flags: JoinFlags, control_plane: bool):
                               endpoint=discovery_endpoint(inv, cfg))
 
 
-def _etcd_members(inv, ctx, jd, *, connect):
-    """Existing members, asked on an existing control plane with its healthcheck-client cert."""
+def _etcd_members(inv, host, ctx, jd, *, connect):
+    """Existing members, asked with the cluster's etcd CA and a healthcheck-client certificate:
+    on an existing control plane of the inventory (its own files), or, when the inventory holds
+    none (a cluster kubeadm made), from the joining host with this node's certificate in a
+    temporary directory that the same command removes."""
     from . import discovery
     from .phases.join import etcdctl_argv
     from .phases.kubeconfig import node_kubeconfigs
@@ -86,19 +91,29 @@ def _etcd_members(inv, ctx, jd, *, connect):
     endpoints = discovery.etcd_endpoints(reader, host=ctx.host_name)
     addresses = {split_host_port(e.removeprefix("https://"))[0] for e in endpoints}
     peers = [h for h in inv.control_planes if h.name != ctx.host_name and (h.advertise_address or h.address) in addresses]
-    if not peers:
-        raise KubefabError("no control-plane host of the inventory runs one of the etcd members "
-                           + ", ".join(endpoints), host=ctx.host_name, phase="check-etcd",
-                           fix="add the existing control planes to the inventory (kubefab asks their etcd "
-                               "for the member list over SSH)")
-    transport = connect(peers[0])
-    try:
-        result = transport.run(etcdctl_argv(ctx.pki_dir, endpoints, "member", "list", "-w", "json"), check=False,
-                               timeout=120)
-    finally:
-        transport.close()
+    if peers:
+        transport = connect(peers[0])
+        where, argv = peers[0].name, etcdctl_argv(ctx.pki_dir, endpoints, "member", "list", "-w", "json")
+        try:
+            result = transport.run(argv, check=False, timeout=120)
+        finally:
+            transport.close()
+    else:
+        where = ctx.host_name
+        tmp = f"{K.KUBERNETES_DIR}/tmp/kubefab-etcd-{secrets.token_hex(6)}"
+        leaf = ctx.node_pki.leaves["etcd-healthcheck-client"]
+        transport = connect(host)
+        try:
+            for name, data, mode in (("ca.crt", ctx.cluster_pki.etcd_ca.cert_pem, 0o644),
+                                     ("healthcheck-client.crt", leaf.cert_pem, 0o644),
+                                     ("healthcheck-client.key", Secret(leaf.key_pem, kind="private key"), 0o600)):
+                transport.put(data, f"{tmp}/etcd/{name}", mode, dir_mode=0o700)
+            argv = shlex.join(etcdctl_argv(tmp, endpoints, "member", "list", "-w", "json"))
+            result = transport.run(f"{argv}; rc=$?; rm -rf {shlex.quote(tmp)}; exit $rc", check=False, timeout=120)
+        finally:
+            transport.close()
     if result.exit_code != 0:
-        raise RemoteError("etcdctl member list failed on " + peers[0].name, host=ctx.host_name, phase="check-etcd",
+        raise RemoteError("etcdctl member list failed on " + where, host=ctx.host_name, phase="check-etcd",
                           details=result.tail(), fix="check etcd on the existing control planes")
     return discovery.with_etcd_members(jd, result.stdout, endpoints)
 
@@ -122,7 +137,7 @@ def join_context(inv, host, *, control_plane: bool, state, options: Options, fla
     ctx = RunContext(config=cfg, host_name=host.name, state=state, options=options, now=datetime.now(timezone.utc),
                      join_data=jd, store=PendingStore(state))
     if control_plane and cfg.cluster.etcd_local is not None:
-        ctx = replace(ctx, join_data=_etcd_members(inv, ctx, jd, connect=connect))
+        ctx = replace(ctx, join_data=_etcd_members(inv, host, ctx, jd, connect=connect))
     return ctx
 
 
@@ -144,7 +159,7 @@ def join_host(inv, host, *, control_plane: bool, state, options: Options, flags:
     """One host's join, from discovery to the last wait. Raises KubefabError on failure."""
     connect = ssh_connector(inv, accept_new_host_keys=accept_new_host_keys, sudo_password=sudo)
     run = join_run(inv, host, control_plane=control_plane, state=state, options=options, flags=flags,
-                   connect=ssh_connector(inv, accept_new_host_keys=accept_new_host_keys), only=only, skip=skip)
+                   connect=connect, only=only, skip=skip)
     return run_workflow(host, run, connect=connect, options=options)
 
 

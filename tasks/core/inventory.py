@@ -201,6 +201,9 @@ class Inventory:
         else:
             cfg = _apply_host_overrides(kubeadm_config.load_config_file(
                 self.config_path, source=self._config_source(), **self._load_kwargs(host, mode)), host)
+        if not join and cfg.init is not None:
+            # kubeadm init ignores the JoinConfiguration of a file that serves init and join alike
+            cfg = replace(cfg, join=None)
         self._configs[key] = cfg
         return cfg
 

@@ -48,8 +48,8 @@ def inventory(lab, tmp: Path, hosts: dict, *, join_timeout: str = "") -> Path:
             # the host name comes from the inventory; the lab's preflight skip (cgroup v1) stays
             doc["nodeRegistration"] = {k: v for k, v in doc.get("nodeRegistration", {}).items() if k != "name"}
     if join_timeout:
-        docs.append({"apiVersion": "kubeadm.k8s.io/v1beta4", "kind": "JoinConfiguration",
-                     "timeouts": {"discovery": join_timeout}})
+        join = next(d for d in docs if d.get("kind") == "JoinConfiguration")
+        join["timeouts"] = {"discovery": join_timeout}
     tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "kubeadm.yaml").write_text(yaml.safe_dump_all(docs))
     inv["cluster"]["config"] = "kubeadm.yaml"

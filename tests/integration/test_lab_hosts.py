@@ -117,14 +117,15 @@ def test_inventory_and_kubeadm_config(lab: Lab) -> None:
         assert (base / inv["ssh"][key]).is_file()
     docs = list(yaml.safe_load_all((base / inv["cluster"]["config"]).read_text()))
     kinds = {d["kind"]: d for d in docs}
-    assert set(kinds) == {"InitConfiguration", "ClusterConfiguration", "KubeletConfiguration",
+    assert set(kinds) == {"InitConfiguration", "JoinConfiguration", "ClusterConfiguration", "KubeletConfiguration",
                           "KubeProxyConfiguration"}
-    for kind in ("InitConfiguration", "ClusterConfiguration"):
+    for kind in ("InitConfiguration", "JoinConfiguration", "ClusterConfiguration"):
         assert kinds[kind]["apiVersion"] == "kubeadm.k8s.io/v1beta4"
     # what an operator of these hosts must say: no systemd, cgroup v1
     assert kinds["KubeletConfiguration"]["cgroupDriver"] == "cgroupfs"
     assert kinds["KubeletConfiguration"]["failCgroupV1"] is False
-    assert kinds["InitConfiguration"]["nodeRegistration"]["ignorePreflightErrors"] == ["SystemVerification"]
+    for kind in ("InitConfiguration", "JoinConfiguration"):  # kubeadm join reads only the latter
+        assert kinds[kind]["nodeRegistration"]["ignorePreflightErrors"] == ["SystemVerification"]
     assert kinds["ClusterConfiguration"]["controlPlaneEndpoint"] == f"{lb}:6443"
 
 

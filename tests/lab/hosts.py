@@ -836,8 +836,11 @@ class Lab:
                    "cgroupDriver": "cgroupfs", "failCgroupV1": False}
         proxy = {"apiVersion": "kubeproxy.config.k8s.io/v1alpha1", "kind": "KubeProxyConfiguration",
                  "conntrack": {"maxPerCore": 0}}
+        # kubeadm join reads only its JoinConfiguration: the cgroup v1 skip must be said there too
+        join = {"apiVersion": "kubeadm.k8s.io/v1beta4", "kind": "JoinConfiguration",
+                "nodeRegistration": {"ignorePreflightErrors": ["SystemVerification"]}}
         _write(self.dir / "kubeadm.yaml", "# kubeadm config for the test lab (v1beta4)\n"
-               + yaml.safe_dump_all([init, clus, kubelet, proxy], sort_keys=False))
+               + yaml.safe_dump_all([init, join, clus, kubelet, proxy], sort_keys=False))
 
     def _write_known_hosts(self, state: LabState) -> None:
         lines = []

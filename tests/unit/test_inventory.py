@@ -321,3 +321,16 @@ def test_join_config_follows_the_inventory_role(tmp_path):
     assert cp.join.control_plane.local_api_endpoint.advertise_address == "10.1.0.2"
     assert cp.join.node_registration.name == "cp-two"
     assert inv.kubeadm_config(inv.host("node2")).init is not None  # the init view is cached apart
+
+
+def test_init_ignores_the_join_configuration_beside_it(tmp_path):
+    """One file for init and join (the lab's, an operator's): init reads it as kubeadm init does."""
+    text = ("apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\n"
+            "nodeRegistration: {ignorePreflightErrors: [SystemVerification]}\n---\n"
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\n"
+            "nodeRegistration: {ignorePreflightErrors: [SystemVerification, Swap]}\n")
+    inv = load_inventory(write(tmp_path, base(), text))
+    init = inv.kubeadm_config(inv.host("node1"))
+    assert init.join is None and init.init.node_registration.ignore_preflight_errors == ("systemverification",)
+    join = inv.kubeadm_config(inv.host("node4"), join=True)
+    assert join.init is None and join.join.node_registration.ignore_preflight_errors == ("systemverification", "swap")
