@@ -31,6 +31,7 @@ from typing import Iterable
 
 from . import output
 from .core.errors import ApiError, KubefabError, RemoteError
+from .core.poll import poll
 from .core.plan import ApiObject, Command, FileRemove, FileWrite, Message, Plan, Wait
 from .core.secrets import Secret
 from .output import PhaseTiming
@@ -255,6 +256,22 @@ def execute(ctx, transport, steps, plans: list[Plan], result, *, replan) -> list
                 via=(ctx.advertise_address, ctx.bind_port), host=host))
         return apis[key]
 
+    def await_rights(obj: dict, timeout: float) -> None:
+        """A binding made through the fallback gives admin.conf its rights once the API server's
+        RBAC cache has it (found on the real API server: the next request got 403): read the
+        binding back with admin.conf until that is allowed."""
+        def allowed():
+            try:
+                api().get(obj)
+                return True, None
+            except ApiError as exc:
+                if "HTTP 403" not in exc.problem:
+                    raise
+                return False, exc
+        done, last = poll(allowed, timeout, interval=0.2)
+        if not done:
+            raise last
+
     def apply_object(step: ApiObject, phase: str):
         try:
             if step.strategy == "patch":
@@ -265,7 +282,9 @@ def execute(ctx, transport, steps, plans: list[Plan], result, *, replan) -> list
                 if "HTTP 403" not in exc.problem or not step.fallback_kubeconfig or \
                         ctx.kubeconfigs.get(step.fallback_kubeconfig) is None:
                     raise
-                return api(step.fallback_kubeconfig).apply(step)
+                applied = api(step.fallback_kubeconfig).apply(step)
+                await_rights(step.obj, ctx.timeouts.kubernetes_api_call.total_seconds())
+                return applied
         except KubefabError as exc:
             raise exc.with_context(host=host, phase=phase)
 

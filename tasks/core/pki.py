@@ -307,7 +307,7 @@ class CertSpec:
 
 def _kubelet_client_organizations(cluster: ClusterConfiguration) -> tuple[str, ...]:
     """Before 1.36 the API server reached kubelets as a member of kubeadm:cluster-admins."""
-    return () if versions.for_version(cluster.kubernetes_version).kubelet_client_rbac else (K.CLUSTER_ADMINS_GROUP,)
+    return () if versions.kubelet_client_rbac(cluster.kubernetes_version) else (K.CLUSTER_ADMINS_GROUP,)
 
 
 CERT_SPECS: tuple[CertSpec, ...] = (

@@ -21,7 +21,7 @@ import hashlib
 
 from ..core import bootstrap
 from ..core import constants as K
-from ..core import manifests
+from ..core import manifests, versions
 from ..core.plan import ApiObject, Plan, SameKubeadmCerts, Wait
 from . import rbac
 from .workflow import API, OPERATOR, Phase
@@ -138,7 +138,7 @@ def plan_bootstrap_token(ctx) -> Plan:
             "kubeadm:node-autoapprove-certificate-rotation",
             "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", rbac.groups(K.NODES_GROUP))),
     )
-    if ctx.version.kubelet_client_rbac:
+    if versions.kubelet_client_rbac(ctx.cluster.kubernetes_version):
         plan.add(ApiObject(rbac.cluster_role_binding(K.KUBELET_API_ADMIN_BINDING, K.KUBELET_API_ADMIN_ROLE,
                                                      [rbac.subject("User", K.APISERVER_KUBELET_CLIENT_CN)])))
     from ..core import kubeconfig as kc

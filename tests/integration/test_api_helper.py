@@ -24,6 +24,7 @@ forwards what it does not fail to the real server as kubernetes-admin.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import math
 import ssl
@@ -39,7 +40,9 @@ import pytest
 
 from tasks.api import Api, ApiStatus, Result
 from tasks.core.errors import ApiError, KubefabError
-from tasks.core.plan import ApiObject
+from tasks.core import bootstrap
+from tasks.core.plan import ApiObject, SameKubeadmCerts
+from tasks.core.secrets import Secret
 from tests.integration.apiserver_fixtures import (  # noqa: F401  (pytest fixtures)
     APISERVER_READY_SECONDS,
     REPO,
@@ -428,30 +431,31 @@ def test_patch_of_a_missing_object_is_reported_at_once(make_api: Any, apiserver:
     assert info.value.problem == f"Node {node}: Node {node} does not exist (yet) (HTTP 404)"
 
 
-def kubeadm_certs_step(ns: str, data: dict[str, str], compare: Callable[[dict[str, Any]], bool]
-                       ) -> tuple[ApiObject, str]:
+def kubeadm_certs_step(ns: str, files: dict[str, bytes], key: str) -> tuple[ApiObject, str]:
     """An upload-certs step as tasks/phases/apiphases.py builds it: a fresh owner token
-    (``related``) and the kubeadm-certs Secret owned by it through a ``$(uid:...)`` reference."""
+    (``related``), the kubeadm-certs Secret encrypted with ``key`` and owned by the token through
+    a ``$(uid:...)`` reference, and the plan's comparison data (the files' sha256 sums)."""
     token_id, token_value = new_token()
     owner = token_secret(token_id, token_value, expires=None, usages=("signing",), groups=None)
     owner["metadata"]["namespace"] = ns
     owner_name = owner["metadata"]["name"]
-    certs = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-             "metadata": {"name": "kubeadm-certs", "namespace": ns, "ownerReferences": [{
-                 "apiVersion": "v1", "kind": "Secret", "name": owner_name, "uid": f"$(uid:Secret/{ns}/{owner_name})",
-                 "controller": True, "blockOwnerDeletion": True}]},
-             "data": data}
-    return ApiObject(certs, strategy="kubeadm-certs", secret=True, related=(owner,), compare=compare), owner_name
+    certs = bootstrap.kubeadm_certs_secret(files, key, owner_name=owner_name,
+                                           owner_uid=f"$(uid:Secret/{ns}/{owner_name})")
+    certs["metadata"]["namespace"] = ns
+    certs["type"] = "Opaque"
+    same = SameKubeadmCerts(Secret(key, kind="certificate key"),
+                            tuple(sorted((rel, hashlib.sha256(d).hexdigest()) for rel, d in files.items())))
+    return ApiObject(certs, strategy="kubeadm-certs", secret=True, related=(owner,), compare=same), owner_name
 
 
 def test_kubeadm_certs_owner_first_compare_and_owner_checks(make_api: Any, apiserver: ApiServerProcess,
                                                             api_admin: KubeClient, ns: str) -> None:
     api, _ = make_api(apiserver.url)
     secrets = f"/api/v1/namespaces/{ns}/secrets"
-    def same(live: dict[str, Any]) -> bool:  # the "decrypts to the same files" check
-        return live.get("data") == {"ca.crt": "Y2E="}
+    key = "a" * 64
+    files = {"ca.crt": b"the CA", "sa.key": b"the key"}
 
-    step, owner = kubeadm_certs_step(ns, {"ca.crt": "Y2E="}, same)
+    step, owner = kubeadm_certs_step(ns, files, key)
     calls = record_requests(api)
     assert api.apply(step).action == "created"
     assert writes(calls) == [("POST", secrets, 200), ("POST", secrets, 200)]  # the owner token, then the Secret
@@ -459,25 +463,32 @@ def test_kubeadm_certs_owner_first_compare_and_owner_checks(make_api: Any, apise
     certs = api_admin.get(f"{secrets}/kubeadm-certs")
     assert token is not None and certs is not None
     assert certs["metadata"]["ownerReferences"][0]["uid"] == token["metadata"]["uid"]
+    assert bootstrap.decrypt_kubeadm_certs(certs, key) == files
 
-    # A re-run (new owner token in the plan) where compare says "same files" and the owner
-    # is alive: nothing is written, not even the new token.
-    rerun, new_owner = kubeadm_certs_step(ns, {"ca.crt": "Y2E="}, same)
+    # A re-run (new owner token, new nonces in the plan) where the live Secret decrypts to the
+    # same files and the owner is alive: nothing is written, not even the new token.
+    rerun, new_owner = kubeadm_certs_step(ns, files, key)
     calls.clear()
     assert api.apply(rerun).action == "unchanged"
     assert writes(calls) == []
     assert api_admin.get(f"{secrets}/{new_owner}") is None
 
-    # The owner token expired (gone): upload again, owned by the new token.
-    api_admin.delete(f"{secrets}/{owner}")
+    # Another certificate key (the live Secret no longer decrypts): uploaded again.
+    other, other_owner = kubeadm_certs_step(ns, files, "b" * 64)
     calls.clear()
-    assert api.apply(rerun).action == "updated"
+    assert api.apply(other).action == "updated"
+    assert bootstrap.decrypt_kubeadm_certs(api_admin.get(f"{secrets}/kubeadm-certs"), "b" * 64) == files
+
+    # The owner token expired (gone) while the files are the same: upload again, owned by a new token.
+    api_admin.delete(f"{secrets}/{other_owner}")
+    calls.clear()
+    assert api.apply(other).action == "updated"
     assert writes(calls) == [("POST", secrets, 200), ("PUT", f"{secrets}/kubeadm-certs", 200)]
-    token = api_admin.get(f"{secrets}/{new_owner}")
+    token = api_admin.get(f"{secrets}/{other_owner}")
     certs = api_admin.get(f"{secrets}/kubeadm-certs")
     assert token is not None and certs is not None
     assert certs["metadata"]["ownerReferences"][0]["uid"] == token["metadata"]["uid"]
-    assert certs["data"] == {"ca.crt": "Y2E="}
+    assert bootstrap.decrypt_kubeadm_certs(certs, "b" * 64) == files
 
 
 # ---------------------------------------------------------------------------- lost races (409)
@@ -571,7 +582,8 @@ def test_kubeadm_certs_conflict_converges(make_api: Any, apiserver: ApiServerPro
                                           api_admin: KubeClient, ns: str) -> None:
     api, _ = make_api(apiserver.url, timeout=1.5)
     secrets = f"/api/v1/namespaces/{ns}/secrets"
-    first, _ = kubeadm_certs_step(ns, {"ca.crt": "b2xk"}, lambda live: False)
+    key = "c" * 64
+    first, _ = kubeadm_certs_step(ns, {"ca.crt": b"old"}, key)
     assert api.apply(first).action == "created"
 
     def someone_else_writes() -> None:
@@ -580,14 +592,15 @@ def test_kubeadm_certs_conflict_converges(make_api: Any, apiserver: ApiServerPro
         live["metadata"]["annotations"] = {"touched": "yes"}
         api_admin.replace(f"{secrets}/kubeadm-certs", live)
 
-    # new certificates (compare says "different"): new owner token, then the Secret is replaced;
-    # someone writes the Secret between Api's read and its write.
-    rerun, new_owner = kubeadm_certs_step(ns, {"ca.crt": "bmV3"}, lambda live: live.get("data") == {"ca.crt": "bmV3"})
+    # new certificates (the live Secret decrypts to other files): new owner token, then the
+    # Secret is replaced; someone writes the Secret between Api's read and its write.
+    rerun, new_owner = kubeadm_certs_step(ns, {"ca.crt": b"new"}, key)
     record_requests(api, before={("PUT", f"{secrets}/kubeadm-certs"): someone_else_writes})
     assert api.apply(rerun).action == "updated"
     token = api_admin.get(f"{secrets}/{new_owner}")
     certs = api_admin.get(f"{secrets}/kubeadm-certs")
-    assert token is not None and certs is not None and certs["data"] == {"ca.crt": "bmV3"}
+    assert token is not None and certs is not None
+    assert bootstrap.decrypt_kubeadm_certs(certs, key) == {"ca.crt": b"new"}
     assert certs["metadata"]["ownerReferences"][0]["uid"] == token["metadata"]["uid"]
 
 
@@ -744,7 +757,9 @@ from invoke import Context, Exit
 from kubernetes import client as k8s
 from tasks.api import Api
 from tasks.cli import kubefab_task
-from tasks.core.plan import ApiObject
+from tasks.core import bootstrap
+from tasks.core.plan import ApiObject, SameKubeadmCerts
+from tasks.core.secrets import Secret
 
 url, ca, crt, key, what = sys.argv[1:6]
 conf = k8s.Configuration()

