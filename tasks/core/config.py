@@ -29,7 +29,6 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from fractions import Fraction
 from pathlib import Path
@@ -63,6 +62,7 @@ from .spec import (
     Timeouts,
 )
 from .versions import for_version, normalize_version
+from .yamlload import Document, load_documents, read_file, shown
 
 __all__ = [
     "KUBEADM_GROUP",
@@ -215,57 +215,14 @@ def _frac(value: int, unit: int) -> str:
     return f"{whole}.{digits}"
 
 
-# --- YAML with positions and duplicate detection -----------------------------------------------
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that records duplicate keys (kubeadm's strict decoding rejects them)."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.duplicates: list[tuple[int, int, str]] = []
-
-    def construct_mapping(self, node, deep=False):  # type: ignore[override]
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            try:
-                hashable = key in seen
-            except TypeError:
-                continue
-            if hashable:
-                self.duplicates.append((key_node.start_mark.line + 1, key_node.start_mark.column + 1,
-                                        str(key)))
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-@dataclass
-class _Document:
-    index: int   # 1-based position in the file
-    line: int    # 1-based line where it starts
-    data: Any
-
-
-def _load_documents(text: str, source: str, issues: list[str]) -> list[_Document]:
-    loader = _Loader(text)
-    docs: list[_Document] = []
+# --- YAML (bounded; duplicate keys are errors) ---------------------------------------------------
+def _load_documents(text: str, source: str, issues: list[str]) -> list[Document]:
+    """The file's documents; a file that cannot be read adds its problem(s) to ``issues``."""
     try:
-        index = 0
-        while loader.check_node():
-            node = loader.get_node()
-            index += 1
-            line = node.start_mark.line + 1 if node is not None else 0
-            docs.append(_Document(index, line, loader.construct_document(node)))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "YAML"
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        issues.append(f"{source}: {where}: malformed YAML: {problem}")
+        return load_documents(text, source=source)
+    except ConfigError as exc:
+        issues.extend(exc.details or [exc.problem])
         return []
-    finally:
-        loader.dispose()
-    for line, column, key in loader.duplicates:
-        issues.append(f"{source}: line {line}, column {column}: duplicate field {key!r}")
-    return docs
 
 
 # --- field reader (collects problems) ------------------------------------------------------------
@@ -316,8 +273,8 @@ class _Reader:
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, str):
-            shown = "" if secret else f" {value!r}"  # a credential is never echoed
-            self.err(f"{path}.{key}", f"must be a string, got {_type_name(value)}{shown} (quote it)")
+            echo = "" if secret else f" {shown(value)}"  # a credential is never echoed
+            self.err(f"{path}.{key}", f"must be a string, got {_type_name(value)}{echo} (quote it)")
             return default
         return value
 
@@ -447,7 +404,7 @@ def _map_to_args(value: Any, path: str, r: _Reader) -> Any:
     for name in sorted(value, key=str):
         v = value[name]
         if not isinstance(v, str):
-            r.err(f"{path}.{name}", f"must be a string, got {_type_name(v)} {v!r} (quote it)")
+            r.err(f"{path}.{name}", f"must be a string, got {_type_name(v)} {shown(v)} (quote it)")
             continue
         out.append({"name": str(name), "value": v})
     return out
@@ -761,7 +718,7 @@ def _read_cluster(r: _Reader, doc: Mapping, path: str = "ClusterConfiguration", 
     version_ok = True  # version-dependent checks are skipped when the version itself is wrong
     if raw_version is not None and not isinstance(raw_version, str):
         r.err(f"{path}.kubernetesVersion", f"must be a string such as \"v1.34.2\", got {_type_name(raw_version)} "
-                                           f"{raw_version!r} (quote it)")
+                                           f"{shown(raw_version)} (quote it)")
         raw_version, version_ok = None, False
     try:
         version = normalize_version(raw_version or "")
@@ -1208,7 +1165,7 @@ def load_config_text(
     issues: list[str] = []
     docs = _load_documents(text, source, issues)
     r = _Reader(source, issues)
-    by_kind: dict[str, tuple[str, dict, _Document]] = {}
+    by_kind: dict[str, tuple[str, dict, Document]] = {}
     extra: dict[str, timedelta] = {}
     for doc in docs:
         where = f"document {doc.index} (line {doc.line})"
@@ -1289,15 +1246,8 @@ def load_config_text(
 
 
 def read_text_file(path: str | Path, *, what: str, missing_fix: str) -> str:
-    """A UTF-8 file's text, or a ConfigError naming it (missing, unreadable, not UTF-8)."""
-    p = Path(path)
-    try:
-        return p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{what} {p} does not exist", fix=missing_fix) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError(f"cannot read {what} {p}: {reason}", fix="make it a readable UTF-8 YAML file") from None
+    """A UTF-8 file's text, or a ConfigError naming it (missing, unreadable, too large, not UTF-8)."""
+    return read_file(path, what=what, missing_fix=missing_fix)
 
 
 def load_config_file(path: str | Path, **kwargs: Any) -> KubeadmConfig:
@@ -1469,7 +1419,7 @@ def parse_cluster_configuration(text: str, *, source: str = "kubeadm-config Conf
         kind = data.get("kind") if isinstance(data, dict) else None
         if kind != "ClusterConfiguration" or api not in SUPPORTED_KUBEADM_VERSIONS:
             issues.append(f"{source}: document 1: expected kind ClusterConfiguration with apiVersion "
-                          f"{' or '.join(SUPPORTED_KUBEADM_VERSIONS)}, got {kind!r} {api!r}")
+                          f"{' or '.join(SUPPORTED_KUBEADM_VERSIONS)}, got {shown(kind)} {shown(api)}")
         else:
             if api == V1BETA3:
                 data = _convert_v1beta3("ClusterConfiguration", data, r, {})

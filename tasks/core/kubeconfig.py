@@ -28,7 +28,8 @@ from cryptography import x509
 
 from . import constants as K
 from . import pki
-from .errors import PKIError
+from .errors import ConfigError, PKIError
+from .yamlload import load_document
 from .secrets import Secret
 from .spec import ClusterConfiguration
 from .versions import for_version
@@ -130,9 +131,11 @@ def parse_kubeconfig(data: bytes | str, *, what: str = "kubeconfig") -> dict[str
     :raises PKIError: when it is not a YAML mapping.
     """
     try:
-        obj = yaml.safe_load(data)
-    except yaml.YAMLError as exc:
-        raise PKIError(f"{what} is not valid YAML ({exc.__class__.__name__})", phase=PHASE,
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        obj = load_document(text, source=what)  # bounded, as every file kubefab reads
+    except (ConfigError, UnicodeDecodeError) as exc:
+        why = exc.details[0] if isinstance(exc, ConfigError) and exc.details else "not UTF-8 YAML"
+        raise PKIError(f"{what} is not valid YAML ({why})", phase=PHASE,
                        fix=f"delete {what} to have it written again") from None
     if not isinstance(obj, dict):
         raise PKIError(f"{what} is not a kubeconfig (not a mapping)", phase=PHASE,

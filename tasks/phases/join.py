@@ -33,8 +33,6 @@ import ipaddress
 import posixpath
 import shlex
 
-import yaml
-
 from ..core import bootstrap
 from ..core import constants as K
 from ..core import kubeconfig as kc
@@ -42,6 +40,7 @@ from ..core import manifests, pki
 from ..core.errors import ConfigError, KubefabError, PKIError
 from ..core.plan import Command, FileRemove, FileWrite, Plan, Wait
 from ..core.secrets import Secret
+from ..core.yamlload import load_document
 from .certs import file_steps, spec_files
 from .controlplane import manifest_step
 from .joindata import JoinData, client_url, initial_cluster, peer_url
@@ -387,8 +386,8 @@ def join_kubelet_config(ctx) -> bytes | None:
     if not instance and not ctx.fact("systemd_resolved_active"):
         return raw
     try:
-        doc = yaml.safe_load(raw)
-    except yaml.YAMLError:
+        doc = load_document(raw.decode("utf-8") if isinstance(raw, bytes) else raw, source="kubelet-config ConfigMap")
+    except (ConfigError, UnicodeDecodeError):
         doc = None
     if not isinstance(doc, dict):
         raise ConfigError("the kubelet-config ConfigMap does not hold a KubeletConfiguration", host=ctx.host_name,
