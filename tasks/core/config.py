@@ -159,12 +159,17 @@ _UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "
             "m": 60 * 10**9, "h": 3600 * 10**9}
 
 
+# Go's time.Duration is an int64 of nanoseconds: ParseDuration refuses anything longer (~292 years)
+MAX_DURATION_NS = (1 << 63) - 1
+
+
 def parse_go_duration(text: str) -> timedelta:
     """Parse a Go ``time.Duration`` string (``"8760h"``, ``"4m0s"``, ``"1h30m"``, ``"1.5s"``).
 
-    kubeadm's duration fields are ``metav1.Duration``, which only accept this form.
+    kubeadm's duration fields are ``metav1.Duration``, which only accept this form, and hold at
+    most Go's ``int64`` nanoseconds (about 292 years), as here.
 
-    :raises ValueError: when ``text`` is not a Go duration.
+    :raises ValueError: when ``text`` is not a Go duration, or is out of that range.
     """
     raw = text.strip()
     sign = -1 if raw.startswith("-") else 1
@@ -177,7 +182,13 @@ def parse_go_duration(text: str) -> timedelta:
     for m in _DURATION_PART.finditer(body):
         if m.start() != pos:
             break
-        total += Fraction(m.group(1)) * _UNIT_NS[m.group(2)]
+        whole, _, frac = m.group(1).partition(".")
+        if len(whole.lstrip("0")) > 19:  # more than any int64 holds (Go: "invalid duration")
+            raise ValueError(f"duration {text[:40]!r} is out of range")
+        # Go ignores fraction digits past its precision; so do we (and never parse thousands)
+        total += (Fraction(int(whole or "0")) + Fraction(f"0.{frac[:20] or '0'}")) * _UNIT_NS[m.group(2)]
+        if total > MAX_DURATION_NS:
+            raise ValueError(f"duration {text[:40]!r} is out of range")
         pos = m.end()
     if pos != len(body):
         raise ValueError(f"invalid duration {text!r}")
@@ -317,12 +328,17 @@ class _Reader:
             return default
         if not isinstance(value, str):
             self.err(f"{path}.{key}", f"must be a duration string such as \"8760h\", \"4m0s\" or \"1h30m\", "
-                                      f"got {_type_name(value)} {value!r}")
+                                      f"got {_type_name(value)} {shown(value)}")
             return default
         try:
             parsed = parse_go_duration(value)
-        except ValueError:
-            self.err(f"{path}.{key}", f"invalid duration {value!r}: use Go form such as \"8760h\", \"4m0s\" or \"1h30m\"")
+        except ValueError as exc:
+            if "out of range" in str(exc):
+                self.err(f"{path}.{key}", f"duration {shown(value)} is out of range: Go durations hold at most "
+                                          f"2562047h (about 292 years)")
+            else:
+                self.err(f"{path}.{key}", f"invalid duration {shown(value)}: use Go form such as \"8760h\", "
+                                          f"\"4m0s\" or \"1h30m\"")
             return default
         if parsed < timedelta(0):
             self.err(f"{path}.{key}", f"duration {value!r} must not be negative")
@@ -1121,6 +1137,44 @@ def _read_join(r: _Reader, doc: Mapping, *, node_name: str, advertise_address: s
     )
 
 
+# --- component configs ----------------------------------------------------------------------------
+# The fields of KubeletConfiguration and KubeProxyConfiguration that kubefab reads or fills in
+# (manifests.kubelet_config_dict, kube_proxy_config_dict); the documents are otherwise passed on
+# as they are. kubeadm decodes them strictly into their Go types: a wrong type is its error too.
+_COMPONENT_FIELD_TYPES: dict[str, tuple[tuple[str, str], ...]] = {
+    "KubeletConfiguration": (
+        ("authentication", "mapping"), ("authentication.anonymous", "mapping"),
+        ("authentication.anonymous.enabled", "boolean"), ("authentication.webhook", "mapping"),
+        ("authentication.webhook.enabled", "boolean"), ("authentication.x509", "mapping"),
+        ("authentication.x509.clientCAFile", "string"), ("authorization", "mapping"), ("authorization.mode", "string"),
+        ("staticPodPath", "string"), ("clusterDNS", "list of strings"), ("clusterDomain", "string"),
+        ("healthzBindAddress", "string"), ("healthzPort", "integer"), ("rotateCertificates", "boolean"),
+        ("cgroupDriver", "string"), ("featureGates", "mapping of booleans"), ("resolvConf", "string"),
+        ("containerRuntimeEndpoint", "string"),
+    ),
+    "KubeProxyConfiguration": (
+        ("bindAddress", "string"), ("clusterCIDR", "string"), ("clientConnection", "mapping"),
+        ("clientConnection.kubeconfig", "string"),
+    ),
+}
+_TYPE_CHECKS = {
+    "mapping": lambda v: isinstance(v, dict),
+    "string": lambda v: isinstance(v, str),
+    "boolean": lambda v: isinstance(v, bool),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "list of strings": lambda v: isinstance(v, list) and all(isinstance(i, str) for i in v),
+    "mapping of booleans": lambda v: isinstance(v, dict) and all(isinstance(i, bool) for i in v.values()),
+}
+
+
+def _check_component_fields(r: _Reader, kind: str, doc: Mapping) -> None:
+    for dotted, want in _COMPONENT_FIELD_TYPES.get(kind, ()):
+        parent, leaf = _dig(doc, dotted)  # None when a parent is missing or already reported
+        value = parent.get(leaf) if parent is not None else None
+        if value is not None and not _TYPE_CHECKS[want](value):
+            r.err(f"{kind}.{dotted}", f"must be a {want}, got {_type_name(value)}")
+
+
 # --- loading -------------------------------------------------------------------------------------
 def _raise(source: str, issues: list[str], what: str = "kubeadm configuration") -> None:
     if issues:
@@ -1179,6 +1233,11 @@ def load_config_text(
             missing = " and ".join(k for k, v in (("apiVersion", api), ("kind", kind)) if not v)
             issues.append(f"{source}: {where}: {missing} missing (supported: {_supported_text()})")
             continue
+        if not isinstance(api, str) or not isinstance(kind, str):
+            for key, value in (("apiVersion", api), ("kind", kind)):
+                if not isinstance(value, str):
+                    issues.append(f"{source}: {where}: {key} must be a string, got {_type_name(value)}")
+            continue
         if kind not in _KINDS:
             issues.append(f"{source}: {where}: unknown kind {kind!r} (supported: {_supported_text()})")
             continue
@@ -1232,6 +1291,7 @@ def load_config_text(
     for kind in ("KubeletConfiguration", "KubeProxyConfiguration", "ResetConfiguration", "UpgradeConfiguration"):
         if kind in by_kind:
             components[kind] = _deepcopy(by_kind[kind][1])
+            _check_component_fields(r, kind, components[kind])
     _raise(source, issues)
     return KubeadmConfig(
         cluster=cluster,

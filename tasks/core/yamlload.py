@@ -94,6 +94,8 @@ class _Loader(yaml.SafeLoader):
 
     def _refuse(self, problem: str, mark, error=None) -> yaml.MarkedYAMLError:
         field = "".join(self._path).lstrip(".")
+        if len(field) > 120:  # 64 levels of long keys: keep the message one readable line
+            field = field[:50] + "…" + field[-50:]
         return (error or _Bound)(None, None, f"{field}: {problem}" if field else problem, mark)
 
     # --- composing: depth, count and size, before any Python object exists -------------------
@@ -350,5 +352,7 @@ def read_file(path: str | os.PathLike[str], *, what: str, missing_fix: str, fix:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{what} {p} is not UTF-8 text (byte {exc.start + 1})",
+        before = data[:exc.start]
+        line, column = before.count(b"\n") + 1, exc.start - before.rfind(b"\n")
+        raise ConfigError(f"{what} {p} is not UTF-8 text: line {line}, column {column} (byte {exc.start + 1})",
                           fix=fix or "save it as UTF-8 YAML; check that the file is the one meant") from None
