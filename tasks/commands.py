@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import output
+from .core.config import check_command_line
 from .core.errors import ConfigError, KubefabError
 from .core.plan import render_plan
 from .core.state import ClusterState
@@ -52,10 +53,13 @@ def init(*, hosts: list[str], options: Options, state_dir: str = "", output_dir:
         raise ConfigError("--offline only goes with --dry-run", fix="add --dry-run, or drop --offline")
     if output_dir and not (options.dry_run and options.offline):
         raise ConfigError("--output only goes with --dry-run --offline", fix="add --dry-run --offline")
+    # a flag's value is checked before anything is written (a bad key once saved broke every later run)
+    check_command_line(certificate_key=options.certificate_key)
     inv = load_inventory(options.inventory_path)
     targets = init_targets(inv, hosts)
     INIT.select(only, skip)  # an unknown phase name fails before anything else happens
     state = state_for(inv, state_dir)
+    state.check()
     now = datetime.now(timezone.utc)
 
     if not options.offline:

@@ -1175,6 +1175,34 @@ def _check_component_fields(r: _Reader, kind: str, doc: Mapping) -> None:
             r.err(f"{kind}.{dotted}", f"must be a {want}, got {_type_name(value)}")
 
 
+# --- command-line values ------------------------------------------------------------------------
+def check_command_line(*, token: Secret | None = None, ca_cert_hashes: Iterable[str] = (), endpoint: str = "",
+                       certificate_key: Secret | None = None) -> None:
+    """The checks a config file's token, CA pins, endpoint and certificate key get, for the flags
+    that carry them (kubeadm validates its flags the same way), before anything is written.
+
+    :raises ConfigError: naming every bad flag (credentials are never echoed).
+    """
+    issues: list[str] = []
+    r = _Reader("command line", issues)
+    if token is not None and not TOKEN_RE.match(token.reveal()):
+        r.err("--token", "invalid token: must be <id>.<secret>, 6 and 16 lower-case letters or digits")
+    for i, pin in enumerate(ca_cert_hashes):
+        if not CA_CERT_HASH_RE.match(pin):
+            r.err(f"--discovery-token-ca-cert-hash[{i}]", f"{shown(pin)} must be sha256:<64 hex characters>")
+    if endpoint:
+        _check_endpoint(r, endpoint, "--endpoint", what="endpoint", require_port=True)
+    if certificate_key is not None and not CERTIFICATE_KEY_RE.match(certificate_key.reveal()):
+        r.err("--certificate-key", f"invalid certificate key: must be 64 hexadecimal characters "
+                                   f"(got {len(certificate_key.reveal())} characters)")
+    if issues:
+        n = len(issues)
+        raise ConfigError(f"{n} invalid command-line value{'s' if n != 1 else ''}", details=issues,
+                          fix="correct each flag listed: a token is <6>.<16> lower-case letters and digits, a CA "
+                              "pin is what `fab certs.ca-hash` prints, a certificate key is the 64-hex key "
+                              "`fab init --upload-certs` printed")
+
+
 # --- loading -------------------------------------------------------------------------------------
 def _raise(source: str, issues: list[str], what: str = "kubeadm configuration") -> None:
     if issues:

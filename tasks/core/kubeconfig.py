@@ -319,6 +319,9 @@ def ensure_node_kubeconfigs(cluster_pki: pki.ClusterPKI, node_dir: Path | str, c
     """
     root = Path(node_dir)
     out = NodeKubeconfigs()
+    # every existing file is checked (and every missing one known to be makeable) before
+    # anything is written: a bad file fails the run with the state dir as it was
+    todo = []
     for spec in specs_for(init=init, is_control_plane=is_control_plane):
         path = root / spec.file
         server = server_for(spec, cluster, control_plane_url=control_plane_url, local_url=local_url,
@@ -330,14 +333,17 @@ def ensure_node_kubeconfigs(cluster_pki: pki.ClusterPKI, node_dir: Path | str, c
         if existing is not None:
             out.warnings += check_existing_kubeconfig(existing, expected_ca_pem=cluster_pki.ca_cert_pem,
                                                       expected_server=server, what=str(path), base=root)
-            out[spec.file] = existing
-            out.reused.append(spec.name)
-            continue
-        if cluster_pki.external_ca:
+        elif cluster_pki.external_ca:
             raise PKIError(f"external CA mode: {path} must be provided (ca.key is not available to sign "
                            "its client certificate)", phase=f"{PHASE}/{spec.name}",
                            fix=f"create {spec.file} with a client certificate for {spec.user_for(node_name)!r} "
                            "signed by your CA and put it there")
+        todo.append((spec, path, server, existing))
+    for spec, path, server, existing in todo:
+        if existing is not None:
+            out[spec.file] = existing
+            out.reused.append(spec.name)
+            continue
         data = build_cert_kubeconfig(cluster_pki, cluster, user=spec.user_for(node_name),
                                      organizations=spec.organizations, server=server, now=now, keygen=keygen)
         pki.write_atomic(path, data, KUBECONFIG_MODE)

@@ -808,3 +808,15 @@ def test_yaml_bounds_are_problems_of_the_file():
     (detail,) = errors_of(CLUSTER + "apiServer: &a {certSANs: [*a]}\n")
     assert "recursive alias" in detail
 
+
+def test_command_line_values_are_checked_and_never_echoed():
+    key = "f" * 63 + "g"
+    with pytest.raises(ConfigError) as exc:
+        C.check_command_line(token=Secret("abcdef.0123456789abcdeX", "t"), ca_cert_hashes=["sha256:xyz"],
+                             endpoint="192.0.2.10", certificate_key=Secret(key, "k"))
+    err = exc.value
+    assert [d.split(":")[1].strip() for d in err.details] == [
+        "--token", "--discovery-token-ca-cert-hash[0]", "--endpoint", "--certificate-key"]
+    assert "0123456789abcdeX" not in str(err) and key not in str(err) and err.fix
+    C.check_command_line(token=Secret("abcdef.0123456789abcdef", "t"), ca_cert_hashes=["sha256:" + "a" * 64],
+                         endpoint="[2001:db8::1]:6443", certificate_key=Secret("A" * 64, "k"))
