@@ -58,6 +58,10 @@ def init(*, hosts: list[str], options: Options, state_dir: str = "", output_dir:
     inv = load_inventory(options.inventory_path)
     targets = init_targets(inv, hosts)
     INIT.select(only, skip)  # an unknown phase name fails before anything else happens
+    if prompt_for_sudo_password and not options.offline:
+        from .apply import check_sudo_password_source
+
+        check_sudo_password_source(targets[0].user or inv.ssh.user or "root")
     state = state_for(inv, state_dir)
     state.check()
     now = datetime.now(timezone.utc)
