@@ -18,7 +18,8 @@ from .workflow import Phase
 def static_pods(ctx) -> dict[str, bytes]:
     cache = ctx.__dict__.get("_static_pods")
     if cache is None:
-        join = ctx.config.join is not None
+        # a config file may hold both documents; init reads the InitConfiguration (as kubeadm's)
+        join = ctx.config.init is None and ctx.config.join is not None
         cache = manifests.render_static_pods(
             ctx.cluster,
             node_name=ctx.node_name,
