@@ -1,12 +1,13 @@
 # kubefab: the two commands of the README.
 #   make test   install what is needed (apt packages, .venv) and run every test
 #   make demo   bring up the built-in lab and run kubefab on it
+#   make fuzz   the input fuzzer at length (FUZZ_EXAMPLES per property; the unit suite runs a few)
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo deps apt unit clean bench lab-k8s
+.PHONY: test demo deps apt unit clean bench lab-k8s fuzz
 
 # Debian packages first: on a fresh machine python3-venv (and python3) come from here.
 apt:
@@ -36,5 +37,11 @@ demo: deps lab-k8s
 bench: deps lab-k8s
 	$(PY) scripts/bench.py
 
+# Property-based fuzzing of everything kubefab reads (tests/unit/test_fuzz.py); prints the
+# examples run, the classes of errors found and the slowest case. Failures are kept in .hypothesis/.
+FUZZ_EXAMPLES ?= 2000
+fuzz: $(STAMP)
+	KUBEFAB_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/unit/test_fuzz.py -p no:cacheprovider -q -s
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -23,7 +23,9 @@ The executor knows no phase by name: all it needs is in the steps and the phase 
 from __future__ import annotations
 
 import getpass
+import os
 import shlex
+import sys
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -35,11 +37,60 @@ from .core.poll import poll
 from .core.plan import ApiObject, Command, FileRemove, FileWrite, Message, Plan, Wait
 from .core.secrets import Secret
 from .output import PhaseTiming
-from .phases.workflow import API, HOST, OPERATOR
+from .phases.workflow import API, HOST
+
+
+_PIPED_SUDO_PASSWORD: list[Secret] = []  # read from standard input once: a pipe holds one password
+
+
+def _has_terminal() -> bool:
+    """Whether getpass can prompt without echo (it asks on /dev/tty, whatever stdin is)."""
+    try:
+        os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+    except OSError:
+        return False
+    return True
+
+
+def _no_password_error(user: str, why: str) -> KubefabError:
+    return KubefabError(f"--prompt-for-sudo-password: {why}",
+                        fix=f"run kubefab from a terminal, or give the password on standard input "
+                            f"(`fab ... --prompt-for-sudo-password < password-file`), or give {user} "
+                            f"passwordless sudo (`{user} ALL=(ALL) NOPASSWD: ALL` in /etc/sudoers.d/) "
+                            f"and drop the flag")
 
 
 def ask_sudo_password(user: str) -> Secret:
-    return Secret(getpass.getpass(f"[sudo] password for {user} (kubefab asks once): "), kind="sudo password")
+    """The sudo password: asked on the terminal without echo, else one line of standard input.
+
+    :raises KubefabError: when there is neither a terminal nor a line on standard input.
+    """
+    if _has_terminal():
+        try:
+            return Secret(getpass.getpass(f"[sudo] password for {user} (kubefab asks once): "),
+                          kind="sudo password")
+        except EOFError:
+            raise _no_password_error(user, "no password was entered") from None
+    if not _PIPED_SUDO_PASSWORD:
+        stdin = sys.stdin
+        try:
+            if stdin is None or stdin.closed or os.path.samestat(os.fstat(stdin.fileno()), os.stat(os.devnull)):
+                raise _no_password_error(user, "there is no terminal to ask on and nothing on standard input")
+            line = stdin.readline()
+        except (OSError, ValueError):
+            raise _no_password_error(user, "there is no terminal to ask on and standard input cannot be read") \
+                from None
+        if not line:
+            raise _no_password_error(user, "there is no terminal to ask on and standard input is empty")
+        _PIPED_SUDO_PASSWORD.append(Secret(line.rstrip("\r\n"), kind="sudo password"))
+    return _PIPED_SUDO_PASSWORD[0]
+
+
+def check_sudo_password_source(user: str) -> None:
+    """Fail before anything is written when the sudo password cannot be had (no terminal and
+    nothing on standard input); a piped password is read now."""
+    if not _has_terminal():
+        ask_sudo_password(user)
 
 
 # --- plan vs facts ---------------------------------------------------------------------------

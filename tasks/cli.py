@@ -12,12 +12,11 @@ import functools
 import inspect
 import os
 import traceback
-from pathlib import Path
 
 from fabric import Executor as FabricExecutor
 from invoke import Call, Collection, Exit, ParserContext, task
 
-from .core.errors import ConfigError, KubefabError
+from .core.errors import KubefabError
 from .core.secrets import Secret
 from .phases.context import Options
 

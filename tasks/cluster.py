@@ -181,8 +181,12 @@ def _resolve_join_targets(inv, names: list[str], *, control_plane: bool):
 def join(inv, names: list[str], *, control_plane: bool, state, options: Options, flags: JoinFlags, only=(), skip=(),
          accept_new_host_keys: bool = False, prompt_for_sudo_password: bool = False, parallel: int = 10) -> None:
     """``fab -H ... join`` (workers in parallel) / ``join-control-plane`` (one at a time)."""
+    from .core.config import check_command_line
     from .phases.join import JOIN, JOIN_CONTROL_PLANE
 
+    check_command_line(token=flags.token, ca_cert_hashes=flags.ca_cert_hashes, endpoint=flags.endpoint,
+                       certificate_key=flags.certificate_key)
+    state.check()
     (JOIN_CONTROL_PLANE if control_plane else JOIN).select(only, skip)
     hosts = _resolve_join_targets(inv, names, control_plane=control_plane)
     sudo = ask_sudo_password(inv.ssh.user or "root") if prompt_for_sudo_password else None
@@ -239,6 +243,7 @@ def cluster_up(inv, *, state, options: Options, accept_new_host_keys: bool = Fal
     from .commands import check_init, init_run
     from .session import cluster_api, ready_nodes, wait_nodes_ready
 
+    state.check()
     started = time.monotonic()
     first = inv.first_control_plane
     options = replace(options, upload_certs=True)

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import output
+from .core.config import check_command_line
 from .core.errors import ConfigError, KubefabError
 from .core.plan import render_plan
 from .core.state import ClusterState
@@ -72,6 +73,8 @@ def check_init(options: Options, *, output_dir: str = "", only=(), skip=()) -> N
     if output_dir and not (options.dry_run and options.offline):
         raise ConfigError("--output only goes with --dry-run --offline", fix="add --dry-run --offline")
     INIT.select(only, skip)  # an unknown phase name fails before anything else happens
+    # a flag's value is checked before anything is written (a bad key once saved broke every later run)
+    check_command_line(certificate_key=options.certificate_key)
 
 
 def init_context(inv, host, *, state, options: Options, now) -> RunContext:
@@ -110,7 +113,12 @@ def init(*, hosts: list[str], options: Options, state_dir: str = "", output_dir:
     check_init(options, output_dir=output_dir, only=only, skip=skip)
     inv = load_inventory(options.inventory_path)
     targets = init_targets(inv, hosts)
+    if prompt_for_sudo_password and not options.offline:
+        from .apply import check_sudo_password_source
+
+        check_sudo_password_source(targets[0].user or inv.ssh.user or "root")
     state = state_for(inv, state_dir)
+    state.check()
     now = datetime.now(timezone.utc)
 
     if not options.offline:

@@ -25,14 +25,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-import yaml
-
 from .core import bootstrap
 from .core import constants as K
 from .core import kubeconfig as kc
 from .core.errors import ApiError, ConfigError, KubefabError, PKIError
 from .core.secrets import Secret
 from .core.spec import Discovery
+from .core.yamlload import load_document
 from .phases.joindata import JoinData, etcd_endpoints_from_pods, parse_member_list
 
 PHASE = "preflight"  # kubeadm fetches the cluster's configuration in join's preflight
@@ -139,11 +138,12 @@ class Discovered:
 
 def _single_cluster(text: str, *, what: str) -> dict[str, Any]:
     try:
-        cfg = yaml.safe_load(text)
-    except yaml.YAMLError:
+        cfg = load_document(text, source=what)  # bounded: cluster-info is read before it is verified
+    except ConfigError:
         cfg = None
     clusters = cfg.get("clusters") if isinstance(cfg, dict) else None
-    if not isinstance(clusters, list) or len(clusters) != 1 or not isinstance(clusters[0].get("cluster"), dict):
+    if (not isinstance(clusters, list) or len(clusters) != 1 or not isinstance(clusters[0], dict)
+            or not isinstance(clusters[0].get("cluster"), dict)):
         n = len(clusters) if isinstance(clusters, list) else 0
         raise KubefabError(f"{what} must hold exactly one cluster, found {n}", phase=PHASE,
                            fix='re-run "fab -H <init host> init --only bootstrap-token" to rewrite cluster-info')
@@ -385,8 +385,8 @@ def fetch_join_data(discovered: Discovered, tls_bootstrap_token: Secret | None, 
                            fix="reset that node first and delete it (kubectl delete node), or give this host "
                                "another node name")
     try:
-        doc = yaml.safe_load(cluster_yaml) or {}
-    except yaml.YAMLError:
+        doc = load_document(cluster_yaml, source="kubeadm-config ConfigMap") or {}
+    except ConfigError:
         doc = {}
     cluster_name = str(doc.get("clusterName") or K.DEFAULT_CLUSTER_NAME) if isinstance(doc, dict) else K.DEFAULT_CLUSTER_NAME
     data = JoinData(server=discovered.server, ca_pem=discovered.ca_pem, tls_bootstrap_token=tls_bootstrap_token,

@@ -34,8 +34,10 @@ def create(inv, state, *, ttl: str = "24h", description: str = "", print_join_co
     try:
         duration = parse_go_duration(ttl)
     except (ValueError, ConfigError):
-        raise ConfigError(f"--ttl {ttl!r} is not a duration", fix="use Go duration syntax, e.g. 24h, 90m, 0 (never)") \
-            from None
+        duration = None
+    if duration is None or duration < timedelta(0):
+        raise ConfigError(f"--ttl {ttl[:40]!r} is not a duration of zero or more",
+                          fix="use Go duration syntax, e.g. 24h, 90m, 0 (never)") from None
     token = BootstrapToken(token=bootstrap.generate_token(), description=description,
                            ttl=duration if duration > timedelta(0) else None)
     with cluster_api(inv, state, accept_new_host_keys=accept_new_host_keys) as (ctx, api):
@@ -78,6 +80,13 @@ def delete(inv, state, token_ids: list[str], *, accept_new_host_keys: bool = Fal
 
     if not token_ids:
         raise ConfigError("token.delete needs a token or token id", fix="e.g. fab token.delete --token abcdef")
+    # checked before connecting: an id goes into the Secret's name and the request path
+    bad = [i for i, raw in enumerate(token_ids)
+           if not (bootstrap.TOKEN_RE.match(raw) if "." in raw else bootstrap.TOKEN_ID_RE.match(raw))]
+    if bad:
+        raise ConfigError(f"--token: {len(bad)} of {len(token_ids)} value(s) are neither a token nor a token id "
+                          f"(values not shown: they may be credentials)",
+                          fix="give <id> (6 lower-case letters or digits) or <id>.<secret>, as `fab token.list` shows")
     with cluster_api(inv, state, accept_new_host_keys=accept_new_host_keys) as (_, api):
         for raw in token_ids:
             token_id = raw.split(".", 1)[0]

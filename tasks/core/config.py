@@ -29,7 +29,6 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from fractions import Fraction
 from pathlib import Path
@@ -63,6 +62,7 @@ from .spec import (
     Timeouts,
 )
 from .versions import for_version, normalize_version
+from .yamlload import Document, load_documents, read_file, shown
 
 __all__ = [
     "KUBEADM_GROUP",
@@ -159,12 +159,17 @@ _UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "
             "m": 60 * 10**9, "h": 3600 * 10**9}
 
 
+# Go's time.Duration is an int64 of nanoseconds: ParseDuration refuses anything longer (~292 years)
+MAX_DURATION_NS = (1 << 63) - 1
+
+
 def parse_go_duration(text: str) -> timedelta:
     """Parse a Go ``time.Duration`` string (``"8760h"``, ``"4m0s"``, ``"1h30m"``, ``"1.5s"``).
 
-    kubeadm's duration fields are ``metav1.Duration``, which only accept this form.
+    kubeadm's duration fields are ``metav1.Duration``, which only accept this form, and hold at
+    most Go's ``int64`` nanoseconds (about 292 years), as here.
 
-    :raises ValueError: when ``text`` is not a Go duration.
+    :raises ValueError: when ``text`` is not a Go duration, or is out of that range.
     """
     raw = text.strip()
     sign = -1 if raw.startswith("-") else 1
@@ -177,7 +182,13 @@ def parse_go_duration(text: str) -> timedelta:
     for m in _DURATION_PART.finditer(body):
         if m.start() != pos:
             break
-        total += Fraction(m.group(1)) * _UNIT_NS[m.group(2)]
+        whole, _, frac = m.group(1).partition(".")
+        if len(whole.lstrip("0")) > 19:  # more than any int64 holds (Go: "invalid duration")
+            raise ValueError(f"duration {text[:40]!r} is out of range")
+        # Go ignores fraction digits past its precision; so do we (and never parse thousands)
+        total += (Fraction(int(whole or "0")) + Fraction(f"0.{frac[:20] or '0'}")) * _UNIT_NS[m.group(2)]
+        if total > MAX_DURATION_NS:
+            raise ValueError(f"duration {text[:40]!r} is out of range")
         pos = m.end()
     if pos != len(body):
         raise ValueError(f"invalid duration {text!r}")
@@ -215,57 +226,14 @@ def _frac(value: int, unit: int) -> str:
     return f"{whole}.{digits}"
 
 
-# --- YAML with positions and duplicate detection -----------------------------------------------
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that records duplicate keys (kubeadm's strict decoding rejects them)."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.duplicates: list[tuple[int, int, str]] = []
-
-    def construct_mapping(self, node, deep=False):  # type: ignore[override]
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            try:
-                hashable = key in seen
-            except TypeError:
-                continue
-            if hashable:
-                self.duplicates.append((key_node.start_mark.line + 1, key_node.start_mark.column + 1,
-                                        str(key)))
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-@dataclass
-class _Document:
-    index: int   # 1-based position in the file
-    line: int    # 1-based line where it starts
-    data: Any
-
-
-def _load_documents(text: str, source: str, issues: list[str]) -> list[_Document]:
-    loader = _Loader(text)
-    docs: list[_Document] = []
+# --- YAML (bounded; duplicate keys are errors) ---------------------------------------------------
+def _load_documents(text: str, source: str, issues: list[str]) -> list[Document]:
+    """The file's documents; a file that cannot be read adds its problem(s) to ``issues``."""
     try:
-        index = 0
-        while loader.check_node():
-            node = loader.get_node()
-            index += 1
-            line = node.start_mark.line + 1 if node is not None else 0
-            docs.append(_Document(index, line, loader.construct_document(node)))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "YAML"
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        issues.append(f"{source}: {where}: malformed YAML: {problem}")
+        return load_documents(text, source=source)
+    except ConfigError as exc:
+        issues.extend(exc.details or [exc.problem])
         return []
-    finally:
-        loader.dispose()
-    for line, column, key in loader.duplicates:
-        issues.append(f"{source}: line {line}, column {column}: duplicate field {key!r}")
-    return docs
 
 
 # --- field reader (collects problems) ------------------------------------------------------------
@@ -316,8 +284,8 @@ class _Reader:
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, str):
-            shown = "" if secret else f" {value!r}"  # a credential is never echoed
-            self.err(f"{path}.{key}", f"must be a string, got {_type_name(value)}{shown} (quote it)")
+            echo = "" if secret else f" {shown(value)}"  # a credential is never echoed
+            self.err(f"{path}.{key}", f"must be a string, got {_type_name(value)}{echo} (quote it)")
             return default
         return value
 
@@ -360,12 +328,17 @@ class _Reader:
             return default
         if not isinstance(value, str):
             self.err(f"{path}.{key}", f"must be a duration string such as \"8760h\", \"4m0s\" or \"1h30m\", "
-                                      f"got {_type_name(value)} {value!r}")
+                                      f"got {_type_name(value)} {shown(value)}")
             return default
         try:
             parsed = parse_go_duration(value)
-        except ValueError:
-            self.err(f"{path}.{key}", f"invalid duration {value!r}: use Go form such as \"8760h\", \"4m0s\" or \"1h30m\"")
+        except ValueError as exc:
+            if "out of range" in str(exc):
+                self.err(f"{path}.{key}", f"duration {shown(value)} is out of range: Go durations hold at most "
+                                          f"2562047h (about 292 years)")
+            else:
+                self.err(f"{path}.{key}", f"invalid duration {shown(value)}: use Go form such as \"8760h\", "
+                                          f"\"4m0s\" or \"1h30m\"")
             return default
         if parsed < timedelta(0):
             self.err(f"{path}.{key}", f"duration {value!r} must not be negative")
@@ -447,7 +420,7 @@ def _map_to_args(value: Any, path: str, r: _Reader) -> Any:
     for name in sorted(value, key=str):
         v = value[name]
         if not isinstance(v, str):
-            r.err(f"{path}.{name}", f"must be a string, got {_type_name(v)} {v!r} (quote it)")
+            r.err(f"{path}.{name}", f"must be a string, got {_type_name(v)} {shown(v)} (quote it)")
             continue
         out.append({"name": str(name), "value": v})
     return out
@@ -761,7 +734,7 @@ def _read_cluster(r: _Reader, doc: Mapping, path: str = "ClusterConfiguration", 
     version_ok = True  # version-dependent checks are skipped when the version itself is wrong
     if raw_version is not None and not isinstance(raw_version, str):
         r.err(f"{path}.kubernetesVersion", f"must be a string such as \"v1.34.2\", got {_type_name(raw_version)} "
-                                           f"{raw_version!r} (quote it)")
+                                           f"{shown(raw_version)} (quote it)")
         raw_version, version_ok = None, False
     try:
         version = normalize_version(raw_version or "")
@@ -1164,6 +1137,72 @@ def _read_join(r: _Reader, doc: Mapping, *, node_name: str, advertise_address: s
     )
 
 
+# --- component configs ----------------------------------------------------------------------------
+# The fields of KubeletConfiguration and KubeProxyConfiguration that kubefab reads or fills in
+# (manifests.kubelet_config_dict, kube_proxy_config_dict); the documents are otherwise passed on
+# as they are. kubeadm decodes them strictly into their Go types: a wrong type is its error too.
+_COMPONENT_FIELD_TYPES: dict[str, tuple[tuple[str, str], ...]] = {
+    "KubeletConfiguration": (
+        ("authentication", "mapping"), ("authentication.anonymous", "mapping"),
+        ("authentication.anonymous.enabled", "boolean"), ("authentication.webhook", "mapping"),
+        ("authentication.webhook.enabled", "boolean"), ("authentication.x509", "mapping"),
+        ("authentication.x509.clientCAFile", "string"), ("authorization", "mapping"), ("authorization.mode", "string"),
+        ("staticPodPath", "string"), ("clusterDNS", "list of strings"), ("clusterDomain", "string"),
+        ("healthzBindAddress", "string"), ("healthzPort", "integer"), ("rotateCertificates", "boolean"),
+        ("cgroupDriver", "string"), ("featureGates", "mapping of booleans"), ("resolvConf", "string"),
+        ("containerRuntimeEndpoint", "string"),
+    ),
+    "KubeProxyConfiguration": (
+        ("bindAddress", "string"), ("clusterCIDR", "string"), ("clientConnection", "mapping"),
+        ("clientConnection.kubeconfig", "string"),
+    ),
+}
+_TYPE_CHECKS = {
+    "mapping": lambda v: isinstance(v, dict),
+    "string": lambda v: isinstance(v, str),
+    "boolean": lambda v: isinstance(v, bool),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "list of strings": lambda v: isinstance(v, list) and all(isinstance(i, str) for i in v),
+    "mapping of booleans": lambda v: isinstance(v, dict) and all(isinstance(i, bool) for i in v.values()),
+}
+
+
+def _check_component_fields(r: _Reader, kind: str, doc: Mapping) -> None:
+    for dotted, want in _COMPONENT_FIELD_TYPES.get(kind, ()):
+        parent, leaf = _dig(doc, dotted)  # None when a parent is missing or already reported
+        value = parent.get(leaf) if parent is not None else None
+        if value is not None and not _TYPE_CHECKS[want](value):
+            r.err(f"{kind}.{dotted}", f"must be a {want}, got {_type_name(value)}")
+
+
+# --- command-line values ------------------------------------------------------------------------
+def check_command_line(*, token: Secret | None = None, ca_cert_hashes: Iterable[str] = (), endpoint: str = "",
+                       certificate_key: Secret | None = None) -> None:
+    """The checks a config file's token, CA pins, endpoint and certificate key get, for the flags
+    that carry them (kubeadm validates its flags the same way), before anything is written.
+
+    :raises ConfigError: naming every bad flag (credentials are never echoed).
+    """
+    issues: list[str] = []
+    r = _Reader("command line", issues)
+    if token is not None and not TOKEN_RE.match(token.reveal()):
+        r.err("--token", "invalid token: must be <id>.<secret>, 6 and 16 lower-case letters or digits")
+    for i, pin in enumerate(ca_cert_hashes):
+        if not CA_CERT_HASH_RE.match(pin):
+            r.err(f"--discovery-token-ca-cert-hash[{i}]", f"{shown(pin)} must be sha256:<64 hex characters>")
+    if endpoint:
+        _check_endpoint(r, endpoint, "--endpoint", what="endpoint", require_port=True)
+    if certificate_key is not None and not CERTIFICATE_KEY_RE.match(certificate_key.reveal()):
+        r.err("--certificate-key", f"invalid certificate key: must be 64 hexadecimal characters "
+                                   f"(got {len(certificate_key.reveal())} characters)")
+    if issues:
+        n = len(issues)
+        raise ConfigError(f"{n} invalid command-line value{'s' if n != 1 else ''}", details=issues,
+                          fix="correct each flag listed: a token is <6>.<16> lower-case letters and digits, a CA "
+                              "pin is what `fab certs.ca-hash` prints, a certificate key is the 64-hex key "
+                              "`fab init --upload-certs` printed")
+
+
 # --- loading -------------------------------------------------------------------------------------
 def _raise(source: str, issues: list[str], what: str = "kubeadm configuration") -> None:
     if issues:
@@ -1208,7 +1247,7 @@ def load_config_text(
     issues: list[str] = []
     docs = _load_documents(text, source, issues)
     r = _Reader(source, issues)
-    by_kind: dict[str, tuple[str, dict, _Document]] = {}
+    by_kind: dict[str, tuple[str, dict, Document]] = {}
     extra: dict[str, timedelta] = {}
     for doc in docs:
         where = f"document {doc.index} (line {doc.line})"
@@ -1221,6 +1260,11 @@ def load_config_text(
         if not api or not kind:
             missing = " and ".join(k for k, v in (("apiVersion", api), ("kind", kind)) if not v)
             issues.append(f"{source}: {where}: {missing} missing (supported: {_supported_text()})")
+            continue
+        if not isinstance(api, str) or not isinstance(kind, str):
+            for key, value in (("apiVersion", api), ("kind", kind)):
+                if not isinstance(value, str):
+                    issues.append(f"{source}: {where}: {key} must be a string, got {_type_name(value)}")
             continue
         if kind not in _KINDS:
             issues.append(f"{source}: {where}: unknown kind {kind!r} (supported: {_supported_text()})")
@@ -1275,6 +1319,7 @@ def load_config_text(
     for kind in ("KubeletConfiguration", "KubeProxyConfiguration", "ResetConfiguration", "UpgradeConfiguration"):
         if kind in by_kind:
             components[kind] = _deepcopy(by_kind[kind][1])
+            _check_component_fields(r, kind, components[kind])
     _raise(source, issues)
     return KubeadmConfig(
         cluster=cluster,
@@ -1289,15 +1334,8 @@ def load_config_text(
 
 
 def read_text_file(path: str | Path, *, what: str, missing_fix: str) -> str:
-    """A UTF-8 file's text, or a ConfigError naming it (missing, unreadable, not UTF-8)."""
-    p = Path(path)
-    try:
-        return p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{what} {p} does not exist", fix=missing_fix) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError(f"cannot read {what} {p}: {reason}", fix="make it a readable UTF-8 YAML file") from None
+    """A UTF-8 file's text, or a ConfigError naming it (missing, unreadable, too large, not UTF-8)."""
+    return read_file(path, what=what, missing_fix=missing_fix)
 
 
 def load_config_file(path: str | Path, **kwargs: Any) -> KubeadmConfig:
@@ -1471,7 +1509,7 @@ def parse_cluster_configuration(text: str, *, source: str = "kubeadm-config Conf
         kind = data.get("kind") if isinstance(data, dict) else None
         if kind != "ClusterConfiguration" or api not in SUPPORTED_KUBEADM_VERSIONS:
             issues.append(f"{source}: document 1: expected kind ClusterConfiguration with apiVersion "
-                          f"{' or '.join(SUPPORTED_KUBEADM_VERSIONS)}, got {kind!r} {api!r}")
+                          f"{' or '.join(SUPPORTED_KUBEADM_VERSIONS)}, got {shown(kind)} {shown(api)}")
         else:
             if api == V1BETA3:
                 data = _convert_v1beta3("ClusterConfiguration", data, r, {})

@@ -27,11 +27,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
 from . import config as kubeadm_config
 from .errors import ConfigError, KubefabError
 from .spec import KubeadmConfig
+from .yamlload import load_document, read_file, shown
 
 __all__ = ["ROLES", "Host", "SshSettings", "Inventory", "load_inventory", "parse_inventory"]
 
@@ -279,7 +278,7 @@ def _opt_str(node: Mapping, key: str, path: str, p: _Problems) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value:
-        p.add(f"{path}.{key}", f"must be a non-empty string, got {value!r}")
+        p.add(f"{path}.{key}", f"must be a non-empty string, got {shown(value)}")
         return None
     return value
 
@@ -289,7 +288,7 @@ def _opt_port(node: Mapping, key: str, path: str, p: _Problems) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
-        p.add(f"{path}.{key}", f"must be a port number from 1 to 65535, got {value!r}")
+        p.add(f"{path}.{key}", f"must be a port number from 1 to 65535, got {shown(value)}")
         return None
     return value
 
@@ -309,14 +308,7 @@ def parse_inventory(text: str, path: Path) -> Inventory:
     path = Path(path).absolute()
     source = path.name
     p = _Problems(source)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "YAML"
-        raise ConfigError(f"{source}: malformed YAML",
-                          details=[f"{source}: {where}: {getattr(exc, 'problem', None) or exc}"],
-                          fix="fix the YAML syntax at the position shown") from None
+    data = load_document(text, source=source)  # bounded; duplicate keys are errors
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -332,7 +324,7 @@ def parse_inventory(text: str, path: Path) -> Inventory:
         p.add("cluster.name", "required (it names the state directory .kubefab/<name>/)")
         name = "kubernetes"
     elif not isinstance(name, str) or not _CLUSTER_NAME_RE.match(name):
-        p.add("cluster.name", f"{name!r} must be lower case letters, digits, '-', '_' or '.'")
+        p.add("cluster.name", f"{shown(name)} must be lower case letters, digits, '-', '_' or '.'")
         name = "kubernetes"
     config_rel = _opt_str(cluster, "config", "cluster", p)
     config_path = (base / os.path.expanduser(config_rel)).resolve() if config_rel else None
@@ -368,19 +360,19 @@ def parse_inventory(text: str, path: Path) -> Inventory:
             p.add(f"{hp}.address", "required (the IP or DNS name SSH connects to)")
             address = ""
         elif not isinstance(address, str) or not address.strip():
-            p.add(f"{hp}.address", f"must be a non-empty string, got {address!r}")
+            p.add(f"{hp}.address", f"must be a non-empty string, got {shown(address)}")
             address = ""
         roles_raw = h.get("roles")
         roles: list[str] = []
         if roles_raw is None:
             p.add(f"{hp}.roles", f"required: a list of {' and/or '.join(ROLES)}")
         elif not isinstance(roles_raw, list) or not roles_raw:
-            p.add(f"{hp}.roles", f"must be a non-empty list of {' and/or '.join(ROLES)}, got {roles_raw!r}")
+            p.add(f"{hp}.roles", f"must be a non-empty list of {' and/or '.join(ROLES)}, got {shown(roles_raw)}")
         else:
             for i, role in enumerate(roles_raw):
                 if role not in ROLES:
                     hint = " (kubeadm calls it control-plane)" if role == "master" else ""
-                    p.add(f"{hp}.roles[{i}]", f"unknown role {role!r}{hint}; use {' or '.join(ROLES)}")
+                    p.add(f"{hp}.roles[{i}]", f"unknown role {shown(role)}{hint}; use {' or '.join(ROLES)}")
                 elif role not in roles:
                     roles.append(role)
         node_name_raw = _opt_str(h, "node_name", hp, p)
@@ -424,13 +416,13 @@ def parse_inventory(text: str, path: Path) -> Inventory:
     probe = cps[0] if cps else Host("(probe)", "", (CONTROL_PLANE,), "probe", advertise_address="192.0.2.1")
     text = ""
     if config_path is not None:
-        try:
-            text = config_path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        if not config_path.exists():
             details.append(f"{source}: cluster.config: {config_path} does not exist")
-        except (OSError, UnicodeDecodeError) as exc:
-            details.append(f"{source}: cluster.config: cannot read {config_path}: "
-                           f"{getattr(exc, 'strerror', None) or exc}")
+        else:
+            try:
+                text = read_file(config_path, what="kubeadm config file", missing_fix="")
+            except ConfigError as exc:  # unreadable, too large or not UTF-8
+                details.append(f"{source}: cluster.config: {exc.problem}")
     try:
         # the inline fields are checked even when the file is missing
         inv._load_kubeadm_text(text, probe)

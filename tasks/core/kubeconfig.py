@@ -28,7 +28,8 @@ from cryptography import x509
 
 from . import constants as K
 from . import pki
-from .errors import PKIError
+from .errors import ConfigError, PKIError
+from .yamlload import load_document
 from .secrets import Secret
 from .spec import ClusterConfiguration
 from .versions import for_version
@@ -130,9 +131,11 @@ def parse_kubeconfig(data: bytes | str, *, what: str = "kubeconfig") -> dict[str
     :raises PKIError: when it is not a YAML mapping.
     """
     try:
-        obj = yaml.safe_load(data)
-    except yaml.YAMLError as exc:
-        raise PKIError(f"{what} is not valid YAML ({exc.__class__.__name__})", phase=PHASE,
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        obj = load_document(text, source=what)  # bounded, as every file kubefab reads
+    except (ConfigError, UnicodeDecodeError) as exc:
+        why = exc.details[0] if isinstance(exc, ConfigError) and exc.details else "not UTF-8 YAML"
+        raise PKIError(f"{what} is not valid YAML ({why})", phase=PHASE,
                        fix=f"delete {what} to have it written again") from None
     if not isinstance(obj, dict):
         raise PKIError(f"{what} is not a kubeconfig (not a mapping)", phase=PHASE,
@@ -320,6 +323,9 @@ def ensure_node_kubeconfigs(cluster_pki: pki.ClusterPKI, node_dir: Path | str, c
     store = store or DISK
     root = Path(node_dir)
     out = NodeKubeconfigs()
+    # every existing file is checked (and every missing one known to be makeable) before
+    # anything is written: a bad file fails the run with the state dir as it was
+    todo = []
     for spec in specs_for(init=init, is_control_plane=is_control_plane):
         path = root / spec.file
         server = server_for(spec, cluster, control_plane_url=control_plane_url, local_url=local_url,
@@ -328,14 +334,17 @@ def ensure_node_kubeconfigs(cluster_pki: pki.ClusterPKI, node_dir: Path | str, c
         if existing is not None:
             out.warnings += check_existing_kubeconfig(existing, expected_ca_pem=cluster_pki.ca_cert_pem,
                                                       expected_server=server, what=str(path), base=root)
-            out[spec.file] = existing
-            out.reused.append(spec.name)
-            continue
-        if cluster_pki.external_ca:
+        elif cluster_pki.external_ca:
             raise PKIError(f"external CA mode: {path} must be provided (ca.key is not available to sign "
                            "its client certificate)", phase=f"{PHASE}/{spec.name}",
                            fix=f"create {spec.file} with a client certificate for {spec.user_for(node_name)!r} "
                            "signed by your CA and put it there")
+        todo.append((spec, path, server, existing))
+    for spec, path, server, existing in todo:
+        if existing is not None:
+            out[spec.file] = existing
+            out.reused.append(spec.name)
+            continue
         data = build_cert_kubeconfig(cluster_pki, cluster, user=spec.user_for(node_name),
                                      organizations=spec.organizations, server=server, now=now, keygen=keygen)
         store.write(path, data, KUBECONFIG_MODE, what="kubeconfig")

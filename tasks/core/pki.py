@@ -713,11 +713,17 @@ def _disk():
 def _ensure_cluster_pki(root: Path, cluster: ClusterConfiguration, *, now: datetime,
                         keygen: KeyGen | None, store) -> ClusterPKI:
     result = ClusterPKI(cas={}, sa_key_pem=b"", sa_pub_pem=b"", encryption_algorithm=cluster.encryption_algorithm)
-    for s in CA_SPECS:
-        if not s.applies_to(cluster):
-            continue
+    # every existing file is checked before anything is written: a bad one fails the run with
+    # the state dir as it was, not with the CAs before it freshly generated
+    specs = [s for s in CA_SPECS if s.applies_to(cluster)]
+    existing = {s.name: _load_ca(s, store.read(root / s.files[0]), store.read(root / s.files[1]), where=str(root),
+                                 now=now, warnings=result.warnings) for s in specs}
+    sa = spec("sa")
+    pub_path, sa_key_path = (root / f for f in sa.files)
+    loaded = _load_sa(store.read(sa_key_path), store.read(pub_path), where=str(root))
+    for s in specs:
         crt_path, key_path = (root / f for f in s.files)
-        pair = _load_ca(s, store.read(crt_path), store.read(key_path), where=str(root), now=now, warnings=result.warnings)
+        pair = existing[s.name]
         if pair is None:
             pair = build_ca(s.cn(), algorithm=cluster.encryption_algorithm, now=now,
                             validity=cluster.ca_certificate_validity_period, keygen=keygen)
@@ -730,13 +736,10 @@ def _ensure_cluster_pki(root: Path, cluster: ClusterConfiguration, *, now: datet
             if pair.key is None:
                 result.external.append(s.name)
         result.cas[s.name] = pair
-    sa = spec("sa")
-    pub_path, key_path = (root / f for f in sa.files)
-    loaded = _load_sa(store.read(key_path), store.read(pub_path), where=str(root))
     if loaded is None:
         key = (keygen or generate_private_key)(cluster.encryption_algorithm)
         loaded = (encode_private_key(key), encode_public_key(key))
-        store.write(key_path, loaded[0], KEY_MODE, what="private key")
+        store.write(sa_key_path, loaded[0], KEY_MODE, what="private key")
         store.write(pub_path, loaded[1], SA_PUB_MODE, what="public key")
         result.created.append("sa")
     else:
@@ -840,6 +843,9 @@ def ensure_node_pki(cluster_pki: ClusterPKI, node_dir: Path | str, cluster: Clus
     root = Path(node_dir) / "pki"
     store = store or _disk()
     result = NodePKI(node_name=node_name, leaves={})
+    # every existing pair is checked (and every missing one known to be makeable) before
+    # anything is written: a bad file fails the run with the state dir as it was
+    todo: list[tuple[CertSpec, CertKeyPair, Path, Path, CertKeyPair | None, list[str]]] = []
     for s in LEAF_SPECS:
         if not s.applies_to(cluster):
             continue
@@ -850,12 +856,19 @@ def ensure_node_pki(cluster_pki: ClusterPKI, node_dir: Path | str, cluster: Clus
         crt_path, key_path = (root / f for f in s.files)
         cert_data, key_data = store.read(crt_path), store.read(key_path)
         expected, sans_warnings = (s.sans(cluster, node_name, advertise_address) if s.sans else (None, []))
+        found = None
         if cert_data is None and key_data is None:
             if ca.key is None:
                 raise PKIError(f"external CA mode: {crt_path} and {key_path} must be provided "
                                f"(the {s.ca} key is not available to sign them)", phase=f"certs/{s.name}",
                                fix=f"create the {s.long_name} with your CA and put it there, or put the "
                                "CA key in the state dir")
+        else:
+            found = _check_existing_leaf(s, ca, crt_path, key_path, cert_data, key_data, expected, now,
+                                         result.warnings)
+        todo.append((s, ca, crt_path, key_path, found, sans_warnings))
+    for s, ca, crt_path, key_path, found, sans_warnings in todo:
+        if found is None:
             pair, _ = build_leaf(s, ca, cluster, node_name=node_name, advertise_address=advertise_address,
                                  now=now, keygen=keygen)
             store.write(key_path, pair.key_pem, KEY_MODE, what="private key")
@@ -863,8 +876,7 @@ def ensure_node_pki(cluster_pki: ClusterPKI, node_dir: Path | str, cluster: Clus
             result.created.append(s.name)
             result.warnings.extend(sans_warnings)
         else:
-            pair = _check_existing_leaf(s, ca, crt_path, key_path, cert_data, key_data, expected, now,
-                                        result.warnings)
+            pair = found
             result.reused.append(s.name)
         result.leaves[s.name] = pair
     return result

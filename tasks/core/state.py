@@ -16,8 +16,10 @@ from typing import Any
 
 import yaml
 
+from .config import CERTIFICATE_KEY_RE, TOKEN_RE
 from .errors import ConfigError
 from .secrets import Secret
+from .yamlload import load_document, read_file
 
 
 def write_atomic(path: Path, data: bytes, mode: int, *, dir_mode: int = 0o700) -> None:
@@ -64,24 +66,46 @@ class ClusterState:
         os.chmod(d, 0o700)
         return d
 
+    def check(self) -> None:
+        """Refuse an invalid join.yaml before a run writes anything (it is read mid-run)."""
+        self.load_join()
+
     @property
     def join_file(self) -> Path:
         return self.root / "join.yaml"
 
     def load_join(self) -> dict[str, Any]:
-        """The stored join material: ``{"tokens": [...], "certificate_key": ...}``."""
-        if not self.join_file.exists():
+        """The stored join material: ``{"tokens": [...], "certificate_key": ...}``.
+
+        :raises ConfigError: naming the file, the key and the fix when the file cannot be read
+            or holds an invalid value (the value itself is never shown: it is a credential).
+        """
+        path = self.join_file
+        if not path.exists():
             return {}
-        try:
-            data = yaml.safe_load(self.join_file.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{self.join_file} is not valid YAML ({exc.__class__.__name__})",
-                              fix="restore it from a backup or delete it to mint new tokens") from None
+        whole_fix = (f"restore {path} from a backup, or delete it: the next `fab init` mints a new token "
+                     f"(and, with --upload-certs, a new certificate key)")
+        text = read_file(path, what="state file", missing_fix=whole_fix, fix=whole_fix)
+        data = load_document(text, source=str(path), fix=whole_fix)
+        if data is None:
+            return {}
         if not isinstance(data, dict):
-            raise ConfigError(f"{self.join_file} is not a mapping", fix="delete it to mint new tokens")
+            raise ConfigError(f"{path} is not a mapping of tokens and certificate_key", fix=whole_fix)
+        problems = join_problems(data)
+        if problems:
+            n = len(problems)
+            fixes = dict.fromkeys(fix.format(path=path) for _, _, fix in problems)
+            raise ConfigError(f"{path}: {n} invalid value{'s' if n != 1 else ''} in the cluster state",
+                              details=[f"{path}: {key}: {problem}" for key, problem, _ in problems],
+                              fix="; ".join(fixes))
         return data
 
     def save_join(self, data: dict[str, Any]) -> None:
+        problems = join_problems(data)
+        if problems:  # never persist what the next run could not read back
+            key, problem, _ = problems[0]
+            raise ConfigError(f"refusing to save {key} in {self.join_file}: {problem}",
+                              fix="pass a valid value (see `fab --help init`)")
         text = yaml.safe_dump(data, sort_keys=True)
         write_atomic(self.join_file, text.encode(), 0o600)
 
@@ -101,3 +125,37 @@ class ClusterState:
         if certificate_key is not None:
             data["certificate_key"] = certificate_key.reveal()
         self.save_join(data)
+
+
+_TOKEN_FIX = ("remove that entry from tokens in {path} (the next `fab init` mints a new token; "
+              "`fab token.create` makes one for joins)")
+_KEY_FIX = ("remove the certificate_key line from {path} (the next `fab init --upload-certs` makes a new key), "
+            "or set it to the 64-hex key `fab init` printed")
+
+
+def join_problems(data: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """``(key, problem, fix)`` for every invalid entry of join.yaml (values never echoed).
+
+    ``fix`` has a ``{path}`` placeholder for the file.
+    """
+    out: list[tuple[str, str, str]] = []
+    for key in data:
+        if key not in JOIN_KEYS:
+            out.append((str(key), f"unknown key (kubefab keeps {' and '.join(JOIN_KEYS)} here)",
+                        f"remove {str(key)!r} from {{path}}"))
+    tokens = data.get("tokens")
+    if tokens is not None:
+        if not isinstance(tokens, list):
+            out.append(("tokens", "must be a list of bootstrap tokens",
+                        "remove the tokens line from {path} (the next `fab init` mints a new token)"))
+        else:
+            for i, token in enumerate(tokens):
+                if not isinstance(token, str) or not TOKEN_RE.match(token):
+                    out.append((f"tokens[{i}]", "not a bootstrap token (<6 of a-z0-9>.<16 of a-z0-9>)", _TOKEN_FIX))
+    key = data.get("certificate_key")
+    if key is not None and not (isinstance(key, str) and CERTIFICATE_KEY_RE.match(key)):
+        out.append(("certificate_key", "not a certificate key (64 hexadecimal characters)", _KEY_FIX))
+    return out
+
+
+JOIN_KEYS = ("tokens", "certificate_key")

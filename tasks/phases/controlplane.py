@@ -10,7 +10,6 @@ from __future__ import annotations
 import posixpath
 
 from ..core import constants as K
-from ..core import manifests
 from ..core.plan import Command, FileWrite, Plan
 from .workflow import Phase
 

@@ -31,8 +31,6 @@ from __future__ import annotations
 import posixpath
 import shlex
 
-import yaml
-
 from ..core import bootstrap
 from ..core import constants as K
 from ..core import kubeconfig as kc
@@ -42,6 +40,7 @@ from ..core.endpoints import loopback_for
 from ..core.plan import Command, FileRemove, FileWrite, Plan, Wait
 from ..core.poll import poll_script
 from ..core.secrets import Secret
+from ..core.yamlload import load_document
 from .certs import file_steps, spec_files
 from .controlplane import manifest_path, manifest_step
 from .joindata import JoinData, client_url, initial_cluster, peer_url
@@ -383,8 +382,8 @@ def join_kubelet_config(ctx) -> bytes | None:
     if not instance and not ctx.fact("systemd_resolved_active"):
         return raw
     try:
-        doc = yaml.safe_load(raw)
-    except yaml.YAMLError:
+        doc = load_document(raw.decode("utf-8") if isinstance(raw, bytes) else raw, source="kubelet-config ConfigMap")
+    except (ConfigError, UnicodeDecodeError):
         doc = None
     if not isinstance(doc, dict):
         raise ConfigError("the kubelet-config ConfigMap does not hold a KubeletConfiguration", host=ctx.host_name,

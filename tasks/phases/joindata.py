@@ -65,11 +65,12 @@ class JoinData:
     @property
     def control_plane_endpoint(self) -> str:
         """``controlPlaneEndpoint`` of the uploaded ClusterConfiguration (``""`` when unset)."""
-        import yaml
+        from ..core.errors import ConfigError
+        from ..core.yamlload import load_document
 
         try:
-            doc = yaml.safe_load(self.cluster_configuration or "") or {}
-        except yaml.YAMLError:
+            doc = load_document(self.cluster_configuration or "", source="kubeadm-config ConfigMap") or {}
+        except ConfigError:
             return ""
         return str(doc.get("controlPlaneEndpoint") or "") if isinstance(doc, dict) else ""
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import posixpath
 
 from ..core import constants as K
-from ..core import kubeconfig as kc
 from ..core.plan import FileWrite, Plan
 from ..core.secrets import Secret
 from .workflow import Phase

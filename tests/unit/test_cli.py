@@ -90,3 +90,39 @@ def test_offline_needs_dry_run(tmp_path):
 def test_init_refuses_a_worker(tmp_path):
     r = fab("-H", "worker1", "init", "--dry-run", "--offline", "--state-dir", str(tmp_path / "s"))
     assert r.returncode == 1 and "worker1" in r.stderr and "join" in r.stderr
+
+
+@pytest.mark.parametrize("args,words", [
+    (("join", "--token", "master1.x", "--discovery-token-ca-cert-hash", "sha256:xyz", "--endpoint", "10.0.0.1"),
+     ["--token", "--discovery-token-ca-cert-hash", "--endpoint"]),
+    (("join-control-plane", "--certificate-key", "xyz"), ["--certificate-key"]),
+])
+def test_join_flags_are_checked_before_anything(args, words, tmp_path):
+    r = fab("-H", "worker1" if args[0] == "join" else "master2", *args, "--state-dir", str(tmp_path / "state"))
+    assert r.returncode == 1, r.stderr
+    for word in words:
+        assert word in r.stderr, (word, r.stderr)
+    assert "  fix: " in r.stderr and "Traceback" not in r.stderr and "xyz" not in r.stderr.replace("sha256:xyz", "")
+    assert not (tmp_path / "state").exists()
+
+
+@pytest.mark.parametrize("args,words", [
+    (("token.create", "--ttl", "-1h"), ["--ttl", "zero or more"]),
+    (("token.delete", "--token", "../../x"), ["--token", "neither a token nor a token id"]),
+])
+def test_token_flags_are_checked_before_connecting(args, words, tmp_path):
+    r = fab(*args, "--state-dir", str(tmp_path / "state"))
+    assert r.returncode == 1, r.stderr
+    for word in words:
+        assert word in r.stderr, (word, r.stderr)
+    assert "Traceback" not in r.stderr and not (tmp_path / "state").exists()
+
+
+def test_an_invalid_state_dir_is_reported_before_anything_is_written(tmp_path):
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "join.yaml").write_text("certificate_key: xyz\n")
+    r = fab("-H", "master1", "init", "--dry-run", "--offline", "--state-dir", str(state))
+    assert r.returncode == 1, r.stderr
+    assert f"{state}/join.yaml: certificate_key:" in r.stderr and "remove the certificate_key line" in r.stderr
+    assert sorted(p.name for p in state.iterdir()) == ["join.yaml"]

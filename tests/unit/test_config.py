@@ -760,3 +760,63 @@ def test_for_join_rejects_unknown_modes():
 def test_a_ga_gate_set_to_its_locked_value_is_accepted(gates):
     text = CLUSTER + f"featureGates: {gates}\n"
     assert load(text, "cluster.yaml").cluster.kubernetes_version.startswith("v1.36")
+
+
+# --- issue 15: wrong types and bounds are clean errors ---------------------------------------------
+@pytest.mark.parametrize("doc,detail", [
+    ("apiVersion: kubeadm.k8s.io/v1beta4\nkind: {a: 1}\n", "kind must be a string, got mapping"),
+    ("apiVersion: [kubeadm.k8s.io/v1beta4]\nkind: InitConfiguration\n", "apiVersion must be a string, got list"),
+])
+def test_kind_and_api_version_of_the_wrong_type(doc, detail):
+    (got,) = errors_of(doc)
+    assert got == f"test.yaml: document 1 (line 1): {detail}"
+
+
+def test_durations_are_bounded_as_go_durations():
+    assert C.parse_go_duration("2562047h") == timedelta(hours=2562047)
+    for text in ("2562048h", "9" * 40 + "h", "9" * 5000 + "s", "1" + "0" * 20 + "ns"):
+        with pytest.raises(ValueError, match="out of range"):
+            C.parse_go_duration(text)
+    assert C.parse_go_duration("1." + "0" * 5000 + "1s") == timedelta(seconds=1)  # Go drops the extra digits
+    (detail,) = errors_of(CLUSTER + "certificateValidityPeriod: " + "9" * 40 + "h\n")
+    assert "ClusterConfiguration.certificateValidityPeriod" in detail and "out of range" in detail
+
+
+@pytest.mark.parametrize("doc,field,want", [
+    ("authentication: {anonymous: 5}", "authentication.anonymous", "mapping"),
+    ("authentication: x", "authentication", "mapping"),
+    ("authentication: {webhook: {enabled: 'yes'}}", "authentication.webhook.enabled", "boolean"),
+    ("featureGates: [a]", "featureGates", "mapping of booleans"),
+    ("featureGates: {A: 1}", "featureGates", "mapping of booleans"),
+    ("clusterDNS: [1]", "clusterDNS", "list of strings"),
+    ("healthzPort: '10248'", "healthzPort", "integer"),
+])
+def test_kubelet_fields_kubefab_reads_are_type_checked(doc, field, want):
+    (detail,) = errors_of(f"apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n{doc}\n")
+    assert detail.startswith(f"test.yaml: KubeletConfiguration.{field}: must be a {want}, got ")
+
+
+def test_kube_proxy_fields_kubefab_reads_are_type_checked():
+    (detail,) = errors_of("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n"
+                          "clientConnection: {kubeconfig: [x]}\n")
+    assert detail == "test.yaml: KubeProxyConfiguration.clientConnection.kubeconfig: must be a string, got list"
+
+
+def test_yaml_bounds_are_problems_of_the_file():
+    (detail,) = errors_of(CLUSTER + "clusterName: " + "[" * 100 + "]" * 100 + "\n")
+    assert detail.startswith("test.yaml: line 3, column ") and "levels deep" in detail
+    (detail,) = errors_of(CLUSTER + "apiServer: &a {certSANs: [*a]}\n")
+    assert "recursive alias" in detail
+
+
+def test_command_line_values_are_checked_and_never_echoed():
+    key = "f" * 63 + "g"
+    with pytest.raises(ConfigError) as exc:
+        C.check_command_line(token=Secret("abcdef.0123456789abcdeX", "t"), ca_cert_hashes=["sha256:xyz"],
+                             endpoint="192.0.2.10", certificate_key=Secret(key, "k"))
+    err = exc.value
+    assert [d.split(":")[1].strip() for d in err.details] == [
+        "--token", "--discovery-token-ca-cert-hash[0]", "--endpoint", "--certificate-key"]
+    assert "0123456789abcdeX" not in str(err) and key not in str(err) and err.fix
+    C.check_command_line(token=Secret("abcdef.0123456789abcdef", "t"), ca_cert_hashes=["sha256:" + "a" * 64],
+                         endpoint="[2001:db8::1]:6443", certificate_key=Secret("A" * 64, "k"))

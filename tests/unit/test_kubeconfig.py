@@ -388,3 +388,15 @@ def test_client_go_reserializes_our_bytes_identically(tmp_path, init_node):
     for name, res in results.items():
         assert res.returncode == 0, res.stderr
         assert res.stdout == samples[name], f"{name}: client-go writes it differently"
+
+
+def test_a_bad_kubeconfig_fails_before_the_missing_ones_are_written(tmp_path, key_cache, fixed_now):
+    """Issue 15: a failed run leaves the state dir as it was."""
+    ensure(tmp_path, cluster_config(), fixed_now, key_cache)
+    node = tmp_path / "nodes" / NODE
+    (node / "admin.conf").unlink()                                     # would be made again...
+    (node / "scheduler.conf").write_text("apiVersion: v1\nclusters:\n- cluster: {")  # ...but this is cut short
+    before = {p.name: p.read_bytes() for p in node.iterdir() if p.is_file()}
+    with pytest.raises(PKIError, match="scheduler.conf is not valid YAML"):
+        ensure(tmp_path, cluster_config(), fixed_now, key_cache)
+    assert {p.name: p.read_bytes() for p in node.iterdir() if p.is_file()} == before

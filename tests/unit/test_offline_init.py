@@ -31,7 +31,7 @@ def tree_digest(root: Path) -> dict[str, str]:
     return out
 
 
-def seed_state(state: Path, host: str = "master1") -> None:
+def seed_state(state: Path, host: str = "master1", inventory_path: Path | None = None) -> None:
     """What `fab -H master1 init --upload-certs` leaves in the state dir, without a host."""
     from tasks.core import inventory
     from tasks.core.state import ClusterState
@@ -39,7 +39,7 @@ def seed_state(state: Path, host: str = "master1") -> None:
     from tasks.phases.context import Options, RunContext
     from tasks.phases.kubeconfig import node_kubeconfigs
 
-    inv = inventory.load_inventory(ROOT / "inventory" / "hosts.yaml")
+    inv = inventory.load_inventory(inventory_path or ROOT / "inventory" / "hosts.yaml")
     cluster_state = ClusterState(state)
     store = PendingStore(cluster_state)
     ctx = RunContext(config=inv.kubeadm_config(inv.host(host)), host_name=host, state=cluster_state,
@@ -158,3 +158,20 @@ def test_check_expiration_lists_leaves_kubeconfigs_and_cas(offline):
     assert re.search(r"\s36[45]d\s+ca\s+no$", rows["apiserver"])
     assert re.search(r"\s10y\s+no$", rows["ca"]) or re.search(r"\s9y\s+no$", rows["ca"])
     assert "master2" in r.stderr  # no certificates for hosts not set up from this machine
+
+
+def test_init_reads_the_init_configuration_of_a_file_that_also_joins(tmp_path):
+    """Found by the fuzzer (issue 15): a file with both an Init and a Join document made init plan a
+    joining etcd member and fail after writing the PKI; kubeadm init ignores the JoinConfiguration."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    inventory = tmp_path / "hosts.yaml"
+    inventory.write_text((root / "inventory" / "hosts.yaml").read_text().replace(
+        "config: kubeadm.yaml", f"config: {root / 'tests' / 'fixtures' / 'config' / 'v1beta4-full.yaml'}"))
+    out = tmp_path / "out"
+    r = fab("-H", "master1", "init", "--dry-run", "--offline", "--inventory", str(inventory),
+            "--state-dir", str(tmp_path / "state"), "--output", str(out))
+    assert r.returncode == 0, r.stderr
+    etcd = (out / "master1" / "etc" / "kubernetes" / "manifests" / "etcd.yaml").read_text()
+    assert "--initial-cluster-state=existing" not in etcd

@@ -602,3 +602,31 @@ def test_subject_strings_are_encoded_like_go(tree):
 
     odd = pki._name("nœud_1", ())
     assert odd.get_attributes_for_oid(N.COMMON_NAME)[0]._type.name == "UTF8String"
+
+
+def test_a_bad_file_fails_before_anything_is_generated(tmp_path, key_cache, fixed_now):
+    """Issue 15: a failed run leaves the state dir as it was, not with the missing pairs made."""
+    cluster = cluster_config()
+    build_tree(tmp_path, cluster, fixed_now, key_cache)
+    for name in ("ca", "front-proxy-ca"):
+        for ext in ("crt", "key"):
+            (tmp_path / "pki" / f"{name}.{ext}").unlink()
+    (tmp_path / "pki" / "sa.key").write_bytes(b"-----BEGIN PRIVATE KEY-----\nMIIE")  # truncated
+    before = snapshot(tmp_path)
+    with pytest.raises(PKIError, match="sa.key is not a readable PEM private key"):
+        pki.ensure_cluster_pki(tmp_path / "pki", cluster, now=fixed_now, keygen=key_cache)
+    assert snapshot(tmp_path) == before
+
+
+def test_a_bad_leaf_fails_before_the_missing_leaves_are_made(tmp_path, key_cache, fixed_now):
+    cluster = cluster_config()
+    cp, _ = build_tree(tmp_path, cluster, fixed_now, key_cache)
+    node_pki = tmp_path / "nodes" / NODE / "pki"
+    for ext in ("crt", "key"):
+        (node_pki / f"apiserver-kubelet-client.{ext}").unlink()  # made before front-proxy-client
+    (node_pki / "front-proxy-client.key").write_bytes(b"garbage")
+    before = snapshot(tmp_path)
+    with pytest.raises(PKIError, match="front-proxy-client.key is not a readable PEM private key"):
+        pki.ensure_node_pki(cp, tmp_path / "nodes" / NODE, cluster, node_name=NODE, advertise_address=ADV,
+                            now=fixed_now, keygen=key_cache)
+    assert snapshot(tmp_path) == before
