@@ -19,7 +19,7 @@ from tests.lab.hosts import REPO_ROOT, Lab
 pytestmark = pytest.mark.lab
 
 
-def _cli(lab_dir: Path | str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+def _cli(lab_dir: Path | str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     env = dict(os.environ, KUBEFAB_LAB_DIR=str(lab_dir), PYTHONPATH=str(REPO_ROOT))
     return subprocess.run([sys.executable, "-m", "tests.lab", *args], capture_output=True, text=True,
                           env=env, timeout=timeout, cwd=str(REPO_ROOT))

@@ -749,8 +749,9 @@ class Lab:
         return LabError(f"lab host {host.name} did not start: {why}", host=host.name, details=tail,
                         fix=f"see {log}; run 'python -m tests.lab down' and retry")
 
-    def _wait_ssh(self, hosts: list[HostState], timeout: float = 10.0) -> None:
-        """Wait until every new host's sshd sends its banner (probed from the switch)."""
+    def _wait_ssh(self, hosts: list[HostState], timeout: float = 30.0) -> None:
+        """Wait until every new host's sshd sends its banner (probed from the switch). A loaded
+        2-core machine (a lab beside a cluster) has taken over 10 s for an sshd's first banner."""
         if not hosts:
             return
         errors: list[LabError] = []
@@ -762,7 +763,7 @@ class Lab:
                 while pending:
                     for h in list(pending):
                         try:
-                            with socket.create_connection((h.address, 22), timeout=0.5) as s:
+                            with socket.create_connection((h.address, 22), timeout=2) as s:
                                 if s.recv(8).startswith(b"SSH-"):
                                     pending.remove(h)
                         except OSError:
