@@ -413,6 +413,33 @@ def check_expiration(c, inventory="", state_dir="", debug=False):
     certs_cmd.check_expiration(inv, state, _hosts_from(c))
 
 
+@kubefab_task(help={**{k: COMMON_HELP[k] for k in ("inventory", "state_dir", "accept_new_host_keys", "debug")},
+                    "version": "The release to upgrade to (vMAJOR.MINOR.PATCH); kubefab never looks it up",
+                    "output": "Output format: text (default), json or yaml"})
+def upgrade_plan(c, version="", output="text", inventory="", state_dir="", accept_new_host_keys=False, debug=False):
+    """Show what an upgrade to --version changes, and whether it is allowed (kubeadm upgrade plan).
+
+    Reads the running cluster: its version, each control plane's components and etcd, each
+    kubelet, CoreDNS, and the kubelet and kube-proxy config versions. Refuses, as kubeadm does,
+    a target more than one minor above (or below) the cluster's; warns about kubelets more
+    than three minors behind the target.
+
+    Examples:
+      fab upgrade.plan --version v1.36.3
+      fab upgrade.plan --version v1.36.3 --output json
+    """
+    from . import upgrade as upgrade_cmd
+    from .pipeline import ssh_connector
+
+    upgrade_cmd.check_flags(version, output)
+    inv, state = _inventory_and_state(inventory, state_dir)
+    upgrade_cmd.plan(inv, state, target=version, output_format=output,
+                     connect=ssh_connector(inv, accept_new_host_keys=accept_new_host_keys))
+
+
+upgrade = Collection("upgrade")
+upgrade.add_task(upgrade_plan, name="plan")
+
 certs = Collection("certs")
 certs.add_task(ca_hash, name="ca-hash")
 certs.add_task(check_expiration, name="check-expiration")
@@ -422,3 +449,4 @@ for t in (init, join, join_control_plane, cluster_up, reset):
     ns.add_task(t)
 ns.add_collection(certs)
 ns.add_collection(token)
+ns.add_collection(upgrade)
