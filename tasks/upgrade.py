@@ -158,8 +158,8 @@ def render_text(plan: UpgradePlan) -> str:
     lines = [f"[upgrade/versions] Cluster version: {plan.cluster_version}",
              f"[upgrade/versions] Target version: {plan.target}", ""]
     if kubelets:
-        lines += ["Components that must be upgraded manually after you have upgraded the control plane "
-                  "with 'fab upgrade.apply':"] + table([head, *kubelets]) + [""]
+        lines += ["Kubelets, to upgrade on each node after the control plane (the kubelet binary is "
+                  "the operator's package to install):"] + table([head, *kubelets]) + [""]
     lines += [f"Upgrade to {plan.target}:"] + table([head, *rest]) + [""]
     lines += ["Component configs in the cluster (\"yes\": kubefab writes another version; convert "
               "that config by hand before the upgrade):"]

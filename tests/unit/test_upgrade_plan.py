@@ -93,7 +93,7 @@ def test_a_target_that_is_no_release_is_a_clean_error(bad):
 def test_text_and_data_forms():
     p = upgrade.compute(cluster(), "v1.36.3")
     text = upgrade.render_text(p)
-    assert "COMPONENT" in text and "kube-apiserver" in text and "upgrade.apply" in text
+    assert "COMPONENT" in text and "kube-apiserver" in text and "Kubelets, to upgrade" in text
     data = p.to_data()
     assert data["kind"] == "UpgradePlan" and data["target"] == "v1.36.3"
     assert {"name": "kube-proxy", "currentVersion": "1.35.4", "newVersion": "v1.36.3"} in data["components"]
