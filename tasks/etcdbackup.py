@@ -99,7 +99,7 @@ def snapshot(inv, state, names: list[str], *, output_file: str = "", keep: int =
         raise ConfigError(f"{target} already exists", fix="give another --output, or move that file away")
     contexts = [_context(inv, h, state, Options(dry_run=dry_run)) for h in hosts]
     if dry_run:
-        output.out(f"[etcd.snapshot] would save a snapshot from the first healthy member of: "
+        output.out("[etcd.snapshot] would save a snapshot from the first healthy member of: "
                    + ", ".join(f"{c.host_name} ({E.host_endpoint(c)})" for c in contexts))
         output.out(f"[etcd.snapshot] would write {target} (mode 0600): {E.SNAPSHOT_MEMBER}, {E.META_MEMBER} and "
                    f"{len(pki_files)} files of {state.pki_dir}")
@@ -211,6 +211,10 @@ def restore(inv, state, file: str, names: list[str], *, yes: bool = False, dry_r
     if first.cluster.etcd_local is None or first.cluster.etcd_external is not None:
         raise ConfigError("the cluster uses an external etcd: restore it where it runs",
                           fix="use etcdutl snapshot restore on the external etcd members")
+    admin = first.node_state_dir / K.ADMIN_KUBECONFIG
+    if not admin.exists():  # the checks after the restore read the API with it: known before anything starts
+        raise ConfigError(f"no admin.conf for {first.host_name} in {state.root}",
+                          fix="run the restore with the state dir of this cluster (--state-dir)")
     for warning in E.check_same_cluster(backup, _ca_pin(state), state_root=state.root):
         output.info(f"WARNING: {warning}", phase="etcd.restore")
     if backup.meta:

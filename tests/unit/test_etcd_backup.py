@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from tasks.core.errors import ConfigError, KubefabError, PreflightError
-from tasks.core.plan import Command, FileWrite, Message, Wait
+from tasks.core.plan import FileWrite, Message, Wait
 from tasks.core.spec import (APIEndpoint, ClusterConfiguration, InitConfiguration, JoinConfiguration,
                              JoinControlPlane, KubeadmConfig, NodeRegistration)
 from tasks.core.state import ClusterState
@@ -210,7 +210,7 @@ def test_restore_plans_in_stage_order(tmp_path):
     swap = plans[3].steps[0].argv[2]
     assert f"mv /var/lib/etcd/member {rdir}/old-member" in swap and f"mv {rdir}/new/member /var/lib/etcd/member" in swap
     start = plans[4].steps[0].argv[2]
-    assert f"mv -f \"$f\" /etc/kubernetes/manifests/" in start and f"rmdir {stash}" in start
+    assert "mv -f \"$f\" /etc/kubernetes/manifests/" in start and f"rmdir {stash}" in start
     wait = plans[5].steps
     assert isinstance(wait[0], Wait) and wait[0].target == "http://127.0.0.1:2381/health"
     assert isinstance(wait[1], Message) and "old-member" in str(wait[1].text)
@@ -305,6 +305,9 @@ def fake_pipeline(monkeypatch, fail_at: tuple[str, str] | None = None):
 
 
 def bare_snapshot(tmp_path):
+    admin = tmp_path / "state" / "nodes" / "master1" / "admin.conf"
+    admin.parent.mkdir(parents=True, exist_ok=True)
+    admin.write_text("apiVersion: v1\nkind: Config\n")
     path = tmp_path / "s.db"
     path.write_bytes(snapshot_bytes())
     return str(path)
@@ -357,6 +360,8 @@ def test_restore_asks_and_refuses_without_yes(tmp_path, inv, monkeypatch):
     assert calls == []
     with pytest.raises(ConfigError, match="-H is not used"):
         etcdbackup.restore(inv, ClusterState(tmp_path / "state"), bare_snapshot(tmp_path), ["master1"], yes=True)
+    with pytest.raises(ConfigError, match="no admin.conf for master1"):
+        etcdbackup.restore(inv, ClusterState(tmp_path / "other"), bare_snapshot(tmp_path), [], yes=True)
 
 
 class FakeHost:
