@@ -444,9 +444,75 @@ certs = Collection("certs")
 certs.add_task(ca_hash, name="ca-hash")
 certs.add_task(check_expiration, name="check-expiration")
 
+@kubefab_task(help={
+    "output": "Where to write the backup: a file, or a directory to put <cluster>-etcd-<time>.tar.gz in "
+              "(default: the state dir's backups/)",
+    "keep": "After the snapshot, keep only the N newest backups of this cluster in that directory (0: keep all)",
+    "inventory": COMMON_HELP["inventory"], "state_dir": COMMON_HELP["state_dir"],
+    "dry_run": "Say which members would be asked and where the backup would go; connect to nothing",
+    "accept_new_host_keys": COMMON_HELP["accept_new_host_keys"], "debug": COMMON_HELP["debug"]})
+def etcd_snapshot(c, output="", keep=0, inventory="", state_dir="", dry_run=False, accept_new_host_keys=False,
+                  debug=False):
+    """Save an etcd snapshot of the cluster, with its PKI, to this machine.
+
+    etcdctl snapshot save runs on the first healthy member (-H hosts, else the control planes
+    in inventory order); the file is copied here, its sha256 compared with the host's and
+    etcd's integrity hash checked, then written with the state dir's pki/ as one archive
+    (mode 0600) named <cluster>-etcd-<UTC time>.tar.gz. Its path is printed on stdout.
+    Restore it with `fab etcd.restore`.
+
+    Examples:
+      fab etcd.snapshot
+      fab etcd.snapshot --output /backups/ --keep 7
+      fab -H master2 etcd.snapshot --output master2.tar.gz
+      fab etcd.snapshot --dry-run
+    """
+    from . import etcdbackup
+
+    inv, state = _inventory_and_state(inventory, state_dir)
+    etcdbackup.snapshot(inv, state, _hosts_from(c), output_file=output, keep=int(keep), dry_run=dry_run,
+                        accept_new_host_keys=accept_new_host_keys)
+
+
+@kubefab_task(positional=["file"], help={
+    "file": "The backup: an archive of `fab etcd.snapshot`, or a file of `etcdctl snapshot save`",
+    "yes": "Restore without asking for confirmation",
+    "inventory": COMMON_HELP["inventory"], "state_dir": COMMON_HELP["state_dir"],
+    "dry_run": "Check the backup and the hosts and show every stage's steps; change nothing",
+    "accept_new_host_keys": COMMON_HELP["accept_new_host_keys"], "debug": COMMON_HELP["debug"]})
+def etcd_restore(c, file=None, yes=False, inventory="", state_dir="", dry_run=False, accept_new_host_keys=False,
+                 debug=False):
+    """Restore every control plane's etcd from a snapshot (all changes since are lost).
+
+    Checks the backup (its sha256 and etcd's integrity hash; a backup of another cluster,
+    whose CA is not the state dir's, is refused), then on every control plane of the
+    inventory: uploads it and restores it with etcdutl into a new directory (member names,
+    peer URLs and initial cluster from the inventory) while etcd still runs; stops the static
+    pods (manifests moved out, waiting until they stopped); swaps the data in (the old kept
+    beside it); starts them; waits for every member, quorum, the API server and every Node.
+    A failure before the start puts everything back. Asks for confirmation unless --yes.
+    Needs etcdutl on the control planes (etcd 3.6 restores only with it).
+
+    Examples:
+      fab etcd.restore .kubefab/example/backups/example-etcd-20261206T091654Z.tar.gz
+      fab etcd.restore backup.tar.gz --dry-run
+      fab etcd.restore backup.tar.gz --yes
+    """
+    from . import etcdbackup
+
+    inv, state = _inventory_and_state(inventory, state_dir)
+    etcdbackup.restore(inv, state, file or "", _hosts_from(c), yes=yes, dry_run=dry_run,
+                       accept_new_host_keys=accept_new_host_keys)
+
+
+etcd = Collection("etcd")
+etcd.add_task(etcd_snapshot, name="snapshot")
+etcd.add_task(etcd_restore, name="restore")
+
 ns = Collection()
 for t in (init, join, join_control_plane, cluster_up, reset):
     ns.add_task(t)
 ns.add_collection(certs)
+ns.add_collection(etcd)
 ns.add_collection(token)
 ns.add_collection(upgrade)

@@ -62,6 +62,8 @@ class RunContext:
         discovered (offline, an init, a reset): join phases then read the state dir.
     :param selected: the top-level phase names selected in this run (show-join-command
         mentions control-plane joins only when upload-certs runs).
+    :param etcd_restore: the snapshot and members of an ``etcd.restore`` run
+        (:class:`~tasks.phases.etcd.RestoreData`); None otherwise.
     """
 
     config: KubeadmConfig
@@ -73,6 +75,7 @@ class RunContext:
     store: PendingStore | None = None
     join_data: JoinData | None = None
     selected: frozenset[str] = frozenset()
+    etcd_restore: Any = None
 
     def with_facts(self, facts: HostFacts | None) -> "RunContext":
         """The same inputs with (new) facts; derived values are computed again."""

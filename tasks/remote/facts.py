@@ -29,7 +29,7 @@ PROBE_VERSION = 1
 # Binaries kubeadm's preflight looks up on PATH (reference §10.3) plus the ones kubefab's
 # own plans call. Callers may add more.
 DEFAULT_BINARIES: tuple[str, ...] = (
-    "kubelet", "kubectl", "mount", "nsenter", "touch", "cp", "systemctl", "etcd", "etcdctl",
+    "kubelet", "kubectl", "mount", "nsenter", "touch", "cp", "systemctl", "etcd", "etcdctl", "etcdutl",
     "ip", "iptables", "ethtool", "tc", "crictl", "conntrack", "socat", "sha256sum", "openssl",
 )
 

@@ -548,6 +548,7 @@ class Lab:
         os.symlink(bins.kubelet, usr / "bin" / "kubelet")
         os.symlink(bins.crictl, usr / "local" / "bin" / "crictl")
         os.symlink(bins.etcd / "etcdctl", usr / "local" / "bin" / "etcdctl")
+        os.symlink(bins.etcd / "etcdutl", usr / "local" / "bin" / "etcdutl")
         _write(usr / "lib" / "systemd" / "system" / "kubelet.service", KUBELET_UNIT)
         pause = f"{images.REGISTRY}/pause:{images.PAUSE_VERSION}"
         _write(etc / "containerd" / "config.toml", CONTAINERD_CONFIG.format(pause_image=pause))

@@ -83,7 +83,7 @@ class Binaries:
 
     def missing(self) -> list[Path]:
         need = [self.k8s / name for name in (*CONTROL_PLANE_COMPONENTS, "kube-proxy", "kubelet", "kubectl")]
-        need += [self.etcd / "etcd", self.etcd / "etcdctl", self.coredns, self.pause, self.crictl, self.labimage]
+        need += [self.etcd / "etcd", self.etcd / "etcdctl", self.etcd / "etcdutl", self.coredns, self.pause, self.crictl, self.labimage]
         return [p for p in need if not p.exists()]
 
 

@@ -76,7 +76,7 @@ def check(command: str) -> list[str]:
     tokens = [t for t in tokens if t]
     shell = [i for i, t in enumerate(tokens) if t in SHELL_OPERATORS]
     tokens = tokens[:shell[0]] if shell else tokens
-    problems, task, flags, given = [], None, CORE_FLAGS, {}
+    problems, task, flags, given, positional = [], None, CORE_FLAGS, {}, []
     i = 0
     while i < len(tokens):
         tok = tokens[i]
@@ -105,6 +105,9 @@ def check(command: str) -> list[str]:
         elif tok in ns.task_names:
             problems += _check_task(task, given)
             task, flags, given = tok, TASK_FLAGS[tok], {}
+            positional = list({id(a): a for a in flags.values() if a.positional}.values())
+        elif task is not None and positional:
+            given[positional.pop(0).name] = tok  # a task's positional argument (etcd.restore FILE)
         else:
             return problems + [f"no task {tok!r}" if task is None else f"{task} takes no argument {tok!r}"]
         i += 1

@@ -10,7 +10,7 @@
 #
 # The Go modules are in tests/lab/k8s/modules/<name>/ (go.mod and go.sum only; the sources come
 # from the Go module cache). Output: $KUBEFAB_LAB_CACHE (default /var/cache/kubefab-lab)/
-#   k8s/<version>/bin/{kube-apiserver,...}   etcd/<version>/bin/{etcd,etcdctl}
+#   k8s/<version>/bin/{kube-apiserver,...}   etcd/<version>/bin/{etcd,etcdctl,etcdutl}
 #   coredns/<version>/bin/coredns            pause/<version>/bin/pause   crictl/<version>/bin/crictl   labimage/current/bin/labimage
 # A flock on $CACHE/.build.lock keeps two runs from building at once.
 set -euo pipefail
@@ -86,7 +86,8 @@ build_etcd() {   # the binaries are named after their packages' last element ("v
     mkdir -p "$out/bin"
     (cd "$HERE/modules/etcd-$ETCD_VERSION" &&
         go build -trimpath -ldflags "-s -w" -o "$out/bin/etcd" go.etcd.io/etcd/server/v3 &&
-        go build -trimpath -ldflags "-s -w" -o "$out/bin/etcdctl" go.etcd.io/etcd/etcdctl/v3)
+        go build -trimpath -ldflags "-s -w" -o "$out/bin/etcdctl" go.etcd.io/etcd/etcdctl/v3 &&
+        go build -trimpath -ldflags "-s -w" -o "$out/bin/etcdutl" go.etcd.io/etcd/etcdutl/v3)
     touch "$out/.complete"
 }
 
@@ -144,7 +145,7 @@ gomod() {
             } > "$dir/go.mod" ;;
         etcd)
             dir="$HERE/modules/etcd-$v"; mkdir -p "$dir"
-            printf 'module kubefab.local/lab/etcd\n\ngo 1.26.0\n\nrequire (\n\tgo.etcd.io/etcd/server/v3 %s\n\tgo.etcd.io/etcd/etcdctl/v3 %s\n)\n\ntool (\n\tgo.etcd.io/etcd/server/v3\n\tgo.etcd.io/etcd/etcdctl/v3\n)\n' "$v" "$v" > "$dir/go.mod" ;;
+            printf 'module kubefab.local/lab/etcd\n\ngo 1.26.0\n\nrequire (\n\tgo.etcd.io/etcd/server/v3 %s\n\tgo.etcd.io/etcd/etcdctl/v3 %s\n\tgo.etcd.io/etcd/etcdutl/v3 %s\n)\n\ntool (\n\tgo.etcd.io/etcd/server/v3\n\tgo.etcd.io/etcd/etcdctl/v3\n\tgo.etcd.io/etcd/etcdutl/v3\n)\n' "$v" "$v" "$v" > "$dir/go.mod" ;;
         coredns)
             dir="$HERE/modules/coredns-$v"; mkdir -p "$dir"
             printf 'module kubefab.local/lab/coredns\n\ngo 1.26.0\n\nrequire github.com/coredns/coredns %s\n\ntool github.com/coredns/coredns\n' "$v" > "$dir/go.mod" ;;
