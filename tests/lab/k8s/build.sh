@@ -81,7 +81,8 @@ build_simple() {   # build_simple KIND VERSION MODULE_DIR PACKAGE... (binaries n
 
 build_etcd() {   # the binaries are named after their packages' last element ("v3"): name them
     local out="$CACHE/etcd/$ETCD_VERSION"
-    built "$out" && { log "etcd $ETCD_VERSION: cached in $out"; return; }
+    # a cache made before etcdutl was added has the marker without it: build again
+    built "$out" && [[ -x "$out/bin/etcdutl" ]] && { log "etcd $ETCD_VERSION: cached in $out"; return; }
     log "building etcd $ETCD_VERSION into $out"
     mkdir -p "$out/bin"
     (cd "$HERE/modules/etcd-$ETCD_VERSION" &&
