@@ -413,6 +413,43 @@ def check_expiration(c, inventory="", state_dir="", debug=False):
     certs_cmd.check_expiration(inv, state, _hosts_from(c))
 
 
+@kubefab_task(help={"client_name": "The user's name, used as the certificate's CN (required)",
+                    "org": "An organization (O) of the certificate, i.e. a group; repeat or comma-separate for several",
+                    "validity_period": "How long the certificate is valid, from now (Go duration; default 8760h)",
+                    "token": "Authenticate with this token instead of a client certificate",
+                    "output": "Write the kubeconfig to FILE (created with mode 0600, never overwritten) instead "
+                              "of stdout",
+                    "dry_run": "Show the kubeconfig that would be written (private key redacted); write nothing",
+                    "show_secrets": "With --dry-run: show the private key or token too",
+                    "inventory": COMMON_HELP["inventory"], "state_dir": COMMON_HELP["state_dir"],
+                    "debug": COMMON_HELP["debug"]},
+              iterable=["org"])
+def kubeconfig_user(c, client_name="", org=None, validity_period="8760h", token="", output="", dry_run=False,
+                    show_secrets=False, inventory="", state_dir="", debug=False):
+    """Make a kubeconfig for another user (kubeadm kubeconfig user).
+
+    A client certificate for --client-name (groups from --org) signed by the cluster CA in the
+    state dir, or a --token, and the cluster's endpoint: controlPlaneEndpoint, else the first
+    control plane (or the -H one). Printed to stdout as kubeadm does, or written to --output
+    FILE with mode 0600. Connects to no host. The user still needs RBAC rights in the cluster.
+
+    Examples:
+      fab kubeconfig.user --client-name alice > alice.conf
+      fab kubeconfig.user --client-name ops --org system:masters --validity-period 24h --output ops.conf
+      fab kubeconfig.user --client-name bob --org dev --org qa --output bob.conf --dry-run
+    """
+    from . import commands
+
+    commands.kubeconfig_user(
+        client_name=client_name, organizations=tuple(org or ()), validity_period=validity_period,
+        token=Secret(token.strip(), kind="token") if token else None, output_file=output,
+        hosts=_hosts_from(c), inventory=inventory, state_dir=state_dir, dry_run=dry_run,
+        show_secrets=show_secrets)
+
+
+kubeconfig = Collection("kubeconfig")
+kubeconfig.add_task(kubeconfig_user, name="user")
+
 certs = Collection("certs")
 certs.add_task(ca_hash, name="ca-hash")
 certs.add_task(check_expiration, name="check-expiration")
@@ -422,3 +459,4 @@ for t in (init, join, join_control_plane, cluster_up, reset):
     ns.add_task(t)
 ns.add_collection(certs)
 ns.add_collection(token)
+ns.add_collection(kubeconfig)
