@@ -86,8 +86,18 @@ def init_context(inv, host, *, state, options: Options, now) -> RunContext:
     if config.init is None:
         raise ConfigError(f"{config.source or 'the kubeadm config'} has no InitConfiguration for {host.name}",
                           host=host.name, fix="add an InitConfiguration document or remove the JoinConfiguration")
-    return RunContext(config=config, host_name=host.name, state=state, options=options, now=now,
-                      store=PendingStore(state))
+    ctx = RunContext(config=config, host_name=host.name, state=state, options=options, now=now,
+                     store=PendingStore(state))
+    announce_patches(ctx)
+    return ctx
+
+
+def announce_patches(ctx: RunContext) -> None:
+    """Read the run's patch directory now (a bad one fails before any connection or write) and
+    print what kubeadm prints reading it."""
+    if ctx.patches is not None:
+        for line in ctx.patches.messages:
+            output.info(line, host=ctx.host_name)
 
 
 def init_run(inv, host, *, state, options: Options, only=(), skip=(), role: str = "control-plane (init)"):
