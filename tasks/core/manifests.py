@@ -696,6 +696,30 @@ def render_static_pods(
 
 # --- patches (--patches DIR) -----------------------------------------------------------------
 
+# plain (not pointer) booleans with omitempty in a v1.PodSpec: kubeadm's re-read of a patched Pod
+# drops them when false (a patch saying `readOnly: false` leaves no readOnly key)
+_POD_SPEC_BOOLS = ("hostNetwork", "hostPID", "hostIPC")
+_CONTAINER_BOOLS = ("stdin", "stdinOnce", "tty")
+
+
+def _drop_false_bools(spec: Any) -> None:
+    if not isinstance(spec, dict):
+        return
+    for key in _POD_SPEC_BOOLS:
+        if spec.get(key) is False:
+            del spec[key]
+    for kind in ("initContainers", "containers", "ephemeralContainers"):
+        for c in spec.get(kind) or ():
+            if not isinstance(c, dict):
+                continue
+            for key in _CONTAINER_BOOLS:
+                if c.get(key) is False:
+                    del c[key]
+            for m in c.get("volumeMounts") or ():
+                if isinstance(m, dict) and m.get("readOnly") is False:
+                    del m["readOnly"]
+
+
 def patch_static_pod(data: bytes, component: str, patch_dir) -> tuple[bytes, list[str]]:
     """A static Pod manifest with ``patch_dir``'s patches for ``component`` applied, as kubeadm's
     PatchStaticPod does, and kubeadm's lines about them. Unchanged bytes when none apply.
@@ -717,6 +741,7 @@ def patch_static_pod(data: bytes, component: str, patch_dir) -> tuple[bytes, lis
     if "creationTimestamp" in (original.get("metadata") or {}) and isinstance(meta, dict):
         meta.setdefault("creationTimestamp", None)
     doc.setdefault("status", {})
+    _drop_false_bools(doc.get("spec"))
     return dump_yaml(doc).encode(), notes
 
 
@@ -746,6 +771,7 @@ def patch_coredns_deployment(objects: list[dict[str, Any]], patch_dir) -> tuple[
             if not isinstance(obj, dict):
                 raise P.PatchError("the patched CoreDNS Deployment is not a mapping", phase=P.PHASE,
                                    fix=f"correct the corednsdeployment patches in {patch_dir.directory}")
+            _drop_false_bools(((obj.get("spec") or {}).get("template") or {}).get("spec"))
         out.append(obj)
     return out, notes
 

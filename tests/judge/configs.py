@@ -160,10 +160,73 @@ spec:
 }
 
 
-def write_patches(directory) -> None:
+# strategic-merge directives and ordering, over the "extras" configuration (env, volumes, mounts exist)
+DIRECTIVE_FILES = {
+    "kube-apiserver.yaml": """\
+spec:
+  containers:
+  - name: kube-apiserver
+    env:
+    - name: HTTPS_PROXY
+      $patch: delete
+    - name: ZZ_NEW
+      value: "1"
+    - name: GOMAXPROCS
+      value: "4"
+    volumeMounts:
+    - mountPath: /var/log/kubernetes
+      $patch: delete
+    - mountPath: /etc/kubernetes/pki
+      name: k8s-certs
+      readOnly: false
+  volumes:
+  - name: audit
+    $patch: delete
+""",
+    "kube-controller-manager.yaml": """\
+metadata:
+  labels:
+    tier: null
+spec:
+  containers:
+  - name: kube-controller-manager
+    resources:
+      $patch: replace
+      limits:
+        cpu: "1"
+""",
+    "kube-scheduler.yaml": """\
+spec:
+  containers:
+  - name: kube-scheduler
+    volumeMounts:
+    - mountPath: /etc/kubernetes/scheduler.conf
+      name: kubeconfig
+      readOnly: true
+    - $patch: replace
+""",
+    "etcd.yaml": """\
+spec:
+  volumes:
+  - name: etcd-data
+    $retainKeys: [name, emptyDir]
+    emptyDir: {}
+""",
+    "kubeletconfiguration.yaml": """\
+authentication:
+  webhook:
+    cacheTTL: 1m0s
+  anonymous: null
+clusterDNS: [10.96.0.53]
+""",
+}
+PATCH_SETS = {"patches": PATCH_FILES, "patches-directives": DIRECTIVE_FILES}
+
+
+def write_patches(directory, variant: str = "patches") -> None:
     from pathlib import Path
 
-    for name, text in PATCH_FILES.items():
+    for name, text in PATCH_SETS[variant].items():
         path = Path(directory) / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
@@ -184,6 +247,7 @@ VARIANTS = {
     "etcd-image": _etcd_image,
     "image-repository": _image_repository,
     "patches": _patches,
+    "patches-directives": lambda docs: (_extras(docs), _patches(docs)),
 }
 
 

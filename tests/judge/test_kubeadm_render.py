@@ -36,9 +36,9 @@ def rendered(tmp_path_factory):
         if key not in _cache:
             work = tmp_path_factory.mktemp(f"judge-{minor}-{variant}")
             patches = ""
-            if variant == "patches":  # one directory both read (InitConfiguration patches.directory)
+            if variant in configs.PATCH_SETS:  # one directory both read (InitConfiguration patches.directory)
                 patches = str(work / "patches")
-                configs.write_patches(patches)
+                configs.write_patches(patches, variant)
             text = configs.config(minor, variant, patches)
             _cache[key] = (render.run_kubeadm(minor, text, work / "kubeadm"),
                            render.run_kubefab(text, configs.ADDRESS, work / "kubefab"),
