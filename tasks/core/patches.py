@@ -17,8 +17,8 @@ The rules are those of kubeadm's ``app/util/patches`` (the same in 1.33-1.36), i
   with the patch metadata of the target's type (:data:`POD`, :data:`DEPLOYMENT`,
   :data:`KUBELET_CONFIGURATION`): lists merged by their ``patchMergeKey`` (containers, volumes,
   env, ports, volumeMounts...), other lists replaced, ``null`` deleting a field, and the
-  directives ``$patch: replace|delete``, ``$retainKeys``, ``$deleteFromPrimitiveList/<field>``;
-  ``$setElementOrder/<field>`` is refused (kubefab does not implement it). The merged order of a
+  directives ``$patch: replace|delete``, ``$retainKeys``, ``$deleteFromPrimitiveList/<field>`` and
+  ``$setElementOrder/<field>``. The merged order of a
   list follows apimachinery: items named in the patch in the patch's order, interleaved with the
   others in their original order (so a new container comes before the existing ones).
 
@@ -540,6 +540,44 @@ def _merge_list(original: list, patch: list, f: Field, *, delete_list: bool) -> 
     return _ordered(in_patch, server_only, patch, original, key)
 
 
+def _apply_element_orders(original: dict, patch: dict, schema: Schema) -> None:
+    """``$setElementOrder/<field>``: merge that list first, then order it by the directive's list
+    (apimachinery: the directive's order, then the patch's, then the original's)."""
+    for key in [k for k in patch if k.startswith(SET_ELEMENT_ORDER)]:
+        order = patch.pop(key)
+        name = key[len(SET_ELEMENT_ORDER):]
+        if not name:
+            raise PatchError(f"{key} names no field")
+        if not isinstance(order, list):
+            raise PatchError(f"{key} is not a list")
+        f = schema.get(name)
+        merge_key = f.key if f.merge else ""
+        have, want = original.get(name), patch.get(name)
+        if have is not None and not isinstance(have, list) or want is not None and not isinstance(want, list):
+            raise PatchError(f"{key} goes with a list, and {name} is not one")
+        if want:  # the patch's items (deletions aside) must keep the directive's relative order
+            rest = [w for w in want if not (isinstance(w, dict) and w.get(DIRECTIVE) == "delete")]
+            positions = [_position(order, w, merge_key) for w in rest
+                         if not (isinstance(w, dict) and DIRECTIVE in w)]
+            if any(p < 0 for p in positions) or positions != sorted(positions):
+                raise PatchError(f"the order in the {name} list of the patch does not match {key}")
+        if have is None and want is None:
+            continue
+        if want is None:
+            merged = have
+        elif have is None:
+            merged = _strip_directives(want)[0]
+        else:
+            merged = _merge_list(have, want, f, delete_list=False) if f.merge else want
+        kinds = {_kind(v) for v in (have or []) + (want or [])}
+        if not kinds:
+            raise PatchError(f"{key}: no elements in the lists")
+        in_order = [m for m in merged if _position(order, m, merge_key) >= 0]
+        server_only = [m for m in merged if _position(order, m, merge_key) < 0]
+        original[name] = _ordered(in_order, server_only, order, have or [], merge_key)
+        patch.pop(name, None)
+
+
 def _merge_map(original: Any, patch: dict, schema: Schema | None) -> dict:
     if DIRECTIVE in patch:
         directive = patch[DIRECTIVE]
@@ -559,9 +597,7 @@ def _merge_map(original: Any, patch: dict, schema: Schema | None) -> dict:
                 raise PatchError(f"$retainKeys does not name {k!r}, which the patch sets")
         for k in [k for k in original if k not in keep]:
             del original[k]
-    for k in patch:
-        if k.startswith(SET_ELEMENT_ORDER):
-            raise PatchError(f"{k}: kubefab does not implement $setElementOrder directives")
+    _apply_element_orders(original, patch, schema)
     for k, value in patch.items():
         delete_list = k.startswith(DELETE_FROM_PRIMITIVE_LIST)
         if delete_list:

@@ -183,6 +183,21 @@ spec:
   - name: audit
     $patch: delete
 """,
+    "kube-apiserver1.yaml": """\
+spec:
+  containers:
+  - name: kube-apiserver
+    $setElementOrder/env:
+    - name: GOMAXPROCS
+    - name: A_ADDED
+    - name: ZZ_NEW
+    env:
+    - name: A_ADDED
+      value: x
+    $setElementOrder/volumeMounts:
+    - mountPath: /usr/share/ca-certificates
+    - mountPath: /etc/ssl/certs
+""",
     "kube-controller-manager.yaml": """\
 metadata:
   labels:

@@ -138,8 +138,12 @@ def test_patch_directives():
     assert out["spec"]["volumes"] == [{"name": "v1", "emptyDir": {}}]
     out = smp({"metadata": {"finalizers": ["a", "b"]}}, {"metadata": {"$deleteFromPrimitiveList/finalizers": ["a"]}})
     assert out["metadata"]["finalizers"] == ["b"]
-    with pytest.raises(PatchError, match="setElementOrder"):
-        smp(_pod(), {"spec": {"$setElementOrder/containers": [{"name": "c"}]}})
+    out = smp(_pod(), {"spec": {"containers": [{"name": "c", "$setElementOrder/env": [
+        {"name": "B"}, {"name": "N"}, {"name": "A"}], "env": [{"name": "N", "value": "0"}]}]}})
+    assert [e["name"] for e in out["spec"]["containers"][0]["env"]] == ["B", "N", "A"]
+    with pytest.raises(PatchError, match="does not match"):
+        smp(_pod(), {"spec": {"containers": [{"name": "c", "$setElementOrder/env": [{"name": "A"}],
+                                              "env": [{"name": "N", "value": "0"}]}]}})
     with pytest.raises(PatchError, match="merge key"):
         smp(_pod(), {"spec": {"containers": [{"image": "x"}]}})
 
