@@ -132,6 +132,9 @@ COMMON_HELP = {
     "accept_new_host_keys": "Trust and record host keys not yet in known_hosts (first contact only)",
     "prompt_for_sudo_password": "Ask once for the sudo password of the SSH user (fed on stdin, never echoed)",
     "debug": "Show tracebacks for errors",
+    "patches": "Directory of kubeadm patch files target[suffix][+patchtype].{yaml,json} (targets kube-apiserver, "
+               "kube-controller-manager, kube-scheduler, etcd, kubeletconfiguration, corednsdeployment; types "
+               "strategic (default), merge, json), on this machine; wins over patches.directory",
 }
 
 
@@ -167,6 +170,7 @@ Examples:
   fab -H master1 init --dry-run --offline --output out/
   fab -H master1 init --only certs
   fab -H master1 init --skip-phases addon/kube-proxy
+  fab -H master1 init --patches patches/ --dry-run --offline
 """
     )
 
@@ -175,7 +179,7 @@ Examples:
 def init(c, inventory="", state_dir="", dry_run=False, offline=False, output="", only="", skip_phases="",
          show_secrets=False, upload_certs=False, certificate_key="", skip_certificate_key_print=False,
          skip_token_print=False, ignore_preflight_errors="", accept_new_host_keys=False,
-         prompt_for_sudo_password=False, debug=False):
+         prompt_for_sudo_password=False, patches="", debug=False):
     from . import commands
     from .phases.context import Options
 
@@ -186,7 +190,7 @@ def init(c, inventory="", state_dir="", dry_run=False, offline=False, output="",
         certificate_key=certificate_key or None, skip_certificate_key_print=skip_certificate_key_print,
         skip_token_print=skip_token_print,
         ignore_preflight_errors=frozenset(n.lower() for n in split_csv(ignore_preflight_errors)),
-        inventory_path=str(resolve_inventory_path(inventory)),
+        inventory_path=str(resolve_inventory_path(inventory)), patches=patches,
     )
     commands.init(
         hosts=_hosts_from(c), options=options, state_dir=state_dir, output_dir=output,
@@ -215,13 +219,13 @@ JOIN_HELP = {
 
 def _join(c, *, control_plane: bool, inventory, state_dir, dry_run, only, skip_phases, show_secrets,
           ignore_preflight_errors, accept_new_host_keys, prompt_for_sudo_password, token, discovery_token_ca_cert_hash,
-          discovery_token_unsafe_skip_ca_verification, discovery_file, endpoint, certificate_key="", parallel=10):
+          discovery_token_unsafe_skip_ca_verification, discovery_file, endpoint, certificate_key="", parallel=10, patches=""):
     from . import cluster
 
     inv, state = _inventory_and_state(inventory, state_dir)
     options = Options(dry_run=dry_run, show_secrets=show_secrets,
                       ignore_preflight_errors=frozenset(n.lower() for n in split_csv(ignore_preflight_errors)),
-                      inventory_path=str(resolve_inventory_path(inventory)))
+                      inventory_path=str(resolve_inventory_path(inventory)), patches=patches)
     flags = cluster.JoinFlags(
         token=Secret(token.strip(), kind="bootstrap token") if token else None,
         ca_cert_hashes=tuple(split_csv(discovery_token_ca_cert_hash)),
@@ -237,7 +241,7 @@ def _join(c, *, control_plane: bool, inventory, state_dir, dry_run, only, skip_p
 def join(c, inventory="", state_dir="", dry_run=False, only="", skip_phases="", show_secrets=False,
          ignore_preflight_errors="", accept_new_host_keys=False, prompt_for_sudo_password=False, token="",
          discovery_token_ca_cert_hash="", discovery_token_unsafe_skip_ca_verification=False, discovery_file="",
-         endpoint="", parallel=10, debug=False):
+         endpoint="", parallel=10, patches="", debug=False):
     """Join the -H hosts to the cluster as workers, in parallel (kubeadm join).
 
     Discovery (cluster-info checked against the token's signature and the CA pin), then the
@@ -247,20 +251,21 @@ def join(c, inventory="", state_dir="", dry_run=False, only="", skip_phases="", 
     Examples:
       fab -H worker1,worker2 join
       fab -H worker3 join --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash sha256:...
+      fab -H worker1 join --patches patches/
     """
     _join(c, control_plane=False, inventory=inventory, state_dir=state_dir, dry_run=dry_run, only=only,
           skip_phases=skip_phases, show_secrets=show_secrets, ignore_preflight_errors=ignore_preflight_errors,
           accept_new_host_keys=accept_new_host_keys, prompt_for_sudo_password=prompt_for_sudo_password, token=token,
           discovery_token_ca_cert_hash=discovery_token_ca_cert_hash,
           discovery_token_unsafe_skip_ca_verification=discovery_token_unsafe_skip_ca_verification,
-          discovery_file=discovery_file, endpoint=endpoint, parallel=parallel)
+          discovery_file=discovery_file, endpoint=endpoint, parallel=parallel, patches=patches)
 
 
 @kubefab_task(help=JOIN_HELP)
 def join_control_plane(c, inventory="", state_dir="", dry_run=False, only="", skip_phases="", show_secrets=False,
                        ignore_preflight_errors="", accept_new_host_keys=False, prompt_for_sudo_password=False,
                        token="", discovery_token_ca_cert_hash="", discovery_token_unsafe_skip_ca_verification=False,
-                       discovery_file="", endpoint="", certificate_key="", debug=False):
+                       discovery_file="", endpoint="", certificate_key="", patches="", debug=False):
     """Join the -H hosts as control planes, one at a time (kubeadm join --control-plane).
 
     Needs a controlPlaneEndpoint. The CAs come from the state dir, or from kubeadm-certs
@@ -269,18 +274,20 @@ def join_control_plane(c, inventory="", state_dir="", dry_run=False, only="", sk
     Examples:
       fab -H master2,master3 join-control-plane
       fab -H master2 join-control-plane --certificate-key <key printed by init>
+      fab -H master2 join-control-plane --patches patches/
     """
     _join(c, control_plane=True, inventory=inventory, state_dir=state_dir, dry_run=dry_run, only=only,
           skip_phases=skip_phases, show_secrets=show_secrets, ignore_preflight_errors=ignore_preflight_errors,
           accept_new_host_keys=accept_new_host_keys, prompt_for_sudo_password=prompt_for_sudo_password, token=token,
           discovery_token_ca_cert_hash=discovery_token_ca_cert_hash,
           discovery_token_unsafe_skip_ca_verification=discovery_token_unsafe_skip_ca_verification,
-          discovery_file=discovery_file, endpoint=endpoint, certificate_key=certificate_key, parallel=1)
+          discovery_file=discovery_file, endpoint=endpoint, certificate_key=certificate_key, parallel=1,
+          patches=patches)
 
 
 @kubefab_task(help={**COMMON_HELP, "parallel": JOIN_HELP["parallel"]})
 def cluster_up(c, inventory="", state_dir="", dry_run=False, show_secrets=False, accept_new_host_keys=False,
-               parallel=10, debug=False):
+               parallel=10, patches="", debug=False):
     """Bring up the whole cluster of the inventory: init, control-plane joins, workers.
 
     init (with --upload-certs) on the first control plane of the inventory, the other control
@@ -289,12 +296,13 @@ def cluster_up(c, inventory="", state_dir="", dry_run=False, show_secrets=False,
 
     Examples:
       fab cluster-up --inventory inventory/hosts.yaml
+      fab cluster-up --patches patches/
     """
     from . import cluster
 
     inv, state = _inventory_and_state(inventory, state_dir)
     options = Options(dry_run=dry_run, show_secrets=show_secrets, upload_certs=True,
-                      inventory_path=str(resolve_inventory_path(inventory)))
+                      inventory_path=str(resolve_inventory_path(inventory)), patches=patches)
     cluster.cluster_up(inv, state=state, options=options, accept_new_host_keys=accept_new_host_keys,
                        parallel=int(parallel))
 
@@ -440,6 +448,44 @@ def upgrade_plan(c, version="", output="text", inventory="", state_dir="", accep
 upgrade = Collection("upgrade")
 upgrade.add_task(upgrade_plan, name="plan")
 
+
+@kubefab_task(help={"client_name": "The user's name, used as the certificate's CN (required)",
+                    "org": "An organization (O) of the certificate, i.e. a group; repeat or comma-separate for several",
+                    "validity_period": "How long the certificate is valid, from now (Go duration; default 8760h)",
+                    "token": "Authenticate with this token instead of a client certificate",
+                    "output": "Write the kubeconfig to FILE (created with mode 0600, never overwritten) instead "
+                              "of stdout",
+                    "dry_run": "Show the kubeconfig that would be written (private key redacted); write nothing",
+                    "show_secrets": "With --dry-run: show the private key or token too",
+                    "inventory": COMMON_HELP["inventory"], "state_dir": COMMON_HELP["state_dir"],
+                    "debug": COMMON_HELP["debug"]},
+              iterable=["org"])
+def kubeconfig_user(c, client_name="", org=None, validity_period="8760h", token="", output="", dry_run=False,
+                    show_secrets=False, inventory="", state_dir="", debug=False):
+    """Make a kubeconfig for another user (kubeadm kubeconfig user).
+
+    A client certificate for --client-name (groups from --org) signed by the cluster CA in the
+    state dir, or a --token, and the cluster's endpoint: controlPlaneEndpoint, else the first
+    control plane (or the -H one). Printed to stdout as kubeadm does, or written to --output
+    FILE with mode 0600. Connects to no host. The user still needs RBAC rights in the cluster.
+
+    Examples:
+      fab kubeconfig.user --client-name alice > alice.conf
+      fab kubeconfig.user --client-name ops --org system:masters --validity-period 24h --output ops.conf
+      fab kubeconfig.user --client-name bob --org dev --org qa --output bob.conf --dry-run
+    """
+    from . import commands
+
+    commands.kubeconfig_user(
+        client_name=client_name, organizations=tuple(org or ()), validity_period=validity_period,
+        token=Secret(token.strip(), kind="token") if token else None, output_file=output,
+        hosts=_hosts_from(c), inventory=inventory, state_dir=state_dir, dry_run=dry_run,
+        show_secrets=show_secrets)
+
+
+kubeconfig = Collection("kubeconfig")
+kubeconfig.add_task(kubeconfig_user, name="user")
+
 certs = Collection("certs")
 certs.add_task(ca_hash, name="ca-hash")
 certs.add_task(check_expiration, name="check-expiration")
@@ -516,3 +562,4 @@ ns.add_collection(certs)
 ns.add_collection(etcd)
 ns.add_collection(token)
 ns.add_collection(upgrade)
+ns.add_collection(kubeconfig)

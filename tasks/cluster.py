@@ -131,6 +131,9 @@ def join_context(inv, host, *, control_plane: bool, state, options: Options, fla
                           fix="give it roles: [control-plane], or use `fab -H <host> join` for a worker")
     if not control_plane and cfg.join.control_plane is not None:
         cfg = replace(cfg, join=replace(cfg.join, control_plane=None))
+    from .commands import announce_patches
+
+    announce_patches(RunContext(config=cfg, host_name=host.name, state=state, options=options))
     output.info("discovery", host=host.name, phase="preflight")
     jd = _discover(inv, host, cfg, state=state, flags=flags, control_plane=control_plane)
     cfg = discovery.join_config(cfg, jd, host=host.name)

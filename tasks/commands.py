@@ -86,8 +86,18 @@ def init_context(inv, host, *, state, options: Options, now) -> RunContext:
     if config.init is None:
         raise ConfigError(f"{config.source or 'the kubeadm config'} has no InitConfiguration for {host.name}",
                           host=host.name, fix="add an InitConfiguration document or remove the JoinConfiguration")
-    return RunContext(config=config, host_name=host.name, state=state, options=options, now=now,
-                      store=PendingStore(state))
+    ctx = RunContext(config=config, host_name=host.name, state=state, options=options, now=now,
+                     store=PendingStore(state))
+    announce_patches(ctx)
+    return ctx
+
+
+def announce_patches(ctx: RunContext) -> None:
+    """Read the run's patch directory now (a bad one fails before any connection or write) and
+    print what kubeadm prints reading it."""
+    if ctx.patches is not None:
+        for line in ctx.patches.messages:
+            output.info(line, host=ctx.host_name)
 
 
 def init_run(inv, host, *, state, options: Options, only=(), skip=(), role: str = "control-plane (init)"):
@@ -163,3 +173,88 @@ def ca_hash(*, cert: str = "", inventory: str = "", state_dir: str = "") -> str:
     except OSError as exc:
         raise KubefabError(f"cannot read {path}: {exc.strerror}", fix="pass a readable PEM certificate with --cert")
     return bootstrap.ca_pin(pem)
+
+
+def _redact_kubeconfig(data: bytes) -> str:
+    """The kubeconfig with its private key and token replaced by placeholders (dry-run)."""
+    from .core import kubeconfig as kc
+
+    doc = kc.parse_kubeconfig(data)
+    for user in doc.get("users") or []:
+        auth = user.get("user") or {}
+        for key, what in (("client-key-data", "private key"), ("token", "token")):
+            if key in auth:
+                auth[key] = f"<redacted {what}>"
+    return kc.render_kubeconfig(doc).decode()
+
+
+def kubeconfig_user(*, client_name: str, organizations=(), validity_period: str = "8760h", token=None,
+                    output_file: str = "", hosts=(), inventory: str = "", state_dir: str = "",
+                    dry_run: bool = False, show_secrets: bool = False, now=None) -> None:
+    """``fab kubeconfig.user``: kubeadm's ``kubeconfig user`` from the state dir's CA.
+
+    The kubeconfig goes to stdout (as kubeadm prints it), or to ``output_file`` (created with mode
+    0600, atomically; an existing file is never overwritten). Nothing else is written, nothing
+    is contacted.
+    """
+    from .core import constants as K
+    from .core import kubeconfig as kc
+    from .core import pki
+    from .core.config import format_go_duration, parse_go_duration
+    from .core.secrets import Secret
+    from .core.state import write_atomic
+
+    if not client_name or not client_name.strip():
+        raise ConfigError("--client-name is required: the user name, used as the certificate's CN",
+                          fix="fab kubeconfig.user --client-name alice")
+    client_name = client_name.strip()
+    orgs = tuple(o.strip() for raw in organizations for o in str(raw).split(",") if o.strip())
+    try:
+        validity = parse_go_duration(validity_period)
+    except ValueError as exc:
+        raise ConfigError(f"--validity-period: {exc}", fix="use a Go duration such as 24h, 720h or 8760h") from None
+    if validity.total_seconds() <= 0 and token is None:
+        raise ConfigError(f"--validity-period {validity_period!r} is not positive",
+                          fix="use a Go duration such as 24h, 720h or 8760h")
+    target = Path(output_file).expanduser() if output_file else None
+    if target is not None:
+        if target.exists() or target.is_symlink():
+            raise ConfigError(f"{target} already exists; kubefab does not overwrite a kubeconfig",
+                              fix="remove it, or pass another --output FILE")
+        if not target.parent.is_dir():
+            raise ConfigError(f"the directory of {target} does not exist", fix=f"create {target.parent} first")
+    inv = load_inventory(str(resolve_inventory_path(inventory)))
+    host = inv.resolve(list(hosts))[0] if hosts else inv.first_control_plane
+    if len(hosts) > 1 or not host.is_control_plane:
+        raise ConfigError("-H names the one control plane whose endpoint the kubeconfig uses when there is no "
+                          "controlPlaneEndpoint", fix="give one control-plane host, or no -H (the first control plane)")
+    state = state_for(inv, state_dir)
+    state.check()
+    now = now or datetime.now(timezone.utc)
+    config = inv.kubeadm_config(host)
+    ctx = RunContext(config=config, host_name=host.name, state=state, now=now)
+    ca, warnings = pki.load_signing_ca(state.pki_dir, now=now)
+    for w in warnings:
+        output.err(f"[kubeconfig] WARNING: {w}")
+    if validity > K.DEFAULT_CERT_VALIDITY and token is None:
+        output.err(f"[kubeconfig] WARNING: the certificate validity period {format_go_duration(validity)} is longer "
+                   f"than the default {format_go_duration(K.DEFAULT_CERT_VALIDITY)}; this may increase security risks")
+    data = kc.build_user_kubeconfig(ca, config.cluster, server=ctx.control_plane_url, client_name=client_name,
+                                    organizations=orgs, not_after=now + validity, token=token)
+    secret = Secret(data, kind="kubeconfig")
+    what = (f"user {client_name!r}" + (f" (O={','.join(orgs)})" if orgs else "")
+            + (" with a token" if token is not None else f", certificate valid {format_go_duration(validity)}")
+            + f", server {ctx.control_plane_url}")
+    if dry_run:
+        where = f"{target} (mode 0600)" if target is not None else "stdout"
+        output.stage(f"[dryrun] Would write a kubeconfig for {what} to {where}:")
+        output.out(data.decode() if show_secrets else _redact_kubeconfig(data), reveal=show_secrets)
+        return
+    if target is None:
+        output.out(secret.reveal().decode(), reveal=True)  # the command's output, as kubeadm prints it
+        return
+    try:
+        write_atomic(target, data, 0o600, dir_mode=0o700)
+    except OSError as exc:
+        raise KubefabError(f"cannot write {target}: {exc.strerror}", fix="choose a writable --output path") from None
+    output.stage(f"Wrote a kubeconfig for {what} to {target} (mode 0600)")

@@ -117,7 +117,9 @@ def run_workflow(host, run: Run, *, connect: Callable, options) -> HostResult:
         plans = plan_steps(run.workflow, steps, ctx)
         for plan in plans:
             for note in plan.notes:
-                if note.startswith("[WARNING") or "] WARNING" in note:
+                # kubeadm's "[patches] Applied patch ..." lines (a dry-run shows them in the difference)
+                if note.startswith("[WARNING") or "] WARNING" in note or (
+                        note.startswith("[patches]") and not options.dry_run):
                     output.info(note, host=host.name, phase=plan.phase)
         if options.dry_run:
             output.out(render_diff(host.name, plans, facts, show_secrets=options.show_secrets),

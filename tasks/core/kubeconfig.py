@@ -297,6 +297,32 @@ def build_cert_kubeconfig(cluster_pki: pki.ClusterPKI, cluster: ClusterConfigura
                                               preferences=writes_preferences(cluster.minor)))
 
 
+def build_user_kubeconfig(ca: pki.CertKeyPair, cluster: ClusterConfiguration, *, server: str, client_name: str,
+                          organizations: tuple[str, ...] = (), not_after: datetime | None = None,
+                          token: Secret | None = None, keygen: pki.KeyGen | None = None) -> bytes:
+    """``kubeadm kubeconfig user``: a kubeconfig for an additional user (reference §2).
+
+    With ``token`` the user authenticates with it (no certificate); otherwise with a new client
+    certificate signed by ``ca``: CN ``client_name``, O ``organizations``, clientAuth, NotBefore
+    inherited from the CA, NotAfter ``not_after``, key of ``cluster.encryptionAlgorithm``.
+    The result holds a private key or a token: treat it as a secret.
+    """
+    ca_pem = ca.cert_pem
+    if token is not None:
+        return render_kubeconfig(build_kubeconfig(cluster_name=cluster.cluster_name, server=server, ca_pem=ca_pem,
+                                                  user=client_name, token=token,
+                                                  preferences=writes_preferences(cluster.minor)))
+    if not_after is None:
+        raise ValueError("not_after is required for a client certificate")
+    pair = pki.build_signed(ca, cn=client_name, organizations=organizations, usages=(pki.CLIENT_AUTH,),
+                            algorithm=cluster.encryption_algorithm, not_before=ca.cert.not_valid_before_utc,
+                            not_after=not_after, keygen=keygen)
+    return render_kubeconfig(build_kubeconfig(cluster_name=cluster.cluster_name, server=server, ca_pem=ca_pem,
+                                              user=client_name, client_cert_pem=pair.cert_pem,
+                                              client_key_pem=pair.key_pem,
+                                              preferences=writes_preferences(cluster.minor)))
+
+
 class NodeKubeconfigs(dict):
     """File name -> bytes, plus what was created, reused and warned about."""
 

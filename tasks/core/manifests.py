@@ -694,6 +694,88 @@ def render_static_pods(
     return dict(sorted(pods.items()))
 
 
+# --- patches (--patches DIR) -----------------------------------------------------------------
+
+# plain (not pointer) booleans with omitempty in a v1.PodSpec: kubeadm's re-read of a patched Pod
+# drops them when false (a patch saying `readOnly: false` leaves no readOnly key)
+_POD_SPEC_BOOLS = ("hostNetwork", "hostPID", "hostIPC")
+_CONTAINER_BOOLS = ("stdin", "stdinOnce", "tty")
+
+
+def _drop_false_bools(spec: Any) -> None:
+    if not isinstance(spec, dict):
+        return
+    for key in _POD_SPEC_BOOLS:
+        if spec.get(key) is False:
+            del spec[key]
+    for kind in ("initContainers", "containers", "ephemeralContainers"):
+        for c in spec.get(kind) or ():
+            if not isinstance(c, dict):
+                continue
+            for key in _CONTAINER_BOOLS:
+                if c.get(key) is False:
+                    del c[key]
+            for m in c.get("volumeMounts") or ():
+                if isinstance(m, dict) and m.get("readOnly") is False:
+                    del m["readOnly"]
+
+
+def patch_static_pod(data: bytes, component: str, patch_dir) -> tuple[bytes, list[str]]:
+    """A static Pod manifest with ``patch_dir``'s patches for ``component`` applied, as kubeadm's
+    PatchStaticPod does, and kubeadm's lines about them. Unchanged bytes when none apply.
+
+    kubeadm re-reads the patched Pod as a v1.Pod before writing it, which puts back
+    ``creationTimestamp: null`` (up to 1.33) and ``status: {}``; so does this.
+    """
+    from . import patches as P
+    from .render import dump_yaml
+
+    if not patch_dir.for_target(component):
+        return data, []
+    original = yaml.safe_load(data)
+    doc, notes = patch_dir.apply(component, copy.deepcopy(original), P.POD)
+    if not isinstance(doc, dict):
+        raise P.PatchError(f"the patched {component} manifest is not a Pod (a {type(doc).__name__})",
+                           phase=P.PHASE, fix=f"correct the {component} patches in {patch_dir.directory}")
+    meta = doc.get("metadata")
+    if "creationTimestamp" in (original.get("metadata") or {}) and isinstance(meta, dict):
+        meta.setdefault("creationTimestamp", None)
+    doc.setdefault("status", {})
+    _drop_false_bools(doc.get("spec"))
+    return dump_yaml(doc).encode(), notes
+
+
+def patch_kubelet_config(doc: dict[str, Any], patch_dir) -> tuple[dict[str, Any], list[str]]:
+    """The node's KubeletConfiguration with the ``kubeletconfiguration`` patches applied."""
+    from . import patches as P
+
+    if patch_dir is None or not patch_dir.for_target(P.KUBELET_CONFIGURATION):
+        return doc, []
+    out, notes = patch_dir.apply(P.KUBELET_CONFIGURATION, doc, P.KUBELET_CONFIGURATION_SCHEMA)
+    if not isinstance(out, dict):
+        raise P.PatchError(f"the patched KubeletConfiguration is not a mapping (a {type(out).__name__})",
+                           phase=P.PHASE, fix=f"correct the kubeletconfiguration patches in {patch_dir.directory}")
+    return out, notes
+
+
+def patch_coredns_deployment(objects: list[dict[str, Any]], patch_dir) -> tuple[list[dict[str, Any]], list[str]]:
+    """The CoreDNS objects with the ``corednsdeployment`` patches applied to the Deployment."""
+    from . import patches as P
+
+    if patch_dir is None or not patch_dir.for_target(P.COREDNS_DEPLOYMENT):
+        return objects, []
+    out, notes = [], []
+    for obj in objects:
+        if obj.get("kind") == "Deployment":
+            obj, notes = patch_dir.apply(P.COREDNS_DEPLOYMENT, copy.deepcopy(obj), P.DEPLOYMENT)
+            if not isinstance(obj, dict):
+                raise P.PatchError("the patched CoreDNS Deployment is not a mapping", phase=P.PHASE,
+                                   fix=f"correct the corednsdeployment patches in {patch_dir.directory}")
+            _drop_false_bools(((obj.get("spec") or {}).get("template") or {}).get("spec"))
+        out.append(obj)
+    return out, notes
+
+
 # --- kubelet (§4) ----------------------------------------------------------------------------
 
 def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
@@ -776,16 +858,20 @@ def kubelet_config_dict(cluster: ClusterConfiguration, user_kubelet: Mapping[str
 
 
 def render_kubelet_config(cluster: ClusterConfiguration, user_kubelet: Mapping[str, Any], *,
-                          cri_socket: str | None = None, systemd_resolved: bool = False) -> bytes:
+                          cri_socket: str | None = None, systemd_resolved: bool = False, patches=None) -> bytes:
     """``/var/lib/kubelet/config.yaml`` and the ``kubelet`` key of ``kubelet-config``.
 
     :param user_kubelet: the user's KubeletConfiguration document (``{}`` for none).
     :param cri_socket: on 1.34+ nodes kubeadm patches instance-config.yaml into the node's
         config.yaml; pass the node's CRI socket for that file, None for the ConfigMap.
+    :param patches: the node's patch directory: its ``kubeletconfiguration`` patches apply
+        after kubeadm's own changes and before the instance configuration (kubeadm's order).
     """
-    return render_template("kubelet/config.yaml.j2",
-                           config=kubelet_config_dict(cluster, user_kubelet, cri_socket=cri_socket,
-                                                      systemd_resolved=systemd_resolved))
+    doc = kubelet_config_dict(cluster, user_kubelet, systemd_resolved=systemd_resolved)
+    doc, _ = patch_kubelet_config(doc, patches)
+    if cri_socket is not None:
+        doc["containerRuntimeEndpoint"] = cri_socket
+    return render_template("kubelet/config.yaml.j2", config=doc)
 
 
 def render_instance_config(cri_socket: str) -> bytes:

@@ -375,9 +375,11 @@ def _attr(oid: x509.ObjectIdentifier, value: str) -> x509.NameAttribute:
 
 
 def _name(cn: str, organizations: Iterable[str]) -> x509.Name:
-    # Go's pkix.Name puts O before CN, one RDN per value
-    return x509.Name([_attr(NameOID.ORGANIZATION_NAME, o) for o in organizations]
-                     + [_attr(NameOID.COMMON_NAME, cn)])
+    # Go's pkix.Name puts O before CN, and every O value in one multi-valued RDN (a DER SET, so
+    # sorted): "O=a+O=b,CN=x" as kubeadm's `kubeconfig user --org a --org b` makes it
+    orgs = list(dict.fromkeys(organizations))  # a set cannot hold one value twice
+    rdns = [x509.RelativeDistinguishedName([_attr(NameOID.ORGANIZATION_NAME, o) for o in orgs])] if orgs else []
+    return x509.Name(rdns + [x509.RelativeDistinguishedName([_attr(NameOID.COMMON_NAME, cn)])])
 
 
 def _hash_for(key: PrivateKey) -> hashes.HashAlgorithm:
@@ -652,6 +654,29 @@ def _load_ca(spec_: CertSpec, cert_data: bytes | None, key_data: bytes | None, *
             raise PKIError(f"{key_name} does not belong to {crt_name}", phase=f"certs/{spec_.name}",
                            fix=f"put the matching key in {key_name}, or remove both to generate a new CA")
     return CertKeyPair(cert, cert_data, key, key_data)
+
+
+def load_signing_ca(state_pki_dir: Path | str, *, now: datetime, name: str = "ca") -> tuple[CertKeyPair, list[str]]:
+    """A CA of the state dir, with its key, to sign a new leaf (``kubeconfig user``); writes nothing.
+
+    :returns: the pair and any validity warnings (kubeadm only warns about an expired CA here).
+    :raises PKIError: when the CA is missing, unreadable or has no key (external-CA mode).
+    """
+    root = Path(state_pki_dir)
+    s = spec(name)
+    from .statestore import read_file
+
+    warnings: list[str] = []
+    pair = _load_ca(s, read_file(root / s.files[0]), read_file(root / s.files[1]), where=str(root), now=now,
+                    warnings=warnings)
+    if pair is None:
+        raise PKIError(f"the cluster CA {root / s.files[0]} does not exist yet", phase=f"certs/{name}",
+                       fix="run `fab -H <host> init` first, or pass --state-dir")
+    if pair.key is None:
+        raise PKIError(f"{root / s.files[1]} is missing: kubefab cannot sign a certificate with this CA "
+                       "(external-CA mode)", phase=f"certs/{name}",
+                       fix="sign the client certificate with your CA, or put the CA key in the state dir")
+    return pair, warnings
 
 
 def _load_sa(key_data: bytes | None, pub_data: bytes | None, *, where: str) -> tuple[bytes, bytes] | None:

@@ -161,7 +161,9 @@ def plan_addon_coredns(ctx) -> Plan:
     if ctx.cluster.dns.disabled:
         plan.notes.append("CoreDNS disabled in ClusterConfiguration (dns.disabled)")
         return plan
-    plan.add(*(ApiObject(o) for o in manifests.render_coredns_objects(ctx.cluster)))
+    objects, notes = manifests.patch_coredns_deployment(manifests.render_coredns_objects(ctx.cluster), ctx.patches)
+    plan.notes.extend(notes)
+    plan.add(*(ApiObject(o) for o in objects))
     return plan
 
 

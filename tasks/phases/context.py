@@ -41,6 +41,7 @@ class Options:
     skip_token_print: bool = False
     ignore_preflight_errors: frozenset[str] = frozenset()
     inventory_path: str = ""
+    patches: str = ""  # --patches DIR (wins over the config's patches.directory, as in kubeadm)
 
 
 from ..core.endpoints import join_host_port, split_host_port  # noqa: E402,F401 - the one copy
@@ -270,15 +271,46 @@ class RunContext:
         """The kubeconfig API phases use on this node: admin.conf on a control plane."""
         return self.kubeconfigs.get(K.ADMIN_KUBECONFIG) if self.is_control_plane else None
 
+    @property
+    def patches_directory(self) -> str:
+        """``--patches``, else the config's ``patches.directory`` (kubeadm's PatchesDir)."""
+        node = self.config.init or self.config.join
+        return self.options.patches or (node.patches_directory if node is not None else "")
+
     @cached_property
-    def static_pods(self) -> dict[str, bytes]:
+    def patches(self):
+        """The patch directory's patches (read once per context), or None without one.
+
+        :raises PatchError: for a directory or file kubeadm would refuse.
+        """
+        from ..core.patches import load_patch_dir
+
+        directory = self.patches_directory
+        return load_patch_dir(directory) if directory else None
+
+    @cached_property
+    def _static_pods_and_notes(self) -> tuple[dict[str, bytes], dict[str, list[str]]]:
         from ..core import manifests
 
-        return manifests.render_static_pods(
+        pods = manifests.render_static_pods(
             self.cluster, node_name=self.node_name, advertise_address=self.advertise_address,
             bind_port=self.bind_port, host_ca_dirs=self.host_ca_dirs, proxy_env=self.proxy_env,
             timeouts=self.timeouts, initial_cluster=self.etcd_initial_cluster,
             join=self.config.join is not None, external_ca=self.cluster_pki.external_ca)
+        notes: dict[str, list[str]] = {}
+        if self.patches is not None:
+            for name in list(pods):
+                pods[name], notes[name] = manifests.patch_static_pod(pods[name], name, self.patches)
+        return pods, notes
+
+    @property
+    def static_pods(self) -> dict[str, bytes]:
+        """The node's static Pod manifests, with the patch directory's patches applied."""
+        return self._static_pods_and_notes[0]
+
+    def patch_notes(self, component: str) -> list[str]:
+        """kubeadm's ``[patches] Applied patch ...`` lines for one static Pod."""
+        return list(self._static_pods_and_notes[1].get(component, ()))
 
     @cached_property
     def cluster_join_data(self) -> JoinData:

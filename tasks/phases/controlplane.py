@@ -30,7 +30,9 @@ def manifest_step(ctx, component: str) -> FileWrite:
 
 def _plan_component(name: str, component: str):
     def run(ctx) -> Plan:
-        return Plan(f"control-plane/{name}", ctx.host_name, [manifest_step(ctx, component)])
+        plan = Plan(f"control-plane/{name}", ctx.host_name, [manifest_step(ctx, component)])
+        plan.notes.extend(ctx.patch_notes(component))
+        return plan
 
     run.__name__ = f"plan_control_plane_{name.replace('-', '_')}"
     return run
@@ -48,6 +50,7 @@ def plan_etcd_local(ctx) -> Plan:
     else:  # creates it, or tightens an existing directory (etcd warns about anything wider)
         plan.add(Command(("install", "-d", "-m", "0700", data_dir), "etcd data directory, mode 0700"))
     plan.add(manifest_step(ctx, K.ETCD))
+    plan.notes.extend(ctx.patch_notes(K.ETCD))
     return plan
 
 

@@ -45,7 +45,7 @@ from .certs import file_steps, spec_files
 from .controlplane import manifest_path, manifest_step
 from .joindata import JoinData, client_url, initial_cluster, peer_url
 from .kubeconfig import node_kubeconfigs
-from .kubelet import kubelet_files, kubelet_restart_steps
+from .kubelet import kubelet_files, kubelet_patch_notes, kubelet_restart_steps
 from .preflight import Finding, check_name_for_path, control_plane_checks, evaluate, node_checks
 from .workflow import API, OPERATOR, Phase, Workflow
 
@@ -268,6 +268,7 @@ def plan_join_control_plane_manifests(ctx) -> Plan:
     _prepare(ctx)
     plan = Plan("control-plane-prepare/control-plane", ctx.host_name)
     plan.add(*(manifest_step(ctx, c) for c in K.CONTROL_PLANE_COMPONENTS))
+    plan.notes.extend(n for c in K.CONTROL_PLANE_COMPONENTS for n in ctx.patch_notes(c))
     return plan
 
 
@@ -360,6 +361,7 @@ def plan_etcd_join(ctx) -> Plan:
     plan.add(Command(("install", "-d", "-m", "0700", data_dir), "etcd data directory", creates=data_dir))
     plan.add(member_add_command(ctx))
     plan.add(manifest_step(ctx, K.ETCD))
+    plan.notes.extend(ctx.patch_notes(K.ETCD))
     plan.add(Wait("etcd-healthz", f"http://{_local_host(ctx)}:{K.ETCD_METRICS_PORT}/health",
                   ctx.timeouts.etcd_api_call))
     plan.add(member_promote_command(ctx))
@@ -379,7 +381,8 @@ def join_kubelet_config(ctx) -> bytes | None:
     if raw is None:
         return None
     instance = manifests.uses_instance_config(ctx.cluster)
-    if not instance and not ctx.fact("systemd_resolved_active"):
+    patched = ctx.patches is not None and bool(ctx.patches.for_target("kubeletconfiguration"))
+    if not instance and not ctx.fact("systemd_resolved_active") and not patched:
         return raw
     try:
         doc = load_document(raw.decode("utf-8") if isinstance(raw, bytes) else raw, source="kubelet-config ConfigMap")
@@ -388,9 +391,11 @@ def join_kubelet_config(ctx) -> bytes | None:
     if not isinstance(doc, dict):
         raise ConfigError("the kubelet-config ConfigMap does not hold a KubeletConfiguration", host=ctx.host_name,
                           phase="kubelet-start", fix='re-run "fab -H <init host> init --only upload-config/kubelet"')
+    # kubeadm's order: its own changes, the patch directory's patches, then the instance config
+    manifests.resolver_mutation(doc, bool(ctx.fact("systemd_resolved_active")))
+    doc, _ = manifests.patch_kubelet_config(doc, ctx.patches)
     if instance:
         doc["containerRuntimeEndpoint"] = ctx.node_registration.cri_socket
-    manifests.resolver_mutation(doc, bool(ctx.fact("systemd_resolved_active")))
     from ..core.render import render_template
 
     return render_template("kubelet/config.yaml.j2", config=doc)
@@ -433,6 +438,7 @@ def plan_join_kubelet_start(ctx) -> Plan:
     plan.add(FileWrite(posixpath.join(K.KUBERNETES_DIR, K.BOOTSTRAP_KUBELET_KUBECONFIG), bootstrap_kubelet_conf(ctx),
                        mode=0o600))
     files = kubelet_files(ctx, worker_join=not ctx.is_control_plane)
+    plan.notes.extend(kubelet_patch_notes(ctx))
     config = join_kubelet_config(ctx)
     if config is not None:
         files = [FileWrite(f.path, config, mode=f.mode, dir_mode=f.dir_mode) if f.path == K.KUBELET_CONFIG_FILE

@@ -26,7 +26,15 @@ def kubelet_config_bytes(ctx, *, for_node: bool = False) -> bytes:
     cri = ctx.node_registration.cri_socket if for_node and manifests.uses_instance_config(ctx.cluster) else None
     resolved = for_node and bool(ctx.fact("systemd_resolved_active"))
     return manifests.render_kubelet_config(ctx.cluster, ctx.config.kubelet, cri_socket=cri,
-                                           systemd_resolved=resolved)
+                                           systemd_resolved=resolved, patches=ctx.patches if for_node else None)
+
+
+def kubelet_patch_notes(ctx) -> list[str]:
+    """kubeadm's ``[patches] Applied patch ...`` lines for the node's config.yaml."""
+    if ctx.patches is None:
+        return []
+    return manifests.patch_kubelet_config(manifests.kubelet_config_dict(ctx.cluster, ctx.config.kubelet or {}),
+                                          ctx.patches)[1]
 
 
 def resolver_warning(ctx) -> str | None:
@@ -69,6 +77,7 @@ def kubelet_restart_steps(ctx=None) -> list[Command]:
 def plan_kubelet_start(ctx) -> Plan:
     plan = Plan("kubelet-start", ctx.host_name)
     plan.add(*kubelet_files(ctx))
+    plan.notes.extend(kubelet_patch_notes(ctx))
     warning = resolver_warning(ctx)
     if warning:
         plan.notes.append(warning)

@@ -82,6 +82,177 @@ def _image_repository(docs: list[dict]) -> None:
     docs[0]["nodeRegistration"]["imagePullPolicy"] = "Always"
 
 
+# --patches: one patch directory per run, written next to the config (see patch_files)
+PATCH_FILES = {
+    # strategic (the default type): resources, a new env var, a new volume and its mount (new items
+    # of merged lists come before the existing ones, in apimachinery's order)
+    "kube-apiserver.yaml": """\
+spec:
+  containers:
+  - name: kube-apiserver
+    resources:
+      requests:
+        cpu: 500m
+        memory: 512Mi
+      limits:
+        memory: 2Gi
+    env:
+    - name: GOGC
+      value: "50"
+    volumeMounts:
+    - name: audit-policy
+      mountPath: /etc/kubernetes/audit
+      readOnly: true
+  volumes:
+  - name: audit-policy
+    hostPath:
+      path: /etc/kubernetes/audit
+      type: DirectoryOrCreate
+""",
+    # applied after kube-apiserver.yaml (the suffix orders the files): a JSON patch adding an argument
+    "kube-apiserver1+json.yaml": """\
+- op: add
+  path: /spec/containers/0/command/-
+  value: --audit-policy-file=/etc/kubernetes/audit/policy.yaml
+""",
+    "etcd+json.json": '[{"op": "replace", "path": "/spec/containers/0/resources/requests/memory", "value": "256Mi"},'
+                      ' {"op": "add", "path": "/metadata/labels/backup", "value": "daily"}]\n',
+    # two merge patches in one file
+    "kube-scheduler+merge.yaml": """\
+metadata:
+  annotations:
+    example.com/patched: "true"
+---
+spec:
+  priority: null
+  dnsPolicy: ClusterFirstWithHostNet
+""",
+    "kubeletconfiguration.yaml": """\
+maxPods: 150
+evictionHard:
+  memory.available: 200Mi
+  nodefs.available: 5%
+""",
+    "corednsdeployment.yaml": """\
+spec:
+  replicas: 3
+  template:
+    spec:
+      containers:
+      - name: coredns
+        resources:
+          limits:
+            memory: 256Mi
+""",
+    # kubeadm walks sub-directories too
+    "more/kube-controller-manager+strategic.yaml": """\
+spec:
+  containers:
+  - name: kube-controller-manager
+    env:
+    - name: GOMAXPROCS
+      value: "4"
+""",
+    # ignored: not .yaml/.json, unknown target, empty
+    "README.md": "patches for the judge\n",
+    "kube-proxy.yaml": "spec: {}\n",
+    "etcd0.yaml": "",
+}
+
+
+# strategic-merge directives and ordering, over the "extras" configuration (env, volumes, mounts exist)
+DIRECTIVE_FILES = {
+    "kube-apiserver.yaml": """\
+spec:
+  containers:
+  - name: kube-apiserver
+    env:
+    - name: HTTPS_PROXY
+      $patch: delete
+    - name: ZZ_NEW
+      value: "1"
+    - name: GOMAXPROCS
+      value: "4"
+    volumeMounts:
+    - mountPath: /var/log/kubernetes
+      $patch: delete
+    - mountPath: /etc/kubernetes/pki
+      name: k8s-certs
+      readOnly: false
+  volumes:
+  - name: audit
+    $patch: delete
+""",
+    "kube-apiserver1.yaml": """\
+spec:
+  containers:
+  - name: kube-apiserver
+    $setElementOrder/env:
+    - name: GOMAXPROCS
+    - name: A_ADDED
+    - name: ZZ_NEW
+    env:
+    - name: A_ADDED
+      value: x
+    $setElementOrder/volumeMounts:
+    - mountPath: /usr/share/ca-certificates
+    - mountPath: /etc/ssl/certs
+""",
+    "kube-controller-manager.yaml": """\
+metadata:
+  labels:
+    tier: null
+spec:
+  containers:
+  - name: kube-controller-manager
+    resources:
+      $patch: replace
+      limits:
+        cpu: "1"
+""",
+    "kube-scheduler.yaml": """\
+spec:
+  containers:
+  - name: kube-scheduler
+    volumeMounts:
+    - mountPath: /etc/kubernetes/scheduler.conf
+      name: kubeconfig
+      readOnly: true
+    - $patch: replace
+""",
+    "etcd.yaml": """\
+spec:
+  volumes:
+  - name: etcd-data
+    $retainKeys: [name, emptyDir]
+    emptyDir: {}
+""",
+    "kubeletconfiguration.yaml": """\
+authentication:
+  webhook:
+    cacheTTL: 1m0s
+  anonymous: null
+clusterDNS: [10.96.0.53]
+""",
+}
+PATCH_SETS = {"patches": PATCH_FILES, "patches-directives": DIRECTIVE_FILES}
+
+
+def write_patches(directory, variant: str = "patches") -> None:
+    from pathlib import Path
+
+    for name, text in PATCH_SETS[variant].items():
+        path = Path(directory) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def _patches(docs: list[dict]) -> None:
+    docs[0]["patches"] = {"directory": PATCHES_DIR}
+
+
+PATCHES_DIR = "@PATCHES_DIR@"  # replaced by the judge with the directory it wrote
+
 VARIANTS = {
     "example": None,
     "extras": _extras,
@@ -90,12 +261,15 @@ VARIANTS = {
     "ecdsa-validity": _ecdsa,
     "etcd-image": _etcd_image,
     "image-repository": _image_repository,
+    "patches": _patches,
+    "patches-directives": lambda docs: (_extras(docs), _patches(docs)),
 }
 
 
-def config(minor: int, variant: str) -> str:
+def config(minor: int, variant: str, patches_dir: str = "") -> str:
     docs = copy.deepcopy(_example())
     docs[1]["kubernetesVersion"] = images.KUBEADM_VERSIONS[minor]
     if VARIANTS[variant]:
         VARIANTS[variant](docs)
-    return yaml.safe_dump_all(docs, sort_keys=False)
+    text = yaml.safe_dump_all(docs, sort_keys=False)
+    return text.replace(PATCHES_DIR, patches_dir) if patches_dir else text

@@ -34,8 +34,12 @@ def rendered(tmp_path_factory):
     def get(minor: int, variant: str) -> tuple[Rendering, Rendering, str]:
         key = (minor, variant)
         if key not in _cache:
-            text = configs.config(minor, variant)
             work = tmp_path_factory.mktemp(f"judge-{minor}-{variant}")
+            patches = ""
+            if variant in configs.PATCH_SETS:  # one directory both read (InitConfiguration patches.directory)
+                patches = str(work / "patches")
+                configs.write_patches(patches, variant)
+            text = configs.config(minor, variant, patches)
             _cache[key] = (render.run_kubeadm(minor, text, work / "kubeadm"),
                            render.run_kubefab(text, configs.ADDRESS, work / "kubefab"),
                            render.cert_dir(text))

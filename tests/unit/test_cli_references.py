@@ -150,7 +150,7 @@ def test_every_named_command_exists():
     ("fab token.generate", "no task 'token.generate'"),
     ("fab certs.certificate-key", "no task 'certs.certificate-key'"),
     ("fab token.delete abcdef", "token.delete takes no argument 'abcdef'"),
-    ("fab -H m1 init --patches x", "init has no flag --patches"),
+    ("fab -H m1 init --patch x", "init has no flag --patch"),
     ("fab -H m1 init --only certz", "invalid phase name 'certz' for init"),
     ("fab -H m1 init --only upload-certs", "init --only upload-certs does nothing without --upload-certs"),
     ("fab --help inits", "--help names no task: inits"),

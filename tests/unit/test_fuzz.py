@@ -124,6 +124,13 @@ def _docs(path: Path) -> list:
     return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
 
 
+def _patches_here(doc: dict) -> dict:
+    """The fixture's patches.directory is a node's; patches are read on this machine (see README)."""
+    if isinstance(doc.get("patches"), dict):
+        doc["patches"]["directory"] = str(ROOT / "tests" / "fixtures" / "patches-none")
+    return doc
+
+
 INVENTORY = yaml.safe_load((ROOT / "inventory" / "hosts.yaml").read_text())
 EXTRA_DOCS = [
     {"apiVersion": "kubeadm.k8s.io/v1beta4", "kind": "UpgradeConfiguration",
@@ -143,7 +150,7 @@ JOIN_FILE = {
 # every kind and field kubefab reads, v1beta4 and v1beta3 (see tests/fixtures/config/README.md)
 KUBEADM = {
     "example": _docs(ROOT / "inventory" / "kubeadm.yaml"),
-    "v1beta4-full": _docs(FIXTURES / "v1beta4-full.yaml") + EXTRA_DOCS,
+    "v1beta4-full": [_patches_here(d) for d in _docs(FIXTURES / "v1beta4-full.yaml")] + EXTRA_DOCS,
     "v1beta3-full": _docs(FIXTURES / "v1beta3-full.yaml"),
     "external-etcd": [EXTERNAL_ETCD, JOIN_FILE],
 }

@@ -290,3 +290,43 @@ def test_wait_file_script(tmp_path):
     target.write_text("apiVersion: v1\n")
     res = subprocess.run(["sh", "-c", wait_file_script(str(target), 5)], capture_output=True, text=True)
     assert res.returncode == 0 and res.stdout.strip() == "ok"
+
+
+# --- --patches ---------------------------------------------------------------------------------------
+def _patch_dir(root):
+    root.mkdir()
+    (root / "kubeletconfiguration+merge.yaml").write_text("maxPods: 42\ncontainerRuntimeEndpoint: ignored\n")
+    (root / "etcd+json.yaml").write_text("- op: add\n  path: /metadata/labels/joined\n  value: 'yes'\n")
+    (root / "kube-scheduler.yaml").write_text("spec:\n  containers:\n  - name: kube-scheduler\n    env:\n"
+                                              "    - name: X\n      value: '1'\n")
+    return str(root)
+
+
+def test_worker_join_patches_the_kubelet_config_before_the_instance_config(tmp_path, operator_pki):
+    from tasks.phases.context import Options
+
+    _, shared = operator_pki
+    ctx = RunContext(worker_config(), "w1", ClusterState(tmp_path / "empty"), join_data=jd_for(shared.ca_cert_pem),
+                     options=Options(patches=_patch_dir(tmp_path / "p")))
+    plans = build_plans(JOIN, ctx)
+    config = by_path(plans)["/var/lib/kubelet/config.yaml"].data().decode()
+    assert "maxPods: 42" in config
+    # the instance configuration (the node's CRI socket) comes after the user's patches, as in kubeadm
+    assert "containerRuntimeEndpoint: unix:///var/run/containerd/containerd.sock" in config
+    start = next(p for p in plans if p.phase == "kubelet-start")
+    assert any("to target \"kubeletconfiguration\"" in n for n in start.notes)
+
+
+def test_control_plane_join_patches_its_static_pods_from_the_config(tmp_path, operator_pki):
+    state, shared = operator_pki
+    cfg = cp_config()
+    cfg = replace(cfg, join=replace(cfg.join, patches_directory=_patch_dir(tmp_path / "p")))
+    ctx = RunContext(cfg, "m2", state, join_data=jd_for(shared.ca_cert_pem))
+    plans = build_plans(JOIN_CONTROL_PLANE, ctx, skip=CP_SKIP)
+    files = by_path(plans)
+    import yaml
+
+    etcd = yaml.safe_load(files["/etc/kubernetes/manifests/etcd.yaml"].data())
+    assert etcd["metadata"]["labels"]["joined"] == "yes"
+    assert "name: X" in files["/etc/kubernetes/manifests/kube-scheduler.yaml"].data().decode()
+    assert "name: X" not in files["/etc/kubernetes/manifests/kube-apiserver.yaml"].data().decode()

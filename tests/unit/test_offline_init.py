@@ -167,8 +167,14 @@ def test_init_reads_the_init_configuration_of_a_file_that_also_joins(tmp_path):
 
     root = Path(__file__).resolve().parents[2]
     inventory = tmp_path / "hosts.yaml"
-    inventory.write_text((root / "inventory" / "hosts.yaml").read_text().replace(
-        "config: kubeadm.yaml", f"config: {root / 'tests' / 'fixtures' / 'config' / 'v1beta4-full.yaml'}"))
+    # its patches.directory names a directory of the node; patches are read on this machine (an
+    # empty one here: a missing directory is an error, as for kubeadm)
+    (tmp_path / "patches").mkdir()
+    config = tmp_path / "kubeadm.yaml"
+    config.write_text((root / "tests" / "fixtures" / "config" / "v1beta4-full.yaml").read_text().replace(
+        "directory: /etc/kubernetes/patches", f"directory: {tmp_path / 'patches'}"))
+    inventory.write_text((root / "inventory" / "hosts.yaml").read_text().replace("config: kubeadm.yaml",
+                                                                                f"config: {config}"))
     out = tmp_path / "out"
     r = fab("-H", "master1", "init", "--dry-run", "--offline", "--inventory", str(inventory),
             "--state-dir", str(tmp_path / "state"), "--output", str(out))
