@@ -3,7 +3,7 @@
 For each (minor, configuration) both render ``init`` for master1 (see render.py); each area is
 compared in its normalised form and any difference fails with a unified diff, kubeadm's side
 first. Differences kubefab makes on purpose are in ON_PURPOSE with the reason (and in the
-README's "Where kubefab differs from kubeadm").
+README's "kubeadm as the judge").
 
 Needs the kubeadm binaries ``make lab-k8s`` builds, and ``unshare`` (root, or user namespaces).
 """
