@@ -62,6 +62,10 @@ class RunContext:
         discovered (offline, an init, a reset): join phases then read the state dir.
     :param selected: the top-level phase names selected in this run (show-join-command
         mentions control-plane joins only when upload-certs runs).
+    :param cluster_kubeconfig: the kubeconfig the API phases use instead of the node's own
+        (reset's drain and Node removal: the state dir's admin.conf of the first control plane).
+    :param removal: what reset learned about the node's place in the cluster before planning
+        (:class:`tasks.phases.reset.Removal`); None = a plain kubeadm reset (``--keep-node``).
     """
 
     config: KubeadmConfig
@@ -73,6 +77,8 @@ class RunContext:
     store: PendingStore | None = None
     join_data: JoinData | None = None
     selected: frozenset[str] = frozenset()
+    cluster_kubeconfig: bytes | None = None
+    removal: Any = None
 
     def with_facts(self, facts: HostFacts | None) -> "RunContext":
         """The same inputs with (new) facts; derived values are computed again."""
@@ -264,8 +270,19 @@ class RunContext:
 
     @property
     def api_kubeconfig(self) -> bytes | None:
-        """The kubeconfig API phases use on this node: admin.conf on a control plane."""
+        """The kubeconfig API phases use on this node: admin.conf on a control plane (or the
+        command's ``cluster_kubeconfig``)."""
+        if self.cluster_kubeconfig is not None:
+            return self.cluster_kubeconfig
         return self.kubeconfigs.get(K.ADMIN_KUBECONFIG) if self.is_control_plane else None
+
+    @property
+    def api_via(self) -> tuple[str, int] | None:
+        """Where the API server is as the host sees it, for a tunnel through the host (none for a
+        ``cluster_kubeconfig``: the host may be a worker, or gone)."""
+        if self.cluster_kubeconfig is not None:
+            return None
+        return self.advertise_address, self.bind_port
 
     @cached_property
     def static_pods(self) -> dict[str, bytes]:
