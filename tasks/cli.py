@@ -435,9 +435,41 @@ def check_expiration(c, inventory="", state_dir="", debug=False):
     certs_cmd.check_expiration(inv, state, _hosts_from(c))
 
 
+@kubefab_task(positional=["names"], help={
+    **COMMON_HELP,
+    "names": "all, or a comma list of certificate names (apiserver, etcd-server, admin.conf...)",
+    "new_keys": "Make new private keys too (kubeadm does); by default each certificate keeps its key"})
+def renew(c, names=None, new_keys=False, inventory="", state_dir="", dry_run=False, show_secrets=False,
+          accept_new_host_keys=False, debug=False):
+    """Renew certificates on every control plane (kubeadm certs renew), cluster-wide.
+
+    Re-issues the named leaf certificates and kubeconfig client certificates (same subject,
+    same key, the old SANs plus any the config now requires, a new validity) in the state dir and
+    on each control plane (or the -H ones), one host at a time, then restarts the static pods that
+    read them, each healthy before the next. A CA is never renewed.
+
+    Names: all, apiserver, apiserver-kubelet-client, front-proxy-client, etcd-server, etcd-peer,
+    etcd-healthcheck-client, apiserver-etcd-client, admin.conf, super-admin.conf,
+    controller-manager.conf, scheduler.conf.
+
+    Examples:
+      fab certs.renew all
+      fab certs.renew all --dry-run
+      fab -H master1 certs.renew apiserver
+      fab certs.renew apiserver,front-proxy-client --new-keys
+    """
+    from . import certs as certs_cmd
+
+    inv, state = _inventory_and_state(inventory, state_dir)
+    options = Options(dry_run=dry_run, show_secrets=show_secrets, inventory_path=str(resolve_inventory_path(inventory)))
+    certs_cmd.renew(inv, state, split_csv(names), _hosts_from(c), options=options, new_keys=new_keys,
+                    accept_new_host_keys=accept_new_host_keys)
+
+
 certs = Collection("certs")
 certs.add_task(ca_hash, name="ca-hash")
 certs.add_task(check_expiration, name="check-expiration")
+certs.add_task(renew, name="renew")
 
 ns = Collection()
 for t in (init, join, join_control_plane, cluster_up, reset):

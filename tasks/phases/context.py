@@ -66,6 +66,8 @@ class RunContext:
         (reset's drain and Node removal: the state dir's admin.conf of the first control plane).
     :param removal: what reset learned about the node's place in the cluster before planning
         (:class:`tasks.phases.reset.Removal`); None = a plain kubeadm reset (``--keep-node``).
+    :param renewal: the certificates ``certs.renew`` made for this node
+        (:class:`tasks.phases.renew.Renewal`).
     """
 
     config: KubeadmConfig
@@ -79,6 +81,7 @@ class RunContext:
     selected: frozenset[str] = frozenset()
     cluster_kubeconfig: bytes | None = None
     removal: Any = None
+    renewal: Any = None
 
     def with_facts(self, facts: HostFacts | None) -> "RunContext":
         """The same inputs with (new) facts; derived values are computed again."""
@@ -278,10 +281,18 @@ class RunContext:
 
     @property
     def api_via(self) -> tuple[str, int] | None:
-        """Where the API server is as the host sees it, for a tunnel through the host (none for a
-        ``cluster_kubeconfig``: the host may be a worker, or gone)."""
+        """Where the API server is as the host sees it, for a tunnel through the host: the
+        ``cluster_kubeconfig``'s server (the control-plane endpoint, which every node reaches),
+        else this control plane's own address."""
         if self.cluster_kubeconfig is not None:
-            return None
+            import yaml
+
+            try:
+                server = yaml.safe_load(self.cluster_kubeconfig)["clusters"][0]["cluster"]["server"]
+                host, port = split_host_port(server.removeprefix("https://"))
+                return host, int(port or 443)
+            except (TypeError, KeyError, IndexError, ValueError, yaml.YAMLError):
+                return None  # no tunnel: the API must answer from here
         return self.advertise_address, self.bind_port
 
     @cached_property

@@ -42,6 +42,8 @@ def _flags(arguments) -> dict[str, object]:
 _program = make_program()
 CORE_FLAGS = _flags(_program.core_args() + _program.task_args())
 TASK_FLAGS = {name: _flags(args) for name, args in task_arguments(ns)}
+# arguments a task takes by position (certs.renew's kubeadm-style sub-command: all, or names)
+TASK_POSITIONAL = {name: [a.name for a in args if a.positional] for name, args in task_arguments(ns)}
 
 
 def _placeholder(token: str) -> bool:
@@ -105,6 +107,8 @@ def check(command: str) -> list[str]:
         elif tok in ns.task_names:
             problems += _check_task(task, given)
             task, flags, given = tok, TASK_FLAGS[tok], {}
+        elif task is not None and [n for n in TASK_POSITIONAL[task] if n not in given]:
+            given[next(n for n in TASK_POSITIONAL[task] if n not in given)] = tok
         else:
             return problems + [f"no task {tok!r}" if task is None else f"{task} takes no argument {tok!r}"]
         i += 1

@@ -225,3 +225,80 @@ def test_a_node_already_gone_has_nothing_to_drain_or_delete(tmp_path):
                                                                 worker=True))}
     assert plans["drain"].steps == [] and plans["delete-node"].steps == []
     assert isinstance(ApiObject({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "x"}}), ApiObject)
+
+
+class FakeApi:
+    """Answers the drain's requests from a script, strictly: (method, path prefix) -> answers in order."""
+
+    def __init__(self, pods, evictions, gets):
+        self.pods, self.evictions, self.gets, self.calls = pods, evictions, gets, []
+
+    def request(self, method, path, body=None, *, query=None, retry_429=True, **_):
+        from tasks.api import ApiStatus
+
+        self.calls.append((method, path))
+        if method == "GET" and path == "/api/v1/pods":
+            assert query == {"fieldSelector": "spec.nodeName=w1"}
+            return {"items": self.pods}
+        if method == "POST" and path.endswith("/eviction"):
+            assert retry_429 is False and body["kind"] == "Eviction"
+            answer = self.evictions.pop(0)
+            if answer:
+                raise ApiStatus(answer, "TooManyRequests", "Cannot evict pod as it would violate the pod's "
+                                                           "disruption budget.")
+            return {}
+        raise AssertionError(f"unexpected request {method} {path}")
+
+    def get(self, obj):
+        self.calls.append(("GET", obj["metadata"]["name"]))
+        return self.gets.pop(0)
+
+
+class Clock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+    def sleep(self, s):
+        self.t += s
+
+
+def test_drain_retries_an_eviction_a_budget_refuses_then_waits_for_the_pod():
+    from tasks.drain import drain
+
+    clock = Clock()
+    api = FakeApi([PODS[1], PODS[2]], evictions=[429, 429, 0], gets=[PODS[2], None])
+    said = []
+    result = drain(api, "w1", force=False, delete_emptydir_data=False, timeout=60, clock=clock, sleep=clock.sleep,
+                   say=said.append)
+    assert result.evicted == ["default/web-1"]
+    assert [c for c in api.calls if c[0] == "POST"] == [("POST", "/api/v1/namespaces/default/pods/web-1/eviction")] * 3
+    assert any("will retry" in s and "disruption budget" in s for s in said) and "pod default/web-1 evicted" in said
+    assert not api.evictions and not api.gets
+
+
+def test_drain_gives_up_at_its_timeout_naming_the_pod():
+    from tasks.drain import drain
+
+    clock = Clock()
+    api = FakeApi([PODS[2]], evictions=[429] * 10, gets=[])
+    with pytest.raises(KubefabError, match=r"timed out after 12s.*default/web-1.*disruption budget") as exc:
+        drain(api, "w1", force=False, delete_emptydir_data=False, timeout=12, clock=clock, sleep=clock.sleep)
+    assert "--timeout" in exc.value.fix and clock.t <= 12
+
+
+def test_drain_refuses_pods_without_controller_before_evicting_any():
+    from tasks.drain import drain
+
+    api = FakeApi(list(PODS), evictions=[], gets=[])
+    with pytest.raises(KubefabError, match="cannot drain node w1"):
+        drain(api, "w1", force=False, delete_emptydir_data=False, timeout=0)
+    assert [c[0] for c in api.calls] == ["GET"]
+
+
+def test_the_api_of_a_removal_is_reached_through_the_control_plane_endpoint(tmp_path):
+    admin = b"clusters:\n- cluster: {server: 'https://10.0.0.100:6443'}\n  name: kubernetes\n"
+    assert replace(worker_ctx(tmp_path), cluster_kubeconfig=admin).api_via == ("10.0.0.100", 6443)
+    assert replace(worker_ctx(tmp_path), cluster_kubeconfig=b"admin").api_via is None
