@@ -154,9 +154,10 @@ class Api:
 
     # --- raw requests -------------------------------------------------------------------
     def request(self, method: str, path: str, body: Any = None, *, content_type: str = "application/json",
-                query: dict[str, str] | None = None, raw: bool = False) -> Any:
+                query: dict[str, str] | None = None, raw: bool = False, retry_429: bool = True) -> Any:
         """One request, retried while the failure is transient; returns the decoded JSON body
-        (``raw``: the text, for /readyz and friends)."""
+        (``raw``: the text, for /readyz and friends). ``retry_429=False``: a 429 is the answer
+        (an eviction refused by a PodDisruptionBudget), raised at once."""
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError as Urllib3Error
 
@@ -180,11 +181,11 @@ class Api:
                 return json.loads(data) if data else None
             except ApiStatus as exc:
                 last = exc
-                if exc.code < 500 and exc.code != 429:
+                if exc.code < 500 and (exc.code != 429 or not retry_429):
                     raise
             except ApiException as exc:
                 last = _status(exc.status or 0, exc.body or b"")
-                if last.code and last.code < 500 and last.code != 429:
+                if last.code and last.code < 500 and (last.code != 429 or not retry_429):
                     raise last from None
             except (Urllib3Error, OSError) as exc:
                 last = ApiStatus(0, "Unreachable", _describe(exc))
@@ -222,6 +223,8 @@ class Api:
     def _apply_once(self, step: ApiObject, obj: dict[str, Any]) -> Result:
         ref = step.ref()
         live = self.get(obj)
+        if step.strategy in ("cordon", "drain", "delete"):
+            return self._remove_node_step(step, obj, live)
         if step.strategy == "patch":
             return self._patch(step, obj, live)
         if step.strategy == "kubeadm-certs":
@@ -294,6 +297,35 @@ class Api:
             return Result(step.ref(), "unchanged")
         self.request("PATCH", object_path(obj), patch, content_type="application/merge-patch+json")
         return Result(step.ref(), "patched")
+
+    def _remove_node_step(self, step: ApiObject, obj: dict[str, Any], live: dict[str, Any] | None) -> Result:
+        """reset's cluster-side steps: cordon (``spec.unschedulable``), drain (:func:`tasks.drain.drain`),
+        delete; an object that is already gone is unchanged."""
+        ref = step.ref()
+        if live is None:
+            return Result(ref, "unchanged")
+        if step.strategy == "delete":
+            try:
+                self.request("DELETE", object_path(obj))
+            except ApiStatus as exc:
+                if exc.code != 404:
+                    raise
+                return Result(ref, "unchanged")
+            return Result(ref, "deleted")
+        if step.strategy == "cordon":
+            if (live.get("spec") or {}).get("unschedulable"):
+                return Result(ref, "unchanged")
+            self.request("PATCH", object_path(obj), {"spec": {"unschedulable": True}},
+                         content_type="application/merge-patch+json")
+            return Result(ref, "cordoned")
+        from . import output
+        from .drain import drain
+
+        spec = step.drain
+        done = drain(self, obj["metadata"]["name"], force=spec.force, delete_emptydir_data=spec.delete_emptydir_data,
+                     timeout=spec.timeout_seconds, sleep=self.sleep,
+                     say=lambda text: output.info(text, host=spec.host, phase="drain"))
+        return Result(ref, "drained" if done.evicted else "unchanged")
 
     def wait_for(self, obj: dict[str, Any], timeout: float) -> dict[str, Any]:
         """Poll until ``obj`` exists (the Node of a kubelet that is registering)."""

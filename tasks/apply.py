@@ -304,7 +304,7 @@ def execute(ctx, transport, steps, plans: list[Plan], result, *, replan) -> list
                                    fix="run the kubeconfig phase first")
             apis[key] = sessions.enter_context(api_session(
                 conf, timeout=ctx.timeouts.kubernetes_api_call.total_seconds(), transport=transport,
-                via=(ctx.advertise_address, ctx.bind_port), host=host))
+                via=ctx.api_via, host=host))
         return apis[key]
 
     def await_rights(obj: dict, timeout: float) -> None:

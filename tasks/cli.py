@@ -307,23 +307,45 @@ def cluster_up(c, inventory="", state_dir="", dry_run=False, show_secrets=False,
                        parallel=int(parallel))
 
 
-@kubefab_task(help={**COMMON_HELP, "force": "Reset without asking for confirmation"})
-def reset(c, inventory="", state_dir="", force=False, dry_run=False, only="", skip_phases="",
-          accept_new_host_keys=False, debug=False):
-    """Undo init or join on the -H hosts (kubeadm reset).
+RESET_HELP = {
+    **COMMON_HELP,
+    "force": "Do not ask for confirmation (kubeadm reset); delete pods that declare no controller "
+             "(kubectl drain); remove an etcd member even when that breaks quorum",
+    "keep_node": "Reset the host only (kubeadm reset alone): no drain, the Node object and the other members "
+                 "are left as they are",
+    "unreachable": "The host is dead: skip drain and the host's reset; remove its etcd member (through "
+                   "another control plane) and its Node",
+    "delete_emptydir_data": "Drain pods with emptyDir volumes too; their data is lost (kubectl drain's flag)",
+    "timeout": "How long the drain may take, a Go duration (default 0s: no limit, as kubectl drain's)",
+}
 
-    Removes the host's etcd member (control planes), stops the kubelet, empties the manifests,
-    pki, kubelet and etcd directories and removes the kubeconfigs. Leaves CNI configuration and
-    iptables rules, as kubeadm does. Asks for confirmation unless --force.
+
+@kubefab_task(help=RESET_HELP)
+def reset(c, inventory="", state_dir="", force=False, keep_node=False, unreachable=False, delete_emptydir_data=False,
+          timeout="0s", dry_run=False, only="", skip_phases="", accept_new_host_keys=False, debug=False):
+    """Remove the -H hosts from the cluster: drain, kubeadm reset, delete the Node.
+
+    kubeadm's documented node removal in one command, one host at a time: cordon and drain the
+    node (Eviction API, PodDisruptionBudgets respected; DaemonSet and mirror pods skipped), kubeadm
+    reset on the host (its etcd member removed, the kubelet stopped, kubeadm's files removed), then
+    delete its Node object. Refuses to remove the last control plane, and to break etcd's quorum
+    unless --force. A re-join of the host works right after. Leaves CNI configuration and iptables
+    rules, as kubeadm does. Asks for confirmation unless --force.
 
     Examples:
-      fab -H worker3 reset --force
+      fab -H worker3 reset
+      fab -H worker3 reset --force --timeout 5m
+      fab -H master3 reset --dry-run
+      fab -H master3 reset --unreachable --force
+      fab -H worker3 reset --keep-node --force
     """
     from . import cluster
 
     inv, state = _inventory_and_state(inventory, state_dir)
     cluster.reset(inv, _hosts_from(c), state=state, options=Options(dry_run=dry_run), force=force,
-                  only=split_csv(only), skip=split_csv(skip_phases), accept_new_host_keys=accept_new_host_keys)
+                  keep_node=keep_node, unreachable=unreachable, delete_emptydir_data=delete_emptydir_data,
+                  timeout=timeout, only=split_csv(only), skip=split_csv(skip_phases),
+                  accept_new_host_keys=accept_new_host_keys)
 
 
 @kubefab_task(help={"cert": "A PEM certificate file (default: the cluster CA in the state dir)",
@@ -486,9 +508,41 @@ def kubeconfig_user(c, client_name="", org=None, validity_period="8760h", token=
 kubeconfig = Collection("kubeconfig")
 kubeconfig.add_task(kubeconfig_user, name="user")
 
+@kubefab_task(positional=["names"], help={
+    **COMMON_HELP,
+    "names": "all, or a comma list of certificate names (apiserver, etcd-server, admin.conf...)",
+    "new_keys": "Make new private keys too (kubeadm does); by default each certificate keeps its key"})
+def renew(c, names=None, new_keys=False, inventory="", state_dir="", dry_run=False, show_secrets=False,
+          accept_new_host_keys=False, debug=False):
+    """Renew certificates on every control plane (kubeadm certs renew), cluster-wide.
+
+    Re-issues the named leaf certificates and kubeconfig client certificates (same subject,
+    same key, the old SANs plus any the config now requires, a new validity) in the state dir and
+    on each control plane (or the -H ones), one host at a time, then restarts the static pods that
+    read them, each healthy before the next. A CA is never renewed.
+
+    Names: all, apiserver, apiserver-kubelet-client, front-proxy-client, etcd-server, etcd-peer,
+    etcd-healthcheck-client, apiserver-etcd-client, admin.conf, super-admin.conf,
+    controller-manager.conf, scheduler.conf.
+
+    Examples:
+      fab certs.renew all
+      fab certs.renew all --dry-run
+      fab -H master1 certs.renew apiserver
+      fab certs.renew apiserver,front-proxy-client --new-keys
+    """
+    from . import certs as certs_cmd
+
+    inv, state = _inventory_and_state(inventory, state_dir)
+    options = Options(dry_run=dry_run, show_secrets=show_secrets, inventory_path=str(resolve_inventory_path(inventory)))
+    certs_cmd.renew(inv, state, split_csv(names), _hosts_from(c), options=options, new_keys=new_keys,
+                    accept_new_host_keys=accept_new_host_keys)
+
+
 certs = Collection("certs")
 certs.add_task(ca_hash, name="ca-hash")
 certs.add_task(check_expiration, name="check-expiration")
+certs.add_task(renew, name="renew")
 
 @kubefab_task(help={
     "output": "Where to write the backup: a file, or a directory to put <cluster>-etcd-<time>.tar.gz in "

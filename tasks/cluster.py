@@ -204,19 +204,33 @@ def _role(host) -> str:
     return "control-plane" if host.is_control_plane else "worker"
 
 
-# --- reset ----------------------------------------------------------------------------------------
-def reset(inv, names: list[str], *, state, options: Options, force: bool = False, only=(), skip=(),
+# --- reset ---------------------------------------------------------------------------------------
+def reset(inv, names: list[str], *, state, options: Options, force: bool = False, keep_node: bool = False,
+          unreachable: bool = False, delete_emptydir_data: bool = False, timeout: str = "0s", only=(), skip=(),
           accept_new_host_keys: bool = False) -> None:
-    """``fab -H ... reset``: kubeadm reset on each host, one at a time (etcd membership)."""
+    """``fab -H ... reset``: remove each host from the cluster, one at a time (etcd membership):
+    drain, kubeadm reset, delete the Node (``--keep-node``: kubeadm reset alone)."""
+    from .core.config import parse_go_duration
     from .phases.reset import RESET
 
     RESET.select(only, skip)
     if not names:
         raise ConfigError("reset needs -H <host>[,<host>...]", fix="name the hosts to reset")
+    if unreachable and keep_node:
+        raise ConfigError("--unreachable removes a dead host from the cluster's side; --keep-node keeps it in "
+                          "the cluster", fix="pass one of them")
+    try:
+        drain_timeout = parse_go_duration(timeout).total_seconds()
+    except ValueError as exc:
+        raise ConfigError(f"--timeout: {exc}", fix="give a Go duration such as 90s or 5m (0: no limit)") from None
+    if drain_timeout < 0:
+        raise ConfigError(f"--timeout {timeout} is negative", fix="give 0 (no limit) or a positive duration")
     hosts = inv.resolve(names)
+    admin = None if keep_node else _cluster_admin(inv, state)
     if not force and not options.dry_run:
+        what = "reverted" + ("" if keep_node else ", and the node(s) drained and removed from the cluster")
         output.err(f"[reset] WARNING: changes made to {', '.join(h.name for h in hosts)} by 'init' or 'join' "
-                   "will be reverted.")
+                   f"will be {what}.")
         sys.stderr.write("[reset] Are you sure you want to proceed? [y/N]: ")
         sys.stderr.flush()
         answer = sys.stdin.readline().strip().lower() if not sys.stdin.closed else ""
@@ -224,18 +238,117 @@ def reset(inv, names: list[str], *, state, options: Options, force: bool = False
             raise KubefabError("reset aborted: not confirmed", fix="answer y, or pass --force")
 
     from .core.statestore import PendingStore
+    from .phases.reset import Removal
 
     connect = ssh_connector(inv, accept_new_host_keys=accept_new_host_keys)
-
-    def prepare(host):
-        return RunContext(config=inv.kubeadm_config(host, join=True), host_name=host.name, state=state,
-                          options=options, store=PendingStore(state))
+    flags = Removal(force=force, delete_emptydir_data=delete_emptydir_data, timeout_seconds=drain_timeout,
+                    unreachable=unreachable)
 
     def one(host) -> HostResult:
-        run = Run(RESET, "reset", lambda: prepare(host), only=tuple(only), skip=tuple(skip), table=False)
+        ctx = RunContext(config=inv.kubeadm_config(host, join=True), host_name=host.name, state=state,
+                         options=options, store=PendingStore(state))
+        via = None
+        if not keep_node:
+            removal = read_removal(inv, host, ctx, admin, flags, connect=connect)
+            via = inv.host(removal.via) if removal.via else None
+            ctx = replace(ctx, cluster_kubeconfig=admin, removal=removal)
+        run = Run(RESET, "reset" if keep_node else "removed", lambda: ctx, only=tuple(only), skip=tuple(skip),
+                  table=False, via=via)
         return run_workflow(host, run, connect=connect, options=options)
 
     report(run_hosts(hosts, one, parallel=1, role=lambda h: "reset"))
+
+
+def _cluster_admin(inv, state) -> bytes:
+    """The admin.conf reset's cluster-side phases use: the first control plane's, in the state dir."""
+    first = inv.first_control_plane
+    ctx = RunContext(config=inv.kubeadm_config(first), host_name=first.name, state=state, options=Options())
+    admin = ctx.node_state_dir / K.ADMIN_KUBECONFIG
+    if not admin.exists():
+        raise KubefabError(f"no admin.conf of {first.name} in {state.root}: the node cannot be drained and removed "
+                           "from the cluster", fix="pass --state-dir of this cluster, or --keep-node to reset the "
+                                                    "host alone (kubeadm reset)")
+    return admin.read_bytes()
+
+
+def read_removal(inv, host, ctx, admin: bytes, flags, *, connect):
+    """What reset needs to know before planning a node removal: the Node and its pods, the
+    control-plane Nodes (through the API), and for an etcd member the member list and health
+    (etcdctl on another control plane, else on the host itself). Reads only."""
+    from .api import ApiStatus
+    from .drain import list_pods
+    from .phases.reset import etcd_member_of
+    from .session import api_session
+
+    first = inv.first_control_plane
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": ctx.node_name}}
+    try:
+        with api_session(admin, timeout=ctx.timeouts.kubernetes_api_call.total_seconds(),
+                         transport=lambda: connect(first), host=host.name,
+                         via=(first.advertise_address or first.address, K.DEFAULT_API_BIND_PORT)) as api:
+            live = api.get(node)
+            pods = list_pods(api, ctx.node_name) if live is not None and not flags.unreachable else []
+            nodes = api.request("GET", "/api/v1/nodes",
+                                query={"labelSelector": K.CONTROL_PLANE_LABEL})["items"]
+    except (KubefabError, ApiStatus) as exc:
+        problem = exc.problem if isinstance(exc, KubefabError) else str(exc)
+        raise KubefabError(f"cannot read node {ctx.node_name} from the cluster's API: {problem}", host=host.name,
+                           phase="preflight", fix="bring the API server back, or pass --keep-node to reset the "
+                                                  "host alone (kubeadm reset)") from None
+    cps = tuple(sorted(n["metadata"]["name"] for n in nodes))
+    removal = replace(flags, node_exists=live is not None, pods=tuple(pods), control_plane_nodes=cps)
+    peers = [h for h in inv.control_planes if h.name != host.name and h.node_name in cps]
+    if not etcd_member_of(ctx):
+        if flags.unreachable:
+            if not peers:
+                raise KubefabError(f"no other control plane to work from for the unreachable {host.name}",
+                                   host=host.name, phase="preflight", fix="add a control plane to the inventory")
+            removal = replace(removal, via=peers[0].name)
+        return removal
+    errors = []
+    for source in peers + ([] if flags.unreachable else [host]):
+        got = _etcd_status(source, ctx, connect)
+        if isinstance(got, str):
+            errors.append(f"{source.name}: {got}")
+            continue
+        members, healthy = got
+        return replace(removal, etcd_members=tuple(members), healthy_urls=frozenset(healthy),
+                       via=source.name if flags.unreachable else "")
+    if flags.unreachable:
+        raise KubefabError(f"no other control plane answered for etcd: {'; '.join(errors) or 'none in the cluster'}",
+                           host=host.name, phase="preflight",
+                           fix="the member can only be removed through a running etcd member: bring one back")
+    return replace(removal, etcd_error="; ".join(errors) or "no control plane answered")
+
+
+def _etcd_status(source, ctx, connect):
+    """``(members, healthy client URLs)`` asked on ``source``'s own etcd, or why not (a string)."""
+    import json
+
+    from .phases.join import etcdctl_argv
+
+    endpoint = f"https://127.0.0.1:{K.ETCD_CLIENT_PORT}"
+    try:
+        transport = connect(source)
+    except KubefabError as exc:
+        return exc.problem
+    try:
+        listed = transport.run(etcdctl_argv(ctx.pki_dir, [endpoint], "member", "list", "-w", "json"), check=False,
+                               timeout=60)
+        if listed.exit_code != 0:
+            return (listed.tail() or ["etcdctl member list failed"])[-1]
+        health = transport.run(etcdctl_argv(ctx.pki_dir, [endpoint], "endpoint", "health", "--cluster", "-w", "json"),
+                               check=False, timeout=120)
+    except KubefabError as exc:
+        return exc.problem
+    finally:
+        transport.close()
+    try:
+        members = json.loads(listed.stdout).get("members") or []
+        healthy = {e.get("endpoint") for e in json.loads(health.stdout or "[]") if e.get("health")}
+    except (ValueError, AttributeError, TypeError):
+        return "unreadable answer from etcdctl"
+    return members, healthy
 
 
 # --- cluster-up -------------------------------------------------------------------------------------

@@ -71,6 +71,8 @@ class Run:
     :param only, skip: the phase selection flags.
     :param done: ``done(result) -> str``: the closing stage line ("" = none).
     :param table: print the per-phase table after the run.
+    :param via: the inventory host to connect to instead (reset ``--unreachable``: the host is
+        gone and its etcd member is removed from another control plane).
     """
 
     workflow: Workflow
@@ -80,6 +82,7 @@ class Run:
     skip: tuple[str, ...] = ()
     done: Callable[[HostResult], str] | None = None
     table: bool = True
+    via: object = None
 
 
 def render_state_writes(host: str, store) -> str:
@@ -107,8 +110,10 @@ def run_workflow(host, run: Run, *, connect: Callable, options) -> HostResult:
     steps = select(run.workflow, ctx, only=run.only, skip=run.skip)
     ctx = with_selection(ctx, steps)
     paths = probe_paths(steps, ctx)
-    output.stage(f"Connecting to {host.name} ({host.address})")
-    transport = connect(host)
+    target = run.via or host
+    output.stage(f"Connecting to {target.name} ({target.address})"
+                 + (f" for {host.name} (unreachable)" if run.via is not None else ""))
+    transport = connect(target)
     try:
         facts = gather_facts(transport, paths)
         result.timer.add(PhaseTiming(host.name, "connect + facts", time.monotonic() - started,

@@ -105,7 +105,7 @@ def compute(current: ClusterVersions, target: str) -> UpgradePlan:
         have = tgt
     if tgt[1] not in versions.SUPPORTED_MINORS:
         errors.append(f"kubefab renders Kubernetes {versions.supported_text()}, not v1.{tgt[1]}"
-                      + (f"; upgrade kubefab first" if tgt[1] > newest else ""))
+                      + ("; upgrade kubefab first" if tgt[1] > newest else ""))
     if tgt[1] > have[1] + 1:
         errors.append(f"{target} is {tgt[1] - have[1]} minors above the cluster's {current.cluster_version}: "
                       f"upgrades go one minor at a time (first to a v1.{have[1] + 1} release)")

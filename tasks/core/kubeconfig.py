@@ -235,6 +235,29 @@ def client_certificate(data: bytes) -> x509.Certificate | None:
         return None
 
 
+def renew_kubeconfig(data: bytes, ca: pki.CertKeyPair, cluster: ClusterConfiguration, *, now: datetime,
+                     new_key: bool = False, what: str = "kubeconfig", keygen: pki.KeyGen | None = None) -> bytes:
+    """The kubeconfig with its embedded client certificate renewed (kubeadm's ``certs renew
+    admin.conf``...): same user, same key unless ``new_key``, new validity; the rest as it was.
+
+    :raises PKIError: when the file has no embedded client certificate and key.
+    """
+    config = parse_kubeconfig(data, what=what)
+    _, user, _ = current_entries(config, what=what)
+    cert_raw, key_raw = user.get("client-certificate-data"), user.get("client-key-data")
+    if not cert_raw or not key_raw:
+        raise PKIError(f"{what} has no embedded client certificate and key to renew", phase="certs-renew",
+                       fix="renew the certificate it points at yourself, or delete the file and re-run init")
+    cert_pem, key_pem = base64.b64decode(cert_raw), base64.b64decode(key_raw)
+    old = pki.CertKeyPair(pki.parse_certs(cert_pem, what=what)[0], cert_pem,
+                          pki.parse_private_key(key_pem, what=what), key_pem)
+    new = pki.renew_signed(old, ca, cluster, now=now, new_key=new_key, keygen=keygen)
+    user["client-certificate-data"] = _b64(new.cert_pem)
+    if new_key:
+        user["client-key-data"] = _b64(new.key_pem)
+    return render_kubeconfig(config)
+
+
 # --- the kubeadm kubeconfig set ---------------------------------------------------------------
 @dataclass(frozen=True)
 class KubeconfigSpec:

@@ -819,11 +819,13 @@ class NodePKI:
     created: list[str] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    lacking_sans: list[tuple[str, list[str]]] = field(default_factory=list)  # (name, SANs), strict_sans=False
 
 
 def _check_existing_leaf(s: CertSpec, ca: CertKeyPair, crt_path: Path, key_path: Path,
                          cert_data: bytes | None, key_data: bytes | None, expected: AltNames | None,
-                         now: datetime, warnings: list[str]) -> CertKeyPair:
+                         now: datetime, warnings: list[str], *, node_name: str = "",
+                         lacking: list[tuple[str, list[str]]] | None = None) -> CertKeyPair:
     """kubeadm's reuse rule for a leaf of which at least one file exists (reference §1.5)."""
     phase = f"certs/{s.name}"
     if key_data is None:
@@ -847,22 +849,32 @@ def _check_existing_leaf(s: CertSpec, ca: CertKeyPair, crt_path: Path, key_path:
         warnings.append(w)
     if expected is not None:
         missing = missing_sans(leaf, expected)
-        if missing:
+        if missing and lacking is not None:
+            lacking.append((s.name, missing))
+        elif missing:
             raise PKIError(f"{crt_path} does not cover the expected SAN(s) {', '.join(missing)}",
                            phase=phase, details=[f"expected DNS: {', '.join(expected.dns)}",
                                                  f"expected IP: {', '.join(map(str, expected.ips))}"],
-                           fix=_delete_fix(crt_path, key_path).replace(
-                               "a new pair generated", "a new pair generated with every SAN"))
+                           fix=renew_fix(node_name, s.name))
     return CertKeyPair(leaf, cert_data, key, key_data)
+
+
+def renew_fix(node_name: str, name: str) -> str:
+    """The command that re-issues one certificate with every SAN the config requires."""
+    return (f"run `fab -H {node_name or '<host>'} certs.renew {name}`: it re-issues the certificate (same key) "
+            "with every SAN the config requires and restarts what uses it")
 
 
 def ensure_node_pki(cluster_pki: ClusterPKI, node_dir: Path | str, cluster: ClusterConfiguration, *,
                     node_name: str, advertise_address: str, now: datetime,
-                    keygen: KeyGen | None = None, store: "StateStore | None" = None) -> NodePKI:
+                    keygen: KeyGen | None = None, store: "StateStore | None" = None,
+                    strict_sans: bool = True) -> NodePKI:
     """Load or create a control-plane node's leaves under ``<node_dir>/pki`` (reference §1.5).
 
     Existing pairs are reused byte for byte when the key loads, the chain verifies to the CA and
-    every expected SAN is covered; otherwise a :class:`PKIError` names the file and the fix. Under a
+    every expected SAN is covered; otherwise a :class:`PKIError` names the file and the fix
+    (``strict_sans=False``: a SAN the config requires and the certificate lacks is listed in
+    :attr:`NodePKI.lacking_sans` instead; check-expiration and certs.renew read such a PKI). Under a
     CA without key (external-CA mode) every leaf must already exist; nothing is generated.
     """
     root = Path(node_dir) / "pki"
@@ -890,7 +902,8 @@ def ensure_node_pki(cluster_pki: ClusterPKI, node_dir: Path | str, cluster: Clus
                                "CA key in the state dir")
         else:
             found = _check_existing_leaf(s, ca, crt_path, key_path, cert_data, key_data, expected, now,
-                                         result.warnings)
+                                         result.warnings, node_name=node_name,
+                                         lacking=None if strict_sans else result.lacking_sans)
         todo.append((s, ca, crt_path, key_path, found, sans_warnings))
     for s, ca, crt_path, key_path, found, sans_warnings in todo:
         if found is None:
@@ -905,6 +918,42 @@ def ensure_node_pki(cluster_pki: ClusterPKI, node_dir: Path | str, cluster: Clus
             result.reused.append(s.name)
         result.leaves[s.name] = pair
     return result
+
+
+def subject_of(cert: x509.Certificate) -> tuple[str, tuple[str, ...]]:
+    """(CN, O values) of a certificate."""
+    cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    orgs = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+    return (str(cn[0].value) if cn else ""), tuple(str(o.value) for o in orgs)
+
+
+def renew_signed(old: CertKeyPair, ca: CertKeyPair, cluster: ClusterConfiguration, *, now: datetime,
+                 required: AltNames | None = None, new_key: bool = False,
+                 keygen: KeyGen | None = None) -> CertKeyPair:
+    """kubeadm's ``certs renew`` of one certificate: the old one's subject, usages and SANs (plus
+    the ``required`` ones the config asks for now), NotBefore = now - 5 min, NotAfter = now +
+    certificateValidityPeriod, signed by ``ca``. The key is kept unless ``new_key``
+    (kubeadm makes a new one; keeping it lets a renew be undone by putting the old certificate back).
+    """
+    cert = old.cert
+    cn, orgs = subject_of(cert)
+    try:
+        usages = list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+    except x509.ExtensionNotFound:
+        usages = []
+    have = cert_alt_names(cert)
+    alt = AltNames.build(list(have.dns) + list(required.dns if required else ()),
+                         list(have.ips) + list(required.ips if required else ()))
+    if old.key is None and not new_key:
+        raise PKIError(f"cannot renew {cn!r}: its private key is not available", phase="certs-renew",
+                       fix="put its key in the state dir, or renew it with your CA (external CA)")
+    keep = old.key
+    start = _utc(now)
+    return build_signed(ca, cn=cn, organizations=orgs, usages=usages, alt_names=alt,
+                        algorithm=cluster.encryption_algorithm if new_key else key_algorithm(keep),
+                        not_before=start - K.CERTIFICATE_BACKDATE,
+                        not_after=start + cluster.certificate_validity_period,
+                        keygen=keygen if new_key else (lambda _algorithm: keep))
 
 
 def node_files(cluster_pki: ClusterPKI, node_pki: NodePKI) -> list[tuple[str, bytes, int]]:

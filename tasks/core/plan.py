@@ -99,7 +99,9 @@ class ApiObject:
     ``strategy``: ``apply`` (create or update to match), ``retain`` (create if missing, keep an
     existing one), ``merge`` (create, or update only the keys given, keeping others: cluster-info
     whose ``jws-kubeconfig-*`` keys belong to the controller manager), ``patch`` (add labels,
-    annotations and taints to an existing object: the Node), ``kubeadm-certs`` (create the
+    annotations and taints to an existing object: the Node), ``cordon``, ``drain`` and ``delete``
+    (reset's node removal: mark the Node unschedulable, evict its pods as ``drain`` says, delete
+    it; an object already gone is unchanged), ``kubeadm-certs`` (create the
     ``related`` owner token first, then the Secret; unchanged when ``compare`` says so).
     """
 
@@ -114,6 +116,8 @@ class ApiObject:
     # the node kubeconfig to retry with when the API answers 403 Forbidden (kubeadm creates
     # the kubeadm:cluster-admins binding with super-admin.conf when admin.conf has no rights yet)
     fallback_kubeconfig: str = ""
+    # strategy "drain": kubectl drain's options (reset's node removal)
+    drain: "DrainSpec | None" = None
 
     @property
     def api_version(self) -> str:
@@ -136,11 +140,27 @@ class ApiObject:
         return f"{self.kind} {ns}{self.name}"
 
     def describe(self) -> str:
+        if self.drain is not None:
+            d = self.drain
+            opts = [o for o, on in (("--force", d.force), ("--delete-emptydir-data", d.delete_emptydir_data)) if on]
+            opts.append(f"--timeout {int(d.timeout_seconds)}s" if d.timeout_seconds else "no timeout")
+            return f"{self.strategy} {self.ref()} ({', '.join(opts)})"
         return f"{self.strategy} {self.ref()}"
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": "api", "apiVersion": self.api_version, "objectKind": self.kind,
                 "namespace": self.namespace, "name": self.name, "strategy": self.strategy}
+
+
+@dataclass(frozen=True)
+class DrainSpec:
+    """kubectl drain's options: ``force`` deletes pods without a controller, ``timeout_seconds``
+    bounds the whole drain (0: no limit); ``host`` prefixes its progress lines."""
+
+    force: bool = False
+    delete_emptydir_data: bool = False
+    timeout_seconds: float = 0.0
+    host: str = ""
 
 
 @dataclass(frozen=True)
@@ -256,7 +276,7 @@ def plans_to_json(plans: Iterable[Plan]) -> str:
 
 # --- plans as plain data: JSON out and back -------------------------------------------------------
 _TYPES = {cls.__name__: cls for cls in (FileWrite, FileRemove, Command, ApiObject, Wait, Message,
-                                        SameKubeadmCerts, Plan)}
+                                        SameKubeadmCerts, DrainSpec, Plan)}
 
 
 def _encode(value: Any, reveal: bool) -> Any:

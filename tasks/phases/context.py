@@ -65,6 +65,12 @@ class RunContext:
         mentions control-plane joins only when upload-certs runs).
     :param etcd_restore: the snapshot and members of an ``etcd.restore`` run
         (:class:`~tasks.phases.etcd.RestoreData`); None otherwise.
+    :param cluster_kubeconfig: the kubeconfig the API phases use instead of the node's own
+        (reset's drain and Node removal: the state dir's admin.conf of the first control plane).
+    :param removal: what reset learned about the node's place in the cluster before planning
+        (:class:`tasks.phases.reset.Removal`); None = a plain kubeadm reset (``--keep-node``).
+    :param renewal: the certificates ``certs.renew`` made for this node
+        (:class:`tasks.phases.renew.Renewal`).
     """
 
     config: KubeadmConfig
@@ -77,6 +83,9 @@ class RunContext:
     join_data: JoinData | None = None
     selected: frozenset[str] = frozenset()
     etcd_restore: Any = None
+    cluster_kubeconfig: bytes | None = None
+    removal: Any = None
+    renewal: Any = None
 
     def with_facts(self, facts: HostFacts | None) -> "RunContext":
         """The same inputs with (new) facts; derived values are computed again."""
@@ -268,7 +277,10 @@ class RunContext:
 
     @property
     def api_kubeconfig(self) -> bytes | None:
-        """The kubeconfig API phases use on this node: admin.conf on a control plane."""
+        """The kubeconfig API phases use on this node: admin.conf on a control plane (or the
+        command's ``cluster_kubeconfig``)."""
+        if self.cluster_kubeconfig is not None:
+            return self.cluster_kubeconfig
         return self.kubeconfigs.get(K.ADMIN_KUBECONFIG) if self.is_control_plane else None
 
     @property
@@ -276,6 +288,22 @@ class RunContext:
         """``--patches``, else the config's ``patches.directory`` (kubeadm's PatchesDir)."""
         node = self.config.init or self.config.join
         return self.options.patches or (node.patches_directory if node is not None else "")
+
+    @property
+    def api_via(self) -> tuple[str, int] | None:
+        """Where the API server is as the host sees it, for a tunnel through the host: the
+        ``cluster_kubeconfig``'s server (the control-plane endpoint, which every node reaches),
+        else this control plane's own address."""
+        if self.cluster_kubeconfig is not None:
+            import yaml
+
+            try:
+                server = yaml.safe_load(self.cluster_kubeconfig)["clusters"][0]["cluster"]["server"]
+                host, port = split_host_port(server.removeprefix("https://"))
+                return host, int(port or 443)
+            except (TypeError, KeyError, IndexError, ValueError, yaml.YAMLError):
+                return None  # no tunnel: the API must answer from here
+        return self.advertise_address, self.bind_port
 
     @cached_property
     def patches(self):

@@ -16,7 +16,16 @@ static pods: it removes their manifests and waits until the control-plane ports 
 ``crictl rmp --all --force`` then removes whatever else the runtime runs, when crictl exists.
 
 Like kubeadm, reset leaves iptables/nftables/IPVS rules, the CNI configuration in
-``/etc/cni/net.d``, ``$HOME/.kube/config`` and the Node object in the API alone.
+``/etc/cni/net.d`` and ``$HOME/.kube/config`` alone.
+
+Node removal (the default; ``--keep-node`` is kubeadm reset alone): kubeadm documents removing a
+node as ``kubectl drain``, ``kubeadm reset``, ``kubectl delete node``, so the workflow adds
+``drain`` before and ``delete-node`` after kubeadm's phases, both through the API with the state
+dir's admin.conf. ``preflight`` refuses, from what the command read before planning
+(:class:`Removal`), to remove the last control plane, to break etcd's quorum (unless
+``--force``) and to drain pods kubectl drain would refuse. With ``--unreachable`` the host is
+gone: drain and cleanup-node are skipped, and the member is removed by ``etcdctl`` on another
+control plane (the pipeline connects there instead).
 """
 
 from __future__ import annotations
@@ -25,10 +34,83 @@ import posixpath
 import shlex
 
 from ..core import constants as K
-from ..core.plan import Command, FileRemove, Message, Plan
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..core.errors import PreflightError
+from ..core.plan import ApiObject, Command, DrainSpec, FileRemove, Message, Plan
 from .join import etcdctl_argv, retry_script
 from .joindata import client_url, peer_url
-from .workflow import OPERATOR, Phase, Workflow
+from .workflow import API, OPERATOR, Phase, Workflow
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What reset read from the cluster before planning a node removal (no facts: the command's
+    prepare step asks the API and an etcd member; phases only read this).
+
+    :param node_exists: the Node object is there.
+    :param pods: the Pods bound to the node (for drain's filters and the dry-run).
+    :param control_plane_nodes: Nodes labelled as control planes.
+    :param etcd_members: ``etcdctl member list -w json``'s members ({} when not asked).
+    :param healthy_urls: client URLs that answered ``etcdctl endpoint health --cluster``.
+    :param etcd_error: why the members could not be read ("" = they were).
+    :param via: the control plane the pipeline connects to instead of the host (``--unreachable``).
+    """
+
+    force: bool = False
+    delete_emptydir_data: bool = False
+    timeout_seconds: float = 0.0
+    unreachable: bool = False
+    node_exists: bool = True
+    pods: tuple[dict[str, Any], ...] = ()
+    control_plane_nodes: tuple[str, ...] = ()
+    etcd_members: tuple[dict[str, Any], ...] = ()
+    healthy_urls: frozenset[str] = field(default_factory=frozenset)
+    etcd_error: str = ""
+    via: str = ""
+
+
+def removing(ctx) -> bool:
+    return ctx.removal is not None
+
+
+def reachable(ctx) -> bool:
+    return ctx.removal is None or not ctx.removal.unreachable
+
+
+def _node_ref(ctx) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": ctx.node_name}}
+
+
+def etcd_member_of(ctx) -> bool:
+    """The node is (by the config) a control plane with a local etcd member."""
+    return ctx.is_control_plane and ctx.cluster.etcd_local is not None and ctx.cluster.etcd_external is None
+
+
+def removal_problems(ctx) -> list[tuple[str, str, bool]]:
+    """(problem, fix, overridable by --force) that keep the node from being removed."""
+    r = ctx.removal
+    out: list[tuple[str, str, bool]] = []
+    if r is None:
+        return out
+    name = ctx.node_name
+    if name in r.control_plane_nodes and set(r.control_plane_nodes) == {name}:
+        out.append((f"{name} is the last control plane of the cluster: removing it would leave no API server "
+                    "and no etcd", f"join another control plane first, or tear the cluster down host by host with "
+                    f"`fab -H {ctx.host_name} reset --keep-node`", False))
+    if etcd_member_of(ctx):
+        from ..drain import quorum_problem
+
+        if r.etcd_error:
+            out.append((f"cannot check etcd's quorum before removing {name}'s member: {r.etcd_error}",
+                        "bring a control plane's etcd back, or pass --force to remove it unchecked", True))
+        else:
+            why = quorum_problem(list(r.etcd_members), set(r.healthy_urls), peer_url(ctx.advertise_address))
+            if why:
+                out.append((f"removing {name}'s etcd member would break etcd's quorum: {why}",
+                            "bring the unhealthy members back (or remove them first), or pass --force", True))
+    return out
 
 RESET_KUBECONFIGS = (K.ADMIN_KUBECONFIG, K.SUPER_ADMIN_KUBECONFIG, K.KUBELET_KUBECONFIG,
                      K.BOOTSTRAP_KUBELET_KUBECONFIG, K.CONTROLLER_MANAGER_KUBECONFIG, K.SCHEDULER_KUBECONFIG)
@@ -54,9 +136,16 @@ def has_local_etcd(ctx) -> bool:
 
 def plan_reset_preflight(ctx) -> Plan:
     plan = Plan("preflight", ctx.host_name)
+    for problem, fix, overridable in removal_problems(ctx):
+        if overridable and ctx.removal.force:
+            plan.notes.append(f"[WARNING] {problem} (--force: removing it anyway)")
+            continue
+        raise PreflightError(problem, host=ctx.host_name, phase="preflight", fix=fix)
+    if ctx.removal is not None and ctx.removal.unreachable:
+        plan.notes.append(f"{ctx.host_name} is unreachable: nothing is done on it; its etcd member is removed "
+                          f"through {ctx.removal.via or 'another control plane'} and its Node deleted")
+        return plan
     if ctx.facts is not None and ctx.fact("uid", 0) != 0:
-        from ..core.errors import PreflightError
-
         raise PreflightError("reset must run as root", host=ctx.host_name, phase="preflight",
                              fix="connect as root or configure sudo for this host in the inventory")
     plan.notes.append("[reset] Are you sure? The changes made to this host by init or join will be reverted "
@@ -129,8 +218,29 @@ def stop_static_pods_command(ctx) -> Command:
                    ignore_failure=True)
 
 
+def remove_member_from_peer_command(ctx) -> Command:
+    """Remove the (unreachable) node's member with etcdctl on another control plane, through
+    that member's local client URL; "not a member" is done. Failing is an error here: the host
+    is gone, nothing else will remove it."""
+    ec = shlex.join(etcdctl_argv(ctx.pki_dir, [f"https://127.0.0.1:{K.ETCD_CLIENT_PORT}"]))
+    value = peer_url(ctx.advertise_address)
+    script = (
+        f"list=$({ec} member list) || {{ echo 'cannot reach etcd on this control plane' >&2; exit 1; }}\n"
+        f"id=$(printf '%s\\n' \"$list\" | awk -F', ' -v p={shlex.quote(value)} 'index($4, p) {{print $1}}')\n"
+        "[ -n \"$id\" ] || { echo 'not a member (already removed)'; exit 0; }\n"
+        + retry_script(f"{ec} member remove \"$id\"", int(ctx.timeouts.etcd_api_call.total_seconds()),
+                        ("member not found",)))
+    return Command(("sh", "-c", script), f"remove etcd member {ctx.node_name} ({value}) from a peer")
+
+
 def plan_remove_etcd_member(ctx) -> Plan:
     plan = Plan("remove-etcd-member", ctx.host_name)
+    if not reachable(ctx):
+        if etcd_member_of(ctx):
+            plan.add(remove_member_from_peer_command(ctx))
+        else:
+            plan.notes.append("no local etcd member on this node")
+        return plan
     if ctx.cluster.etcd_external is not None:
         plan.notes.append("external etcd: remove this node's data from it yourself; nothing is done here")
         return plan
@@ -171,9 +281,41 @@ def plan_cleanup_node(ctx) -> Plan:
         plan.notes.append(f"[reset] WARNING: cleaning a non-default certificates directory: {ctx.pki_dir}")
     for name in RESET_KUBECONFIGS:
         plan.add(FileRemove(posixpath.join(K.KUBERNETES_DIR, name)))
-    plan.notes.extend(LEFT_BEHIND)
-    for line in LEFT_BEHIND:  # said once the host is reset, as kubeadm does
+    left = LEFT_BEHIND if not removing(ctx) else LEFT_BEHIND[:-1]
+    plan.notes.extend(left)
+    for line in left:  # said once the host is reset, as kubeadm does
         plan.add(Message(line))
+    return plan
+
+
+def plan_drain(ctx) -> Plan:
+    """kubectl cordon + drain of the node; pods drain would refuse stop the run here, before
+    anything is done."""
+    from ..drain import classify_pods
+
+    r = ctx.removal
+    plan = Plan("drain", ctx.host_name)
+    if not r.node_exists:
+        plan.notes.append(f"no Node {ctx.node_name} in the cluster: nothing to drain")
+        return plan
+    drained = classify_pods(list(r.pods), force=r.force, delete_emptydir_data=r.delete_emptydir_data)
+    if drained.refused:
+        raise PreflightError(f"cannot drain node {ctx.node_name}: {len(drained.refused)} pod(s) cannot be evicted",
+                             details=[f"{p}: {why}" for p, why in drained.refused],
+                             fix="pass the flag named above, or move those pods first")
+    plan.notes.extend(drained.notes())
+    spec = DrainSpec(force=r.force, delete_emptydir_data=r.delete_emptydir_data, timeout_seconds=r.timeout_seconds,
+                     host=ctx.host_name)
+    plan.add(ApiObject(_node_ref(ctx), strategy="cordon"), ApiObject(_node_ref(ctx), strategy="drain", drain=spec))
+    return plan
+
+
+def plan_delete_node(ctx) -> Plan:
+    plan = Plan("delete-node", ctx.host_name)
+    if not ctx.removal.node_exists:
+        plan.notes.append(f"no Node {ctx.node_name} in the cluster: nothing to delete")
+        return plan
+    plan.add(ApiObject(_node_ref(ctx), strategy="delete"))
     return plan
 
 
@@ -181,9 +323,15 @@ RESET = Workflow(
     "reset",
     (
         Phase("preflight", "Run reset pre-flight checks", run=plan_reset_preflight, where=OPERATOR),
+        Phase("drain", "Cordon the node and evict its pods (kubectl drain)", run=plan_drain, where=API,
+              run_if=lambda ctx: removing(ctx) and reachable(ctx),
+              skip_reason="--keep-node, or the host is unreachable"),
         Phase("remove-etcd-member", "Remove a local etcd member", run=plan_remove_etcd_member,
               probes=lambda ctx: [_etcd_manifest_path()]),
-        Phase("cleanup-node", "Run cleanup node", run=plan_cleanup_node),
+        Phase("cleanup-node", "Run cleanup node", run=plan_cleanup_node, run_if=reachable,
+              skip_reason="the host is unreachable"),
+        Phase("delete-node", "Delete the Node object (kubectl delete node)", run=plan_delete_node, where=API,
+              run_if=removing, skip_reason="--keep-node"),
     ),
     summary="Performs a best effort revert of changes made to this host by 'init' or 'join'",
 )

@@ -42,6 +42,7 @@ def _flags(arguments) -> dict[str, object]:
 _program = make_program()
 CORE_FLAGS = _flags(_program.core_args() + _program.task_args())
 TASK_FLAGS = {name: _flags(args) for name, args in task_arguments(ns)}
+# arguments a task takes by position (certs.renew's kubeadm-style sub-command: all, or names)
 
 
 def _placeholder(token: str) -> bool:

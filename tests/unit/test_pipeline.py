@@ -250,3 +250,55 @@ def test_summary_table_names_every_failed_host(capsys):
     err = capsys.readouterr().err
     assert re.search(r"HOST\s+ROLE\s+PHASES\s+CHANGED\s+TIME\s+RESULT", err)
     assert re.search(r"^a\s+worker\s+3\s+2\s+1\.0s\s+ok$", err, re.M) and re.search(r"^b\s+.*FAILED$", err, re.M)
+
+
+# --- reset as node removal on the pipeline ----------------------------------------------------------
+def _removal_run(inv, tmp_path, removal, *, via=None):
+    from dataclasses import replace as _replace
+
+    from tasks.core.state import ClusterState
+    from tasks.core.statestore import PendingStore
+    from tasks.phases.context import Options, RunContext
+    from tasks.phases.reset import RESET
+    from tasks.pipeline import Run
+
+    host = inv.host("master3")
+    options = Options(dry_run=True)
+    ctx = RunContext(config=inv.kubeadm_config(host, join=True), host_name=host.name,
+                     state=ClusterState(tmp_path / "state"), options=options,
+                     store=PendingStore(ClusterState(tmp_path / "state")))
+    ctx = _replace(ctx, removal=removal, cluster_kubeconfig=b"admin")
+    return host, options, Run(RESET, "removed", lambda: ctx, table=False, via=via)
+
+
+def test_reset_of_an_unreachable_host_connects_only_to_the_peer(tmp_path, inv, capsys):
+    from tasks.phases.reset import Removal
+    from tasks.pipeline import run_workflow
+
+    removal = Removal(unreachable=True, via="master1", control_plane_nodes=("master1", "master2", "master3"))
+    host, options, run = _removal_run(inv, tmp_path, removal, via=inv.host("master1"))
+    connected = []
+    fake = StrictTransport([probe()])
+    run_workflow(host, run, connect=lambda h: connected.append(h.name) or fake, options=options)
+    assert connected == ["master1"] and fake.closed and not fake.expect
+    out = capsys.readouterr()
+    assert "Connecting to master1" in out.err and "for master3 (unreachable)" in out.err
+    assert "[master3] [remove-etcd-member]" in out.out and "member remove" in out.out
+    assert "api: delete Node master3" in out.out and "cordon" not in out.out
+    assert "remove /etc/kubernetes/pki" not in out.out  # nothing of the dead host's reset runs on the peer
+    assert not (tmp_path / "state").exists()
+
+
+def test_reset_dry_run_of_a_removal_lists_drain_and_delete_after_one_probe(tmp_path, inv, capsys):
+    from tasks.phases.reset import Removal
+    from tasks.pipeline import run_workflow
+
+    removal = Removal(control_plane_nodes=("master1", "master2", "master3"), force=True, timeout_seconds=90,
+                      etcd_error="not asked in this test")
+    host, options, run = _removal_run(inv, tmp_path, removal)
+    fake = StrictTransport([probe()])
+    run_workflow(host, run, connect=lambda h: fake, options=options)
+    assert len(fake.calls) == 1
+    out = capsys.readouterr().out
+    assert "api: cordon Node master3" in out and "api: drain Node master3 (--force, --timeout 90s)" in out
+    assert out.index("[drain]") < out.index("[cleanup-node]") < out.index("api: delete Node master3")

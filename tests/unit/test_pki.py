@@ -296,7 +296,8 @@ def test_missing_san_is_reported_not_reused(tmp_path, key_cache, fixed_now):
     e = err.value
     assert "new.example.com" in e.problem and "10.9.9.9" in e.problem
     assert "apiserver.crt" in e.problem and e.phase == "certs/apiserver"
-    assert "delete" in e.fix and "apiserver.key" in e.fix
+    # the fix is the command that re-issues it with every SAN (issue 13), not "delete it"
+    assert f"`fab -H {NODE} certs.renew apiserver`" in e.fix
     assert snapshot(tmp_path) == before
 
 
