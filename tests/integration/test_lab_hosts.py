@@ -263,3 +263,11 @@ def test_fabric_connects_from_the_switch_with_verified_host_keys(lab: Lab) -> No
         with pytest.raises(paramiko.SSHException):
             stranger.open()
         stranger.close()
+
+
+def test_inotify_limits_hold_many_kubelets(lab: Lab) -> None:
+    """Every kubelet and containerd of every lab takes from one per-user inotify budget."""
+    from tests.lab.hosts import INOTIFY_LIMITS
+
+    for path, want in INOTIFY_LIMITS.items():
+        assert int(Path(path).read_text()) >= want, path

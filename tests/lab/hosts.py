@@ -241,6 +241,24 @@ def lab_identity(lab_dir: Path) -> tuple[str, str]:
     return tag, subnet
 
 
+# Every kubelet and containerd on the machine takes inotify instances from one per-user budget
+# (128 by default): a few labs side by side ran out ("inotify_init: too many open files" from a
+# kubelet). kind asks its users to raise the same limits.
+INOTIFY_LIMITS = {"/proc/sys/fs/inotify/max_user_instances": 1024,
+                  "/proc/sys/fs/inotify/max_user_watches": 524288}
+
+
+def raise_inotify_limits() -> None:
+    """Raise the machine's inotify limits to at least INOTIFY_LIMITS (never lower them)."""
+    for path, want in INOTIFY_LIMITS.items():
+        try:
+            if int(Path(path).read_text()) < want:
+                Path(path).write_text(f"{want}\n")
+        except (OSError, ValueError) as exc:
+            raise LabError(f"cannot raise {path} to {want}: {exc}",
+                           fix=f"run as root, or set it by hand: sysctl -w {path[10:].replace('/', '.')}={want}")
+
+
 def default_control_planes(n: int) -> int:
     """1 control plane for fewer than 3 hosts, else 3 (the issue's rule)."""
     return 1 if n < 3 else 3
@@ -411,6 +429,7 @@ class Lab:
         version = k8s_version or os.environ.get(K8S_VERSION_ENV) or DEFAULT_K8S_VERSION
         # The real components, built (once) before any host exists; then their images.
         self.images = images.ensure_images(version)
+        raise_inotify_limits()
         with self._locked():
             state = self.load()
             if state is not None and netns_inode(self.switch_netns_path) is None:
