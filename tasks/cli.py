@@ -11,10 +11,13 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import shlex
+import sys
+import time
 import traceback
 
 from fabric import Executor as FabricExecutor
-from invoke import Call, Collection, Exit, ParserContext, task
+from invoke import Call, Collection, Exit, ParserContext, Task, task
 
 from .core.errors import KubefabError
 from .core.secrets import Secret
@@ -81,34 +84,120 @@ def _hosts_from(c) -> list[str]:
     return hosts
 
 
-def kubefab_task(*args, **kwargs):
-    """``@task`` plus kubefab's error handling and whole-host-list calling.
+# The short flags kubefab chose (Fabric's core ones aside): -o as kubectl's and kubeadm's output
+# format, -v (-vv) as the verbosity every CLI has. Fabric's core has neither.
+SHORT_FLAGS = {"output": "o", "verbose": "v"}
+OUTPUT_HELP = "Output format: text (default), json or yaml; the document goes to stdout, everything else to stderr"
+VERBOSE_HELP = "More detail on stderr: -v commands and timings, -vv raw output too (always redacted, always in the log file)"
+# flags whose value is a credential: never written to the log file, not even redacted by pattern
+SECRET_FLAGS = ("--token", "--certificate-key")
 
-    No short flags are generated (Invoke's default would give each task its own, made-up
-    ``-h``, ``-o``, ``-r``...): kubefab's flags are long and named as kubeadm names them, and
-    ``-h`` after a task stays help.
+
+class KubefabTask(Task):
+    """A task whose only short flags are :data:`SHORT_FLAGS` (Invoke's generated ones would
+    give each task its own made-up ``-h``, ``-o``, ``-r``...)."""
+
+    def arg_opts(self, name, default, taken_names):
+        opts = super().arg_opts(name, default, taken_names)
+        if name in SHORT_FLAGS:
+            opts["names"] = [*opts["names"], SHORT_FLAGS[name]]
+        return opts
+
+
+def _with_common_params(fn, *, reports: bool):
+    """``fn``'s signature plus ``verbose`` (every task) and ``output`` (tasks that report)."""
+    sig = inspect.signature(fn)
+    params = list(sig.parameters.values())
+    extra = [inspect.Parameter("verbose", inspect.Parameter.KEYWORD_ONLY, default=0)]
+    if reports:
+        extra.insert(0, inspect.Parameter("output", inspect.Parameter.KEYWORD_ONLY, default=""))
+    names = {p.name for p in params}
+    extra = [p for p in extra if p.name not in names]
+    return sig.replace(parameters=[*params, *extra])
+
+
+def redacted_argv(argv: list[str]) -> list[str]:
+    """The command line for the log file: the values of :data:`SECRET_FLAGS` replaced."""
+    out: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            out.append("<redacted>")
+            hide_next = False
+            continue
+        flag = arg.split("=", 1)[0]
+        if flag in SECRET_FLAGS:
+            if "=" in arg:
+                out.append(f"{flag}=<redacted>")
+            else:
+                out.append(arg)
+                hide_next = True
+            continue
+        out.append(arg)
+    return out
+
+
+def kubefab_task(*args, reports: bool = False, **kwargs):
+    """``@task`` plus kubefab's error handling, whole-host-list calling and common flags.
+
+    No short flags are generated: kubefab's flags are long and named as kubeadm names them,
+    ``-h`` after a task stays help; the only short ones are ``-o`` and ``-v``
+    (:data:`SHORT_FLAGS`). Every task gets ``-v``/``--verbose`` and writes the log file
+    (:func:`tasks.output.open_log`); a task that ``reports`` gets ``-o``/``--output``
+    (text, json, yaml: :func:`tasks.output.emit`).
     """
+    from . import output as out
 
     def wrap(fn):
         # one shared help table; each task documents only the flags it has
-        if "help" in kwargs:
-            params = inspect.signature(fn).parameters
-            kwargs["help"] = {k: v for k, v in kwargs["help"].items() if k in params}
+        params = inspect.signature(fn).parameters
+        kwargs["help"] = {k: v for k, v in kwargs.get("help", {}).items() if k in params}
+        kwargs["help"]["verbose"] = VERBOSE_HELP
+        if reports:
+            kwargs["help"]["output"] = OUTPUT_HELP
 
         @functools.wraps(fn)
         def inner(c, *a, **kw):
+            from . import __version__
+
             debug = kw.get("debug") or os.environ.get("KUBEFAB_DEBUG") == "1"
+            verbose = int(kw.pop("verbose", 0) or 0)
+            fmt = kw.pop("output", "") if reports else ""
+            name = fn.__name__.replace("_", "-")
+            try:
+                out.configure(format=fmt, verbosity=verbose, command=name)
+            except ValueError:
+                raise Exit(f"-o/--output {fmt[:20]!r} is not an output format\n"
+                           f"  fix: use one of: {', '.join(out.FORMATS)}", code=1) from None
+            out.open_log()
+            started = time.monotonic()
+            out.LOG.info("run: %s (kubefab %s, pid %d)", shlex.join(redacted_argv(sys.argv)), __version__,
+                         os.getpid())
+            code = 0
             try:
                 return fn(c, *a, **kw)
             except KubefabError as exc:
-                if debug:
+                code = 1
+                if debug or verbose >= 2:
                     traceback.print_exc()
+                out.LOG.debug("%s", traceback.format_exc())
+                out.LOG.error("%s", exc.render())
                 raise Exit(exc.render(), code=1) from None
             except KeyboardInterrupt:
+                code = 130
                 raise Exit("interrupted", code=130) from None
+            except BaseException:
+                code = 1
+                out.LOG.error("%s", traceback.format_exc())
+                raise
+            finally:
+                out.LOG.info("exit %d after %.1fs", code, time.monotonic() - started)
+                out.close_log()
+                out.configure()  # in-process callers (tests) get text output back
 
+        inner.__signature__ = _with_common_params(fn, reports=reports)
         inner.kubefab_hosts = True
-        return task(*args, auto_shortflags=False, **kwargs)(inner)
+        return task(*args, klass=KubefabTask, auto_shortflags=False, incrementable=["verbose"], **kwargs)(inner)
 
     return wrap
 
@@ -123,8 +212,8 @@ COMMON_HELP = {
                  "beside the inventory)",
     "dry_run": "Show what would change on each host; change nothing",
     "offline": "With --dry-run: make no connection; take node name and address from the inventory",
-    "output": "With --dry-run --offline: write every planned file to DIR/<host>/<path>, the API objects to "
-              "DIR/api/<namespace>/<Kind>-<name>.yaml (Secrets redacted) and DIR/plan.json",
+    "output_dir": "With --dry-run --offline: write every planned file to DIR/<host>/<path>, the API objects to "
+                  "DIR/api/<namespace>/<Kind>-<name>.yaml (Secrets redacted) and DIR/plan.json",
     "only": "Run only these phases (comma list of kubeadm phase paths, e.g. certs,kubeconfig/admin)",
     "skip_phases": "Skip these phases (comma list, e.g. addon/kube-proxy,upload-certs); wins over --only",
     "show_secrets": "Print tokens, certificate keys and private keys instead of redacting them",
@@ -164,15 +253,16 @@ Examples:
   fab -H master1 init
   fab -H master1 init --upload-certs
   fab -H master1 init --dry-run
-  fab -H master1 init --dry-run --offline --output out/
+  fab -H master1 init --dry-run --offline --output-dir out/
+  fab -H master1 init --dry-run -o json
   fab -H master1 init --only certs
   fab -H master1 init --skip-phases addon/kube-proxy
 """
     )
 
 
-@kubefab_task(help=_init_help())
-def init(c, inventory="", state_dir="", dry_run=False, offline=False, output="", only="", skip_phases="",
+@kubefab_task(help=_init_help(), reports=True)
+def init(c, inventory="", state_dir="", dry_run=False, offline=False, output_dir="", only="", skip_phases="",
          show_secrets=False, upload_certs=False, certificate_key="", skip_certificate_key_print=False,
          skip_token_print=False, ignore_preflight_errors="", accept_new_host_keys=False,
          prompt_for_sudo_password=False, debug=False):
@@ -189,7 +279,7 @@ def init(c, inventory="", state_dir="", dry_run=False, offline=False, output="",
         inventory_path=str(resolve_inventory_path(inventory)),
     )
     commands.init(
-        hosts=_hosts_from(c), options=options, state_dir=state_dir, output_dir=output,
+        hosts=_hosts_from(c), options=options, state_dir=state_dir, output_dir=output_dir,
         only=split_csv(only), skip=split_csv(skip_phases),
         accept_new_host_keys=accept_new_host_keys, prompt_for_sudo_password=prompt_for_sudo_password,
     )
@@ -233,7 +323,7 @@ def _join(c, *, control_plane: bool, inventory, state_dir, dry_run, only, skip_p
                  prompt_for_sudo_password=prompt_for_sudo_password, parallel=int(parallel))
 
 
-@kubefab_task(help=JOIN_HELP)
+@kubefab_task(help=JOIN_HELP, reports=True)
 def join(c, inventory="", state_dir="", dry_run=False, only="", skip_phases="", show_secrets=False,
          ignore_preflight_errors="", accept_new_host_keys=False, prompt_for_sudo_password=False, token="",
          discovery_token_ca_cert_hash="", discovery_token_unsafe_skip_ca_verification=False, discovery_file="",
@@ -256,7 +346,7 @@ def join(c, inventory="", state_dir="", dry_run=False, only="", skip_phases="", 
           discovery_file=discovery_file, endpoint=endpoint, parallel=parallel)
 
 
-@kubefab_task(help=JOIN_HELP)
+@kubefab_task(help=JOIN_HELP, reports=True)
 def join_control_plane(c, inventory="", state_dir="", dry_run=False, only="", skip_phases="", show_secrets=False,
                        ignore_preflight_errors="", accept_new_host_keys=False, prompt_for_sudo_password=False,
                        token="", discovery_token_ca_cert_hash="", discovery_token_unsafe_skip_ca_verification=False,
@@ -278,7 +368,7 @@ def join_control_plane(c, inventory="", state_dir="", dry_run=False, only="", sk
           discovery_file=discovery_file, endpoint=endpoint, certificate_key=certificate_key, parallel=1)
 
 
-@kubefab_task(help={**COMMON_HELP, "parallel": JOIN_HELP["parallel"]})
+@kubefab_task(help={**COMMON_HELP, "parallel": JOIN_HELP["parallel"]}, reports=True)
 def cluster_up(c, inventory="", state_dir="", dry_run=False, show_secrets=False, accept_new_host_keys=False,
                parallel=10, debug=False):
     """Bring up the whole cluster of the inventory: init, control-plane joins, workers.
@@ -299,7 +389,7 @@ def cluster_up(c, inventory="", state_dir="", dry_run=False, show_secrets=False,
                        parallel=int(parallel))
 
 
-@kubefab_task(help={**COMMON_HELP, "force": "Reset without asking for confirmation"})
+@kubefab_task(help={**COMMON_HELP, "force": "Reset without asking for confirmation"}, reports=True)
 def reset(c, inventory="", state_dir="", force=False, dry_run=False, only="", skip_phases="",
           accept_new_host_keys=False, debug=False):
     """Undo init or join on the -H hosts (kubeadm reset).
@@ -364,7 +454,7 @@ def token_create(c, ttl="24h", description="", print_join_command=False, invento
                   accept_new_host_keys=accept_new_host_keys)
 
 
-@kubefab_task(help=COMMON_HELP)
+@kubefab_task(help=COMMON_HELP, reports=True)
 def token_list(c, inventory="", state_dir="", show_secrets=False, accept_new_host_keys=False, debug=False):
     """List the cluster's bootstrap tokens (kubeadm token list); secrets redacted unless --show-secrets.
 
@@ -396,7 +486,7 @@ token.add_task(token_list, name="list")
 token.add_task(token_delete, name="delete")
 
 @kubefab_task(help={"inventory": COMMON_HELP["inventory"], "state_dir": COMMON_HELP["state_dir"],
-                    "debug": COMMON_HELP["debug"]})
+                    "debug": COMMON_HELP["debug"]}, reports=True)
 def check_expiration(c, inventory="", state_dir="", debug=False):
     """Show when the -H hosts' certificates expire (kubeadm certs check-expiration).
 
@@ -413,6 +503,37 @@ def check_expiration(c, inventory="", state_dir="", debug=False):
     certs_cmd.check_expiration(inv, state, _hosts_from(c))
 
 
+@kubefab_task(help={"output_file": "Where to write it (default: admin.conf at the root of the state dir)",
+                    "inventory": COMMON_HELP["inventory"], "state_dir": COMMON_HELP["state_dir"],
+                    "debug": COMMON_HELP["debug"]})
+def admin(c, output_file="", inventory="", state_dir="", debug=False):
+    """Write an admin kubeconfig for this machine (k0sctl's kubeconfig), mode 0600.
+
+    The first control plane's admin.conf from the state dir, whose server is the control-plane
+    endpoint; prints the path and the kubectl line to try.
+
+    Examples:
+      fab kubeconfig.admin
+      fab kubeconfig.admin --output-file ~/.kube/config
+    """
+    from . import commands
+    from . import output as out
+    from .session import reachable
+    from .core.endpoints import split_host_port
+
+    inv, state = _inventory_and_state(inventory, state_dir)
+    path, server = commands.admin_kubeconfig(inv, state, output_file=output_file)
+    out.err(f"admin kubeconfig: {path} (server {server})")
+    host, port = split_host_port(server.removeprefix("https://"))
+    if not reachable(host, int(port or 443)):
+        out.err(f"WARNING: {server} does not answer from this machine: kubectl needs a route to it "
+                f"(or an SSH tunnel to a control plane and its server set to the tunnel)")
+    out.out(f"kubectl --kubeconfig {shlex.quote(str(path))} get nodes")
+
+
+kubeconfig = Collection("kubeconfig")
+kubeconfig.add_task(admin, name="admin")
+
 certs = Collection("certs")
 certs.add_task(ca_hash, name="ca-hash")
 certs.add_task(check_expiration, name="check-expiration")
@@ -422,3 +543,4 @@ for t in (init, join, join_control_plane, cluster_up, reset):
     ns.add_task(t)
 ns.add_collection(certs)
 ns.add_collection(token)
+ns.add_collection(kubeconfig)
