@@ -531,6 +531,40 @@ def admin(c, output_file="", inventory="", state_dir="", debug=False):
     out.out(f"kubectl --kubeconfig {shlex.quote(str(path))} get nodes")
 
 
+@kubefab_task(help={"cluster": "Also ask the cluster (implied by -H or --inventory)", **COMMON_HELP}, reports=True)
+def version(c, cluster=False, inventory="", state_dir="", accept_new_host_keys=False, debug=False):
+    """Print kubefab's version, the Kubernetes minors it supports, and the cluster's versions.
+
+    The cluster's (the API server's and each Node's kubelet) with -H (those Nodes), --inventory or
+    --cluster, through the first control plane's admin.conf from the state dir.
+
+    Examples:
+      fab version
+      fab version --cluster
+      fab -H master1,worker1 version -o json
+    """
+    from . import commands
+    from . import output as out
+    from .pipeline import ssh_connector
+
+    info = commands.version_info()
+    out.out(f"kubefab {info['kubefab']['version']} (Python {info['kubefab']['python']})")
+    out.out("Kubernetes minors: " + ", ".join(info["supportedKubernetesMinors"]))
+    names = _hosts_from(c)
+    if cluster or names or inventory:
+        inv, state = _inventory_and_state(inventory, state_dir)
+        info["cluster"] = found = commands.cluster_versions(
+            inv, state, names, connect=ssh_connector(inv, accept_new_host_keys=accept_new_host_keys))
+        out.out(f"cluster {found['server']}: API server {found['serverVersion'] or '<unknown>'}")
+        rows = [("NODE", "KUBELET", "KUBE-PROXY", "CONTAINER RUNTIME")]
+        rows += [(n["name"], n["kubeletVersion"], n["kubeProxyVersion"], n["containerRuntimeVersion"])
+                 for n in found["nodes"]]
+        out.out(out.table(rows))
+        for name in found["missingNodes"]:
+            out.err(f"[{name}] no Node of that name in the cluster")
+    out.emit("Version", info)
+
+
 kubeconfig = Collection("kubeconfig")
 kubeconfig.add_task(admin, name="admin")
 
@@ -539,7 +573,7 @@ certs.add_task(ca_hash, name="ca-hash")
 certs.add_task(check_expiration, name="check-expiration")
 
 ns = Collection()
-for t in (init, join, join_control_plane, cluster_up, reset):
+for t in (init, join, join_control_plane, cluster_up, reset, version):
     ns.add_task(t)
 ns.add_collection(certs)
 ns.add_collection(token)

@@ -216,3 +216,37 @@ def admin_kubeconfig(inv, state, *, output_file: str = "") -> tuple[Path, str]:
             raise KubefabError(f"cannot write {dest}: {exc.strerror}",
                                fix="pass --output-file with a writable path") from None
     return dest, server
+
+
+def version_info() -> dict:
+    """kubefab's version and the Kubernetes minors it supports (no connection)."""
+    import platform
+
+    from . import __version__
+    from .core import versions
+
+    return {"kubefab": {"version": __version__, "python": platform.python_version()},
+            "supportedKubernetesMinors": [f"v1.{m}" for m in sorted(versions.TABLE)]}
+
+
+def cluster_versions(inv, state, names: list[str], *, connect) -> dict:
+    """The API server's version and each Node's kubelet version (the -H hosts' Nodes, else all),
+    through the first control plane's admin.conf from the state dir."""
+    from .session import cluster_api
+
+    with cluster_api(inv, state, connect=connect) as (ctx, api):
+        server = api.request("GET", "/version") or {}
+        nodes = api.request("GET", "/api/v1/nodes")["items"]
+    wanted = {h.node_name for h in inv.resolve(names)} if names else None
+    rows = []
+    for n in sorted(nodes, key=lambda n: n["metadata"]["name"]):
+        name = n["metadata"]["name"]
+        if wanted is not None and name not in wanted:
+            continue
+        info = n.get("status", {}).get("nodeInfo", {})
+        rows.append({"name": name, "kubeletVersion": info.get("kubeletVersion", ""),
+                     "kubeProxyVersion": info.get("kubeProxyVersion", ""),
+                     "containerRuntimeVersion": info.get("containerRuntimeVersion", "")})
+    missing = sorted(wanted - {r["name"] for r in rows}) if wanted is not None else []
+    return {"server": ctx.control_plane_url, "serverVersion": server.get("gitVersion", ""), "nodes": rows,
+            "missingNodes": missing}

@@ -28,6 +28,8 @@ import yaml
 from .core.secrets import scrub
 
 LOG = logging.getLogger("kubefab")
+LOG.addHandler(logging.NullHandler())  # the log file's handler comes with open_log()
+LOG.propagate = False                   # stderr gets only what err()/log() write
 
 _LOCK = threading.Lock()
 

@@ -322,3 +322,45 @@ def test_token_list_document(monkeypatch, capsys, data_format):
     assert "0123456789abcdef" not in out + err and "TOKEN" in err
     tokens.list_tokens(None, None, show_secrets=True)
     assert json.loads(capsys.readouterr().out)["items"][0]["token"] == "abcdef.0123456789abcdef"
+
+
+# --- fab version ---------------------------------------------------------------------------------
+
+def test_version_without_a_cluster_connects_nowhere():
+    from tasks import __version__
+
+    r = fab("version", "-o", "json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["kind"] == "Version" and doc["kubefab"]["version"] == __version__
+    assert doc["supportedKubernetesMinors"] == ["v1.33", "v1.34", "v1.35", "v1.36"]
+    assert "cluster" not in doc and f"kubefab {__version__}" in r.stderr
+
+
+def test_cluster_versions_of_the_named_hosts(monkeypatch):
+    from contextlib import contextmanager
+    from types import SimpleNamespace
+
+    from tasks import commands, session
+
+    inv = commands.load_inventory(str(commands.resolve_inventory_path("")))
+
+    def node(name, v):
+        return {"metadata": {"name": name}, "status": {"nodeInfo": {"kubeletVersion": v, "kubeProxyVersion": v,
+                                                                    "containerRuntimeVersion": "containerd://1.7"}}}
+
+    class Api:
+        def request(self, method, path, **kw):
+            return {"gitVersion": "v1.36.3"} if path == "/version" else \
+                {"items": [node("worker1", "v1.35.4"), node("master1", "v1.36.3")]}
+
+    @contextmanager
+    def fake(inv_, state, connect):
+        yield SimpleNamespace(control_plane_url="https://192.0.2.10:6443"), Api()
+
+    monkeypatch.setattr(session, "cluster_api", fake)
+    found = commands.cluster_versions(inv, None, ["master1", "worker1", "worker2"], connect=None)
+    assert found["serverVersion"] == "v1.36.3"
+    assert [(n["name"], n["kubeletVersion"]) for n in found["nodes"]] == [("master1", "v1.36.3"),
+                                                                          ("worker1", "v1.35.4")]
+    assert found["missingNodes"] == [inv.host("worker2").node_name]
