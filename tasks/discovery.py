@@ -209,6 +209,7 @@ def discover_token(endpoint: str, token: Secret | str, *, ca_pins: Iterable[str]
     deadline = clock() + timeout
     last = "no answer yet"
     refused_since: float | None = None
+    said = ""
     with output.waiting(f"cluster-info from {endpoint} signed for token {token_id}", [host or ""]):
         while True:
             try:
@@ -237,6 +238,11 @@ def discover_token(endpoint: str, token: Secret | str, *, ca_pins: Iterable[str]
                                 "balancer in front of it, is up: `fab cluster-up` brings the control plane up")
                 else:
                     refused_since = None
+            if last != said and refused_since is None and clock() < deadline:
+                # what stands in the way, said when it first appears (not after the whole timeout)
+                said = last
+                output.info(f"{last}; retrying every {interval:g}s for up to {int(deadline - clock())}s",
+                            host=host or "", phase=PHASE)
             if clock() >= deadline:
                 if refused_since is not None:
                     raise KubefabError(f"{endpoint} refused every connection within {int(timeout)}s: no API server "

@@ -347,3 +347,12 @@ def test_an_endpoint_that_refuses_connections_is_named_early(capsys):
     assert err.host == "w1" and "--endpoint" in err.fix
     assert 30 <= now[0] < 60  # not the 300 s discovery timeout
     assert f"127.0.0.1:{port} refuses connections" in capsys.readouterr().err
+
+
+def test_what_discovery_waits_for_is_said_once_when_it_appears(api, capsys):
+    publish_cluster_info(api)  # signed for abcdef only
+    with pytest.raises(KubefabError):
+        discovery.discover_token(api.endpoint, Secret(OTHER_ID), ca_pins=[pin(api)], timeout=0.3, interval=0.05,
+                                 host="w1")
+    err = capsys.readouterr().err
+    assert err.count("cluster-info has no jws-kubeconfig-zzzzzz signature; retrying") == 1, err
