@@ -517,18 +517,9 @@ def admin(c, output_file="", inventory="", state_dir="", debug=False):
       fab kubeconfig.admin --output-file ~/.kube/config
     """
     from . import commands
-    from . import output as out
-    from .session import reachable
-    from .core.endpoints import split_host_port
 
     inv, state = _inventory_and_state(inventory, state_dir)
-    path, server = commands.admin_kubeconfig(inv, state, output_file=output_file)
-    out.err(f"admin kubeconfig: {path} (server {server})")
-    host, port = split_host_port(server.removeprefix("https://"))
-    if not reachable(host, int(port or 443)):
-        out.err(f"WARNING: {server} does not answer from this machine: kubectl needs a route to it "
-                f"(or an SSH tunnel to a control plane and its server set to the tunnel)")
-    out.out(f"kubectl --kubeconfig {shlex.quote(str(path))} get nodes")
+    commands.kubeconfig_admin(inv, state, output_file=output_file)
 
 
 @kubefab_task(help={"cluster": "Also ask the cluster (implied by -H or --inventory)", **COMMON_HELP}, reports=True)
@@ -544,25 +535,12 @@ def version(c, cluster=False, inventory="", state_dir="", accept_new_host_keys=F
       fab -H master1,worker1 version -o json
     """
     from . import commands
-    from . import output as out
-    from .pipeline import ssh_connector
 
-    info = commands.version_info()
-    out.out(f"kubefab {info['kubefab']['version']} (Python {info['kubefab']['python']})")
-    out.out("Kubernetes minors: " + ", ".join(info["supportedKubernetesMinors"]))
     names = _hosts_from(c)
+    inv = state = None
     if cluster or names or inventory:
         inv, state = _inventory_and_state(inventory, state_dir)
-        info["cluster"] = found = commands.cluster_versions(
-            inv, state, names, connect=ssh_connector(inv, accept_new_host_keys=accept_new_host_keys))
-        out.out(f"cluster {found['server']}: API server {found['serverVersion'] or '<unknown>'}")
-        rows = [("NODE", "KUBELET", "KUBE-PROXY", "CONTAINER RUNTIME")]
-        rows += [(n["name"], n["kubeletVersion"], n["kubeProxyVersion"], n["containerRuntimeVersion"])
-                 for n in found["nodes"]]
-        out.out(out.table(rows))
-        for name in found["missingNodes"]:
-            out.err(f"[{name}] no Node of that name in the cluster")
-    out.emit("Version", info)
+    commands.version(inv, state, names, accept_new_host_keys=accept_new_host_keys)
 
 
 kubeconfig = Collection("kubeconfig")
@@ -573,8 +551,9 @@ certs.add_task(ca_hash, name="ca-hash")
 certs.add_task(check_expiration, name="check-expiration")
 
 ns = Collection()
-for t in (init, join, join_control_plane, cluster_up, reset, version):
+for t in (init, join, join_control_plane, cluster_up, reset):
     ns.add_task(t)
+ns.add_task(version)
 ns.add_collection(certs)
 ns.add_collection(token)
 ns.add_collection(kubeconfig)

@@ -250,3 +250,41 @@ def cluster_versions(inv, state, names: list[str], *, connect) -> dict:
     missing = sorted(wanted - {r["name"] for r in rows}) if wanted is not None else []
     return {"server": ctx.control_plane_url, "serverVersion": server.get("gitVersion", ""), "nodes": rows,
             "missingNodes": missing}
+
+
+def kubeconfig_admin(inv, state, *, output_file: str = "") -> Path:
+    """``fab kubeconfig.admin``: write it (:func:`admin_kubeconfig`), say where, warn when its
+    server does not answer from here, and print the kubectl line to try (stdout)."""
+    import shlex
+
+    from .core.endpoints import split_host_port
+    from .session import reachable
+
+    path, server = admin_kubeconfig(inv, state, output_file=output_file)
+    output.err(f"admin kubeconfig: {path} (server {server})")
+    host, port = split_host_port(server.removeprefix("https://"))
+    if not reachable(host, int(port or 443)):
+        output.err(f"WARNING: {server} does not answer from this machine: kubectl needs a route to it "
+                   "(or an SSH tunnel to a control plane and its server set to the tunnel)")
+    output.out(f"kubectl --kubeconfig {shlex.quote(str(path))} get nodes")
+    return path
+
+
+def version(inv, state, names: list[str], *, accept_new_host_keys: bool = False) -> None:
+    """``fab version``: kubefab's, the supported minors, and with an inventory the cluster's."""
+    from .pipeline import ssh_connector
+
+    info = version_info()
+    output.out(f"kubefab {info['kubefab']['version']} (Python {info['kubefab']['python']})")
+    output.out("Kubernetes minors: " + ", ".join(info["supportedKubernetesMinors"]))
+    if inv is not None:
+        info["cluster"] = found = cluster_versions(
+            inv, state, names, connect=ssh_connector(inv, accept_new_host_keys=accept_new_host_keys))
+        output.out(f"cluster {found['server']}: API server {found['serverVersion'] or '<unknown>'}")
+        rows = [("NODE", "KUBELET", "KUBE-PROXY", "CONTAINER RUNTIME")]
+        rows += [(n["name"], n["kubeletVersion"], n["kubeProxyVersion"], n["containerRuntimeVersion"])
+                 for n in found["nodes"]]
+        output.out(output.table(rows))
+        for name in found["missingNodes"]:
+            output.err(f"[{name}] no Node of that name in the cluster")
+    output.emit("Version", info)
