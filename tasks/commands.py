@@ -131,7 +131,7 @@ def init(*, hosts: list[str], options: Options, state_dir: str = "", output_dir:
             try:
                 results.append(run_workflow(host, run, connect=connect, options=options))
             except KubefabError as exc:
-                emit_summary([*results, HostResult.failed(host.name, run.role, exc.with_context(host=host.name))],
+                emit_summary([*results, HostResult.failed(host.name, run.role, exc)],
                              dry_run=options.dry_run)
                 raise
         emit_summary(results, dry_run=options.dry_run)
