@@ -77,7 +77,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             state = str(Path(tmp) / "state")
             dt, _, _ = fab(lab, "-H", "node1", "init", "--dry-run", "--offline", "--inventory", inv,
-                           "--state-dir", state, "--output", str(Path(tmp) / "out"))
+                           "--state-dir", state, "--output-dir", str(Path(tmp) / "out"))
             results["offline_plan_seconds"] = round(dt, 2)
             for label in ("init_fresh", "init_rerun"):
                 dt, _, err = fab(lab, "-H", "node1", "init", "--upload-certs", "--inventory", inv, "--state-dir", state)

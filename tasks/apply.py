@@ -152,6 +152,21 @@ def plan_paths(plans: Iterable[Plan]) -> list[str]:
     return paths
 
 
+def diff_data(plans: list[Plan], facts) -> list[dict]:
+    """The difference as data (the ``plan`` of a ``RunSummary``): per phase its notes and steps,
+    each step's ``action`` and ``reason`` with the step's own JSON form (never a secret value).
+    Without facts (an offline plan) every step is ``planned``."""
+    phases = []
+    for plan in plans:
+        if facts is None:
+            steps = [{"action": "planned", "reason": "offline: the host was not read", **s.to_json()}
+                     for s in plan.steps]
+        else:
+            steps = [{"action": d.action, "reason": d.reason, **d.step.to_json()} for d in diff_plan(plan, facts)]
+        phases.append({"phase": plan.phase, "notes": [str(n) for n in plan.notes], "steps": steps})
+    return phases
+
+
 def render_diff(host: str, plans: list[Plan], facts, *, show_secrets: bool = False) -> str:
     lines = []
     counts = {"change": 0, "unchanged": 0}
@@ -211,7 +226,8 @@ def wait_on_host(transport, waits: list[Wait], *, host: str, phase: str) -> None
     for wait in waits:
         argv += [str(int(wait.timeout.total_seconds())), wait.target]
     budget = sum(w.timeout.total_seconds() for w in waits)
-    result = transport.run(argv, check=False, timeout=budget + 30)
+    with output.waiting(f"{phase}: " + ", ".join(dict.fromkeys(w.check for w in waits)), [host]):
+        result = transport.run(argv, check=False, timeout=budget + 30)
     if result.exit_code != 0:
         lines = result.stdout.strip().splitlines()
         failed = next((ln[len("failed "):] for ln in lines if ln.startswith("failed ")), waits[-1].target)
@@ -252,7 +268,8 @@ def refresh_paths(transport, facts, refresh) -> object:
         return facts
     test = " && ".join(f"test -e {shlex.quote(p)}" for p in missing)
     script = poll_script(f"{test} && echo yes", refresh.wait_seconds, on_timeout="echo no")
-    result = transport.run(["sh", "-c", script], check=False, timeout=refresh.wait_seconds + 30)
+    with output.waiting(", ".join(missing), [getattr(transport, "host", "")]):
+        result = transport.run(["sh", "-c", script], check=False, timeout=refresh.wait_seconds + 30)
     present = result.stdout.strip().endswith("yes") and result.exit_code == 0
     return facts.with_paths({p: PathFact(p, exists=present) for p in missing})
 
@@ -280,8 +297,11 @@ def execute(ctx, transport, steps, plans: list[Plan], result, *, replan) -> list
         output.info(f"applying {sum(len(p.steps) for p in pending)} steps", host=host, phase=label)
         to_send, known_same = files.prune(pending)
         if any(p.steps for p in to_send):
-            applied = transport.apply(to_send, check=False)
+            with output.waiting(_batch_what(label, to_send), [host]):
+                applied = transport.apply(to_send, check=False)
             files.record(to_send, applied)
+            output.log(f"[{host}] [{label}] {len(applied.steps)} steps in {time.monotonic() - t0:.1f}s, "
+                       f"{transport.stats.count - rt0} round trip(s)", level=1)
         else:  # every file already as planned, nothing else to run: no round trip at all
             applied = ApplyResult(host, (), 0, 0.0)
         err = applied.error()
@@ -381,6 +401,13 @@ def execute(ctx, transport, steps, plans: list[Plan], result, *, replan) -> list
     return messages
 
 
+def _batch_what(label: str, plans: list[Plan]) -> str:
+    """What a batch is busy with, for the progress line: its last described command (the
+    retried ones are the long ones: "promote etcd member m2 once it has caught up")."""
+    described = [s.description for p in plans for s in p.steps if isinstance(s, Command) and s.description]
+    return f"{label}: {described[-1]}" if described else f"{label} steps"
+
+
 def _segments(steps) -> list[tuple[str, list]]:
     from .remote.transport import segments
 
@@ -459,7 +486,9 @@ def wait_file_on_host(transport, wait: Wait, *, host: str, phase: str) -> None:
     from .phases.join import wait_file_script
 
     timeout = int(wait.timeout.total_seconds())
-    result = transport.run(["sh", "-c", wait_file_script(wait.target, timeout)], check=False, timeout=timeout + 30)
+    with output.waiting(f"{wait.check} ({wait.target})", [host]):
+        result = transport.run(["sh", "-c", wait_file_script(wait.target, timeout)], check=False,
+                               timeout=timeout + 30)
     if result.exit_code != 0:
         logs = transport.run(["sh", "-c", LOG_TAIL_SCRIPT], check=False, timeout=30)
         raise RemoteError(f"{wait.target} was not written within {timeout}s ({wait.check})", host=host, phase=phase,

@@ -41,11 +41,14 @@ def check_expiration(inv, state, names: list[str]) -> None:
                            fix="run `fab -H <host> init` first, or pass --state-dir")
     hosts = inv.resolve(names) if names else list(inv.control_planes)
     now = datetime.now(timezone.utc)
+    data = []
     for host in hosts:
         ctx = RunContext(config=inv.kubeadm_config(host), host_name=host.name, state=state, options=Options(), now=now)
         node_dir = state.root / "nodes" / ctx.node_name
         if not (node_dir / "pki").exists():
             output.err(f"[{host.name}] no certificates in the state dir (not set up from this machine)")
+            data.append({"host": host.name, "node": ctx.node_name, "found": False, "certificates": [],
+                         "certificateAuthorities": []})
             continue
         reader = PendingStore(state)  # never committed: this command creates nothing
         cluster_pki = pki.ensure_cluster_pki(state.pki_dir, ctx.cluster, now=now, store=reader)
@@ -79,6 +82,20 @@ def check_expiration(inv, state, names: list[str]) -> None:
                 output.err(f"[{host.name}] {r.name} has expired: "
                            + (pki.renew_fix(host.name, r.name) if r.ca is not None else
                               "a CA is not renewed by kubeadm or kubefab: see kubeadm's manual CA rotation"))
+        data.append({"host": host.name, "node": ctx.node_name, "found": True,
+                     "certificates": [_cert_data(r) for r in leaves],
+                     "certificateAuthorities": [_cert_data(r) for r in cas]})
+    output.emit("CertificateExpirationList", {"hosts": data})
+
+
+def _cert_data(r) -> dict:
+    """kubeadm's output.kubeadm.k8s.io ``CertificateExpirationInfo`` fields, camelCase."""
+    entry = {"name": r.name, "expirationDate": r.not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
+             "residualTimeSeconds": max(int(r.residual.total_seconds()), 0), "residualTime": _residual(r.residual),
+             "externallyManaged": bool(r.external), "expired": bool(r.expired)}
+    if r.ca is not None:
+        entry["certificateAuthority"] = r.ca
+    return entry
 
 
 def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:

@@ -11,10 +11,13 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import shlex
+import sys
+import time
 import traceback
 
 from fabric import Executor as FabricExecutor
-from invoke import Call, Collection, Exit, ParserContext, task
+from invoke import Call, Collection, Exit, ParserContext, Task, task
 
 from .core.errors import KubefabError
 from .core.secrets import Secret
@@ -81,34 +84,120 @@ def _hosts_from(c) -> list[str]:
     return hosts
 
 
-def kubefab_task(*args, **kwargs):
-    """``@task`` plus kubefab's error handling and whole-host-list calling.
+# The short flags kubefab chose (Fabric's core ones aside): -o as kubectl's and kubeadm's output
+# format, -v (-vv) as the verbosity every CLI has. Fabric's core has neither.
+SHORT_FLAGS = {"output": "o", "verbose": "v"}
+OUTPUT_HELP = "Output format: text (default), json or yaml; the document goes to stdout, everything else to stderr"
+VERBOSE_HELP = "More detail on stderr: -v commands and timings, -vv raw output too (always redacted, always in the log file)"
+# flags whose value is a credential: never written to the log file, not even redacted by pattern
+SECRET_FLAGS = ("--token", "--certificate-key")
 
-    No short flags are generated (Invoke's default would give each task its own, made-up
-    ``-h``, ``-o``, ``-r``...): kubefab's flags are long and named as kubeadm names them, and
-    ``-h`` after a task stays help.
+
+class KubefabTask(Task):
+    """A task whose only short flags are :data:`SHORT_FLAGS` (Invoke's generated ones would
+    give each task its own made-up ``-h``, ``-o``, ``-r``...)."""
+
+    def arg_opts(self, name, default, taken_names):
+        opts = super().arg_opts(name, default, taken_names)
+        if name in SHORT_FLAGS:
+            opts["names"] = [*opts["names"], SHORT_FLAGS[name]]
+        return opts
+
+
+def _with_common_params(fn, *, reports: bool):
+    """``fn``'s signature plus ``verbose`` (every task) and ``output`` (tasks that report)."""
+    sig = inspect.signature(fn)
+    params = list(sig.parameters.values())
+    extra = [inspect.Parameter("verbose", inspect.Parameter.KEYWORD_ONLY, default=0)]
+    if reports:
+        extra.insert(0, inspect.Parameter("output", inspect.Parameter.KEYWORD_ONLY, default=""))
+    names = {p.name for p in params}
+    extra = [p for p in extra if p.name not in names]
+    return sig.replace(parameters=[*params, *extra])
+
+
+def redacted_argv(argv: list[str]) -> list[str]:
+    """The command line for the log file: the values of :data:`SECRET_FLAGS` replaced."""
+    out: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            out.append("<redacted>")
+            hide_next = False
+            continue
+        flag = arg.split("=", 1)[0]
+        if flag in SECRET_FLAGS:
+            if "=" in arg:
+                out.append(f"{flag}=<redacted>")
+            else:
+                out.append(arg)
+                hide_next = True
+            continue
+        out.append(arg)
+    return out
+
+
+def kubefab_task(*args, reports: bool = False, **kwargs):
+    """``@task`` plus kubefab's error handling, whole-host-list calling and common flags.
+
+    No short flags are generated: kubefab's flags are long and named as kubeadm names them,
+    ``-h`` after a task stays help; the only short ones are ``-o`` and ``-v``
+    (:data:`SHORT_FLAGS`). Every task gets ``-v``/``--verbose`` and writes the log file
+    (:func:`tasks.output.open_log`); a task that ``reports`` gets ``-o``/``--output``
+    (text, json, yaml: :func:`tasks.output.emit`).
     """
+    from . import output as out
 
     def wrap(fn):
         # one shared help table; each task documents only the flags it has
-        if "help" in kwargs:
-            params = inspect.signature(fn).parameters
-            kwargs["help"] = {k: v for k, v in kwargs["help"].items() if k in params}
+        params = inspect.signature(fn).parameters
+        kwargs["help"] = {k: v for k, v in kwargs.get("help", {}).items() if k in params}
+        kwargs["help"]["verbose"] = VERBOSE_HELP
+        if reports:
+            kwargs["help"]["output"] = OUTPUT_HELP
 
         @functools.wraps(fn)
         def inner(c, *a, **kw):
+            from . import __version__
+
             debug = kw.get("debug") or os.environ.get("KUBEFAB_DEBUG") == "1"
+            verbose = int(kw.pop("verbose", 0) or 0)
+            fmt = kw.pop("output", "") if reports else ""
+            name = fn.__name__.replace("_", "-")
+            try:
+                out.configure(format=fmt, verbosity=verbose, command=name)
+            except ValueError:
+                raise Exit(f"-o/--output {fmt[:20]!r} is not an output format\n"
+                           f"  fix: use one of: {', '.join(out.FORMATS)}", code=1) from None
+            out.open_log()
+            started = time.monotonic()
+            out.LOG.info("run: %s (kubefab %s, pid %d)", shlex.join(redacted_argv(sys.argv)), __version__,
+                         os.getpid())
+            code = 0
             try:
                 return fn(c, *a, **kw)
             except KubefabError as exc:
-                if debug:
+                code = 1
+                if debug or verbose >= 2:
                     traceback.print_exc()
+                out.LOG.debug("%s", traceback.format_exc())
+                out.LOG.error("%s", exc.render())
                 raise Exit(exc.render(), code=1) from None
             except KeyboardInterrupt:
+                code = 130
                 raise Exit("interrupted", code=130) from None
+            except BaseException:
+                code = 1
+                out.LOG.error("%s", traceback.format_exc())
+                raise
+            finally:
+                out.LOG.info("exit %d after %.1fs", code, time.monotonic() - started)
+                out.close_log()
+                out.configure()  # in-process callers (tests) get text output back
 
+        inner.__signature__ = _with_common_params(fn, reports=reports)
         inner.kubefab_hosts = True
-        return task(*args, auto_shortflags=False, **kwargs)(inner)
+        return task(*args, klass=KubefabTask, auto_shortflags=False, incrementable=["verbose"], **kwargs)(inner)
 
     return wrap
 
@@ -123,8 +212,8 @@ COMMON_HELP = {
                  "beside the inventory)",
     "dry_run": "Show what would change on each host; change nothing",
     "offline": "With --dry-run: make no connection; take node name and address from the inventory",
-    "output": "With --dry-run --offline: write every planned file to DIR/<host>/<path>, the API objects to "
-              "DIR/api/<namespace>/<Kind>-<name>.yaml (Secrets redacted) and DIR/plan.json",
+    "output_dir": "With --dry-run --offline: write every planned file to DIR/<host>/<path>, the API objects to "
+                  "DIR/api/<namespace>/<Kind>-<name>.yaml (Secrets redacted) and DIR/plan.json",
     "only": "Run only these phases (comma list of kubeadm phase paths, e.g. certs,kubeconfig/admin)",
     "skip_phases": "Skip these phases (comma list, e.g. addon/kube-proxy,upload-certs); wins over --only",
     "show_secrets": "Print tokens, certificate keys and private keys instead of redacting them",
@@ -167,7 +256,8 @@ Examples:
   fab -H master1 init
   fab -H master1 init --upload-certs
   fab -H master1 init --dry-run
-  fab -H master1 init --dry-run --offline --output out/
+  fab -H master1 init --dry-run --offline --output-dir out/
+  fab -H master1 init --dry-run -o json
   fab -H master1 init --only certs
   fab -H master1 init --skip-phases addon/kube-proxy
   fab -H master1 init --patches patches/ --dry-run --offline
@@ -175,8 +265,8 @@ Examples:
     )
 
 
-@kubefab_task(help=_init_help())
-def init(c, inventory="", state_dir="", dry_run=False, offline=False, output="", only="", skip_phases="",
+@kubefab_task(help=_init_help(), reports=True)
+def init(c, inventory="", state_dir="", dry_run=False, offline=False, output_dir="", only="", skip_phases="",
          show_secrets=False, upload_certs=False, certificate_key="", skip_certificate_key_print=False,
          skip_token_print=False, ignore_preflight_errors="", accept_new_host_keys=False,
          prompt_for_sudo_password=False, patches="", debug=False):
@@ -193,7 +283,7 @@ def init(c, inventory="", state_dir="", dry_run=False, offline=False, output="",
         inventory_path=str(resolve_inventory_path(inventory)), patches=patches,
     )
     commands.init(
-        hosts=_hosts_from(c), options=options, state_dir=state_dir, output_dir=output,
+        hosts=_hosts_from(c), options=options, state_dir=state_dir, output_dir=output_dir,
         only=split_csv(only), skip=split_csv(skip_phases),
         accept_new_host_keys=accept_new_host_keys, prompt_for_sudo_password=prompt_for_sudo_password,
     )
@@ -237,7 +327,7 @@ def _join(c, *, control_plane: bool, inventory, state_dir, dry_run, only, skip_p
                  prompt_for_sudo_password=prompt_for_sudo_password, parallel=int(parallel))
 
 
-@kubefab_task(help=JOIN_HELP)
+@kubefab_task(help=JOIN_HELP, reports=True)
 def join(c, inventory="", state_dir="", dry_run=False, only="", skip_phases="", show_secrets=False,
          ignore_preflight_errors="", accept_new_host_keys=False, prompt_for_sudo_password=False, token="",
          discovery_token_ca_cert_hash="", discovery_token_unsafe_skip_ca_verification=False, discovery_file="",
@@ -261,7 +351,7 @@ def join(c, inventory="", state_dir="", dry_run=False, only="", skip_phases="", 
           discovery_file=discovery_file, endpoint=endpoint, parallel=parallel, patches=patches)
 
 
-@kubefab_task(help=JOIN_HELP)
+@kubefab_task(help=JOIN_HELP, reports=True)
 def join_control_plane(c, inventory="", state_dir="", dry_run=False, only="", skip_phases="", show_secrets=False,
                        ignore_preflight_errors="", accept_new_host_keys=False, prompt_for_sudo_password=False,
                        token="", discovery_token_ca_cert_hash="", discovery_token_unsafe_skip_ca_verification=False,
@@ -285,7 +375,7 @@ def join_control_plane(c, inventory="", state_dir="", dry_run=False, only="", sk
           patches=patches)
 
 
-@kubefab_task(help={**COMMON_HELP, "parallel": JOIN_HELP["parallel"]})
+@kubefab_task(help={**COMMON_HELP, "parallel": JOIN_HELP["parallel"]}, reports=True)
 def cluster_up(c, inventory="", state_dir="", dry_run=False, show_secrets=False, accept_new_host_keys=False,
                parallel=10, patches="", debug=False):
     """Bring up the whole cluster of the inventory: init, control-plane joins, workers.
@@ -320,7 +410,7 @@ RESET_HELP = {
 }
 
 
-@kubefab_task(help=RESET_HELP)
+@kubefab_task(help=RESET_HELP, reports=True)
 def reset(c, inventory="", state_dir="", force=False, keep_node=False, unreachable=False, delete_emptydir_data=False,
           timeout="0s", dry_run=False, only="", skip_phases="", accept_new_host_keys=False, debug=False):
     """Remove the -H hosts from the cluster: drain, kubeadm reset, delete the Node.
@@ -394,7 +484,7 @@ def token_create(c, ttl="24h", description="", print_join_command=False, invento
                   accept_new_host_keys=accept_new_host_keys)
 
 
-@kubefab_task(help=COMMON_HELP)
+@kubefab_task(help=COMMON_HELP, reports=True)
 def token_list(c, inventory="", state_dir="", show_secrets=False, accept_new_host_keys=False, debug=False):
     """List the cluster's bootstrap tokens (kubeadm token list); secrets redacted unless --show-secrets.
 
@@ -426,7 +516,7 @@ token.add_task(token_list, name="list")
 token.add_task(token_delete, name="delete")
 
 @kubefab_task(help={"inventory": COMMON_HELP["inventory"], "state_dir": COMMON_HELP["state_dir"],
-                    "debug": COMMON_HELP["debug"]})
+                    "debug": COMMON_HELP["debug"]}, reports=True)
 def check_expiration(c, inventory="", state_dir="", debug=False):
     """Show when the -H hosts' certificates expire (kubeadm certs check-expiration).
 
@@ -444,9 +534,9 @@ def check_expiration(c, inventory="", state_dir="", debug=False):
 
 
 @kubefab_task(help={**{k: COMMON_HELP[k] for k in ("inventory", "state_dir", "accept_new_host_keys", "debug")},
-                    "version": "The release to upgrade to (vMAJOR.MINOR.PATCH); kubefab never looks it up",
-                    "output": "Output format: text (default), json or yaml"})
-def upgrade_plan(c, version="", output="text", inventory="", state_dir="", accept_new_host_keys=False, debug=False):
+                    "version": "The release to upgrade to (vMAJOR.MINOR.PATCH); kubefab never looks it up"},
+              reports=True)
+def upgrade_plan(c, version="", inventory="", state_dir="", accept_new_host_keys=False, debug=False):
     """Show what an upgrade to --version changes, and whether it is allowed (kubeadm upgrade plan).
 
     Reads the running cluster: its version, each control plane's components and etcd, each
@@ -456,15 +546,14 @@ def upgrade_plan(c, version="", output="text", inventory="", state_dir="", accep
 
     Examples:
       fab upgrade.plan --version v1.36.3
-      fab upgrade.plan --version v1.36.3 --output json
+      fab upgrade.plan --version v1.36.3 -o json
     """
     from . import upgrade as upgrade_cmd
     from .pipeline import ssh_connector
 
-    upgrade_cmd.check_flags(version, output)
+    upgrade_cmd.parse_target(version)
     inv, state = _inventory_and_state(inventory, state_dir)
-    upgrade_cmd.plan(inv, state, target=version, output_format=output,
-                     connect=ssh_connector(inv, accept_new_host_keys=accept_new_host_keys))
+    upgrade_cmd.plan(inv, state, target=version, connect=ssh_connector(inv, accept_new_host_keys=accept_new_host_keys))
 
 
 upgrade = Collection("upgrade")
@@ -475,32 +564,32 @@ upgrade.add_task(upgrade_plan, name="plan")
                     "org": "An organization (O) of the certificate, i.e. a group; repeat or comma-separate for several",
                     "validity_period": "How long the certificate is valid, from now (Go duration; default 8760h)",
                     "token": "Authenticate with this token instead of a client certificate",
-                    "output": "Write the kubeconfig to FILE (created with mode 0600, never overwritten) instead "
+                    "output_file": "Write the kubeconfig to FILE (created with mode 0600, never overwritten) instead "
                               "of stdout",
                     "dry_run": "Show the kubeconfig that would be written (private key redacted); write nothing",
                     "show_secrets": "With --dry-run: show the private key or token too",
                     "inventory": COMMON_HELP["inventory"], "state_dir": COMMON_HELP["state_dir"],
                     "debug": COMMON_HELP["debug"]},
               iterable=["org"])
-def kubeconfig_user(c, client_name="", org=None, validity_period="8760h", token="", output="", dry_run=False,
+def kubeconfig_user(c, client_name="", org=None, validity_period="8760h", token="", output_file="", dry_run=False,
                     show_secrets=False, inventory="", state_dir="", debug=False):
     """Make a kubeconfig for another user (kubeadm kubeconfig user).
 
     A client certificate for --client-name (groups from --org) signed by the cluster CA in the
     state dir, or a --token, and the cluster's endpoint: controlPlaneEndpoint, else the first
-    control plane (or the -H one). Printed to stdout as kubeadm does, or written to --output
-    FILE with mode 0600. Connects to no host. The user still needs RBAC rights in the cluster.
+    control plane (or the -H one). Printed to stdout as kubeadm does, or written to
+    --output-file FILE with mode 0600. Connects to no host. The user still needs RBAC rights in the cluster.
 
     Examples:
       fab kubeconfig.user --client-name alice > alice.conf
-      fab kubeconfig.user --client-name ops --org system:masters --validity-period 24h --output ops.conf
-      fab kubeconfig.user --client-name bob --org dev --org qa --output bob.conf --dry-run
+      fab kubeconfig.user --client-name ops --org system:masters --validity-period 24h --output-file ops.conf
+      fab kubeconfig.user --client-name bob --org dev --org qa --output-file bob.conf --dry-run
     """
     from . import commands
 
     commands.kubeconfig_user(
         client_name=client_name, organizations=tuple(org or ()), validity_period=validity_period,
-        token=Secret(token.strip(), kind="token") if token else None, output_file=output,
+        token=Secret(token.strip(), kind="token") if token else None, output_file=output_file,
         hosts=_hosts_from(c), inventory=inventory, state_dir=state_dir, dry_run=dry_run,
         show_secrets=show_secrets)
 
@@ -539,19 +628,61 @@ def renew(c, names=None, new_keys=False, inventory="", state_dir="", dry_run=Fal
                     accept_new_host_keys=accept_new_host_keys)
 
 
+@kubefab_task(help={"output_file": "Where to write it (default: admin.conf at the root of the state dir)",
+                    "inventory": COMMON_HELP["inventory"], "state_dir": COMMON_HELP["state_dir"],
+                    "debug": COMMON_HELP["debug"]})
+def admin(c, output_file="", inventory="", state_dir="", debug=False):
+    """Write an admin kubeconfig for this machine (k0sctl's kubeconfig), mode 0600.
+
+    The first control plane's admin.conf from the state dir, whose server is the control-plane
+    endpoint; prints the path and the kubectl line to try.
+
+    Examples:
+      fab kubeconfig.admin
+      fab kubeconfig.admin --output-file ~/.kube/config
+    """
+    from . import commands
+
+    inv, state = _inventory_and_state(inventory, state_dir)
+    commands.kubeconfig_admin(inv, state, output_file=output_file)
+
+
+@kubefab_task(help={"cluster": "Also ask the cluster (implied by -H or --inventory)", **COMMON_HELP}, reports=True)
+def version(c, cluster=False, inventory="", state_dir="", accept_new_host_keys=False, debug=False):
+    """Print kubefab's version, the Kubernetes minors it supports, and the cluster's versions.
+
+    The cluster's (the API server's and each Node's kubelet) with -H (those Nodes), --inventory or
+    --cluster, through the first control plane's admin.conf from the state dir.
+
+    Examples:
+      fab version
+      fab version --cluster
+      fab -H master1,worker1 version -o json
+    """
+    from . import commands
+
+    names = _hosts_from(c)
+    inv = state = None
+    if cluster or names or inventory:
+        inv, state = _inventory_and_state(inventory, state_dir)
+    commands.version(inv, state, names, accept_new_host_keys=accept_new_host_keys)
+
+
+kubeconfig.add_task(admin, name="admin")
+
 certs = Collection("certs")
 certs.add_task(ca_hash, name="ca-hash")
 certs.add_task(check_expiration, name="check-expiration")
 certs.add_task(renew, name="renew")
 
 @kubefab_task(help={
-    "output": "Where to write the backup: a file, or a directory to put <cluster>-etcd-<time>.tar.gz in "
+    "output_file": "Where to write the backup: a file, or a directory to put <cluster>-etcd-<time>.tar.gz in "
               "(default: the state dir's backups/)",
     "keep": "After the snapshot, keep only the N newest backups of this cluster in that directory (0: keep all)",
     "inventory": COMMON_HELP["inventory"], "state_dir": COMMON_HELP["state_dir"],
     "dry_run": "Say which members would be asked and where the backup would go; connect to nothing",
     "accept_new_host_keys": COMMON_HELP["accept_new_host_keys"], "debug": COMMON_HELP["debug"]})
-def etcd_snapshot(c, output="", keep=0, inventory="", state_dir="", dry_run=False, accept_new_host_keys=False,
+def etcd_snapshot(c, output_file="", keep=0, inventory="", state_dir="", dry_run=False, accept_new_host_keys=False,
                   debug=False):
     """Save an etcd snapshot of the cluster, with its PKI, to this machine.
 
@@ -563,14 +694,14 @@ def etcd_snapshot(c, output="", keep=0, inventory="", state_dir="", dry_run=Fals
 
     Examples:
       fab etcd.snapshot
-      fab etcd.snapshot --output /backups/ --keep 7
-      fab -H master2 etcd.snapshot --output master2.tar.gz
+      fab etcd.snapshot --output-file /backups/ --keep 7
+      fab -H master2 etcd.snapshot --output-file master2.tar.gz
       fab etcd.snapshot --dry-run
     """
     from . import etcdbackup
 
     inv, state = _inventory_and_state(inventory, state_dir)
-    etcdbackup.snapshot(inv, state, _hosts_from(c), output_file=output, keep=int(keep), dry_run=dry_run,
+    etcdbackup.snapshot(inv, state, _hosts_from(c), output_file=output_file, keep=int(keep), dry_run=dry_run,
                         accept_new_host_keys=accept_new_host_keys)
 
 
@@ -612,6 +743,7 @@ etcd.add_task(etcd_restore, name="restore")
 ns = Collection()
 for t in (init, join, join_control_plane, cluster_up, reset):
     ns.add_task(t)
+ns.add_task(version)
 ns.add_collection(certs)
 ns.add_collection(etcd)
 ns.add_collection(token)

@@ -197,7 +197,7 @@ def join(inv, names: list[str], *, control_plane: bool, state, options: Options,
               accept_new_host_keys=accept_new_host_keys, sudo=sudo)
     outcomes = run_hosts(hosts, lambda h: join_host(inv, h, **kw), parallel=1 if control_plane else parallel,
                          role=_role)
-    report(outcomes)
+    report(outcomes, dry_run=options.dry_run)
 
 
 def _role(host) -> str:
@@ -256,7 +256,7 @@ def reset(inv, names: list[str], *, state, options: Options, force: bool = False
                   table=False, via=via)
         return run_workflow(host, run, connect=connect, options=options)
 
-    report(run_hosts(hosts, one, parallel=1, role=lambda h: "reset"))
+    report(run_hosts(hosts, one, parallel=1, role=lambda h: "reset"), dry_run=options.dry_run)
 
 
 def _cluster_admin(inv, state) -> bytes:
@@ -370,7 +370,7 @@ def cluster_up(inv, *, state, options: Options, accept_new_host_keys: bool = Fal
                                                          connect=connect, options=options),
                          parallel=1, role=lambda h: "control-plane (init)")
     if not outcomes[0].ok:
-        report(outcomes)
+        report(outcomes, dry_run=options.dry_run, seconds=time.monotonic() - started)
     flags = JoinFlags()
     others = [h for h in inv.control_planes if h.name != first.name]
     ready: set[str] = set()
@@ -391,9 +391,13 @@ def cluster_up(inv, *, state, options: Options, accept_new_host_keys: bool = Fal
         with cluster_api(inv, state, connect=connect) as (_, api):
             wait_nodes_ready(api, [h.node_name for h in ok_nodes], wait_ready_seconds)
     output.stage(f"cluster-up done in {time.monotonic() - started:.1f}s")
-    admin = state.root / "nodes" / first.node_name / K.ADMIN_KUBECONFIG
-    output.err(f"admin kubeconfig: {admin}")
-    report(outcomes)
+    if not options.dry_run:
+        from .commands import admin_kubeconfig
+
+        admin, _ = admin_kubeconfig(inv, state)
+        output.err(f"admin kubeconfig: {admin} (again with `fab kubeconfig.admin --output-file FILE`)")
+        output.err(f"  try: kubectl --kubeconfig {shlex.quote(str(admin))} get nodes")
+    report(outcomes, dry_run=options.dry_run, seconds=time.monotonic() - started)
 
 
 def _joined_or_join(inv, host, *, control_plane: bool, ready: set[str], **kw) -> HostResult:

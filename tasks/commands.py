@@ -71,7 +71,7 @@ def check_init(options: Options, *, output_dir: str = "", only=(), skip=()) -> N
     if options.offline and not options.dry_run:
         raise ConfigError("--offline only goes with --dry-run", fix="add --dry-run, or drop --offline")
     if output_dir and not (options.dry_run and options.offline):
-        raise ConfigError("--output only goes with --dry-run --offline", fix="add --dry-run --offline")
+        raise ConfigError("--output-dir only goes with --dry-run --offline", fix="add --dry-run --offline")
     INIT.select(only, skip)  # an unknown phase name fails before anything else happens
     # a flag's value is checked before anything is written (a bad key once saved broke every later run)
     check_command_line(certificate_key=options.certificate_key)
@@ -117,7 +117,8 @@ def init(*, hosts: list[str], options: Options, state_dir: str = "", output_dir:
     """``fab -H <host> init``."""
     from .apply import ask_sudo_password
     from .phases.init import INIT
-    from .pipeline import render_state_writes, run_workflow, ssh_connector
+    from .apply import diff_data
+    from .pipeline import HostResult, emit_summary, render_state_writes, run_workflow, ssh_connector
     from .runner import build_plans, write_offline
 
     check_init(options, output_dir=output_dir, only=only, skip=skip)
@@ -132,11 +133,18 @@ def init(*, hosts: list[str], options: Options, state_dir: str = "", output_dir:
     now = datetime.now(timezone.utc)
 
     if not options.offline:
+        results = []
         for host in targets:
             sudo = ask_sudo_password(host.user or inv.ssh.user or "root") if prompt_for_sudo_password else None
             connect = ssh_connector(inv, accept_new_host_keys=accept_new_host_keys, sudo_password=sudo)
-            run_workflow(host, init_run(inv, host, state=state, options=options, only=only, skip=skip),
-                         connect=connect, options=options)
+            run = init_run(inv, host, state=state, options=options, only=only, skip=skip)
+            try:
+                results.append(run_workflow(host, run, connect=connect, options=options))
+            except KubefabError as exc:
+                emit_summary([*results, HostResult.failed(host.name, run.role, exc)],
+                             dry_run=options.dry_run)
+                raise
+        emit_summary(results, dry_run=options.dry_run)
         return
 
     out_dir = Path(output_dir) if output_dir else None
@@ -146,11 +154,17 @@ def init(*, hosts: list[str], options: Options, state_dir: str = "", output_dir:
         ctx = contexts[host.name] = init_context(inv, host, state=state, options=options, now=now)
         output.stage(f"Planning init on {host.name} (offline: no connection)")
         plans_by_host[host.name] = build_plans(INIT, ctx, only=only, skip=skip)
+    summary = []
     for host_name, plans in plans_by_host.items():
         output.out(render_plan(plans, show_secrets=options.show_secrets), reveal=options.show_secrets)
         writes = render_state_writes(host_name, contexts[host_name].store)
         if writes:
             output.out(writes)
+        store = contexts[host_name].store
+        summary.append(HostResult(host_name, "control-plane (init)", phases=len([p for p in plans if p.actions]),
+                                  plan=diff_data(plans, None),
+                                  state_writes=list(store.describe()) if store is not None and not store.empty else []))
+    emit_summary(summary, dry_run=True)
     if out_dir is not None:
         written = write_offline(plans_by_host, out_dir)
         output.stage(f"Wrote {len(written)} files under {out_dir}")
@@ -220,7 +234,7 @@ def kubeconfig_user(*, client_name: str, organizations=(), validity_period: str 
     if target is not None:
         if target.exists() or target.is_symlink():
             raise ConfigError(f"{target} already exists; kubefab does not overwrite a kubeconfig",
-                              fix="remove it, or pass another --output FILE")
+                              fix="remove it, or pass another --output-file FILE")
         if not target.parent.is_dir():
             raise ConfigError(f"the directory of {target} does not exist", fix=f"create {target.parent} first")
     inv = load_inventory(str(resolve_inventory_path(inventory)))
@@ -256,5 +270,116 @@ def kubeconfig_user(*, client_name: str, organizations=(), validity_period: str 
     try:
         write_atomic(target, data, 0o600, dir_mode=0o700)
     except OSError as exc:
-        raise KubefabError(f"cannot write {target}: {exc.strerror}", fix="choose a writable --output path") from None
+        raise KubefabError(f"cannot write {target}: {exc.strerror}", fix="choose a writable --output-file path") from None
     output.stage(f"Wrote a kubeconfig for {what} to {target} (mode 0600)")
+
+
+def admin_kubeconfig(inv, state, *, output_file: str = "") -> tuple[Path, str]:
+    """``fab kubeconfig.admin``: the first control plane's admin.conf from the state dir, written
+    for the operator machine (k0sctl's ``kubeconfig``) with mode 0600.
+
+    Its server is the control-plane endpoint (``controlPlaneEndpoint``, else the first control
+    plane's advertise address), as kubeadm writes admin.conf.
+
+    :param output_file: where to write it (default: ``admin.conf`` at the state dir's root).
+    :returns: ``(path written, server URL)``.
+    :raises KubefabError: no admin.conf in the state dir yet, or a path that cannot be written.
+    """
+    from .core import constants as K
+    from .core.state import write_atomic
+    from .core.yamlload import load_document
+
+    host = inv.first_control_plane
+    ctx = RunContext(config=inv.kubeadm_config(host), host_name=host.name, state=state, options=Options())
+    source = ctx.node_state_dir / K.ADMIN_KUBECONFIG
+    if not source.exists():
+        raise KubefabError(f"no admin.conf for {host.name} in {state.root}",
+                           fix="run `fab cluster-up` (or `fab -H <host> init`) first, or pass --state-dir "
+                               "of this cluster")
+    data = source.read_bytes()
+    doc = load_document(data.decode("utf-8", "replace"), source=str(source))
+    try:
+        server = str(doc["clusters"][0]["cluster"]["server"])
+    except (KeyError, IndexError, TypeError):
+        raise KubefabError(f"{source} holds no cluster server", fix=f"remove {source} and re-run "
+                           f"`fab -H {host.name} init` to write it again") from None
+    dest = Path(output_file).expanduser() if output_file else state.root / K.ADMIN_KUBECONFIG
+    if dest.resolve() != source.resolve():
+        try:
+            write_atomic(dest, data, 0o600, dir_mode=0o700)
+        except OSError as exc:
+            raise KubefabError(f"cannot write {dest}: {exc.strerror}",
+                               fix="pass --output-file with a writable path") from None
+    return dest, server
+
+
+def version_info() -> dict:
+    """kubefab's version and the Kubernetes minors it supports (no connection)."""
+    import platform
+
+    from . import __version__
+    from .core import versions
+
+    return {"kubefab": {"version": __version__, "python": platform.python_version()},
+            "supportedKubernetesMinors": [f"v1.{m}" for m in sorted(versions.TABLE)]}
+
+
+def cluster_versions(inv, state, names: list[str], *, connect) -> dict:
+    """The API server's version and each Node's kubelet version (the -H hosts' Nodes, else all),
+    through the first control plane's admin.conf from the state dir."""
+    from .session import cluster_api
+
+    with cluster_api(inv, state, connect=connect) as (ctx, api):
+        server = api.request("GET", "/version") or {}
+        nodes = api.request("GET", "/api/v1/nodes")["items"]
+    wanted = {h.node_name for h in inv.resolve(names)} if names else None
+    rows = []
+    for n in sorted(nodes, key=lambda n: n["metadata"]["name"]):
+        name = n["metadata"]["name"]
+        if wanted is not None and name not in wanted:
+            continue
+        info = n.get("status", {}).get("nodeInfo", {})
+        rows.append({"name": name, "kubeletVersion": info.get("kubeletVersion", ""),
+                     "kubeProxyVersion": info.get("kubeProxyVersion", ""),
+                     "containerRuntimeVersion": info.get("containerRuntimeVersion", "")})
+    missing = sorted(wanted - {r["name"] for r in rows}) if wanted is not None else []
+    return {"server": ctx.control_plane_url, "serverVersion": server.get("gitVersion", ""), "nodes": rows,
+            "missingNodes": missing}
+
+
+def kubeconfig_admin(inv, state, *, output_file: str = "") -> Path:
+    """``fab kubeconfig.admin``: write it (:func:`admin_kubeconfig`), say where, warn when its
+    server does not answer from here, and print the kubectl line to try (stdout)."""
+    import shlex
+
+    from .core.endpoints import split_host_port
+    from .session import reachable
+
+    path, server = admin_kubeconfig(inv, state, output_file=output_file)
+    output.err(f"admin kubeconfig: {path} (server {server})")
+    host, port = split_host_port(server.removeprefix("https://"))
+    if not reachable(host, int(port or 443)):
+        output.err(f"WARNING: {server} does not answer from this machine: kubectl needs a route to it "
+                   "(or an SSH tunnel to a control plane and its server set to the tunnel)")
+    output.out(f"kubectl --kubeconfig {shlex.quote(str(path))} get nodes")
+    return path
+
+
+def version(inv, state, names: list[str], *, accept_new_host_keys: bool = False) -> None:
+    """``fab version``: kubefab's, the supported minors, and with an inventory the cluster's."""
+    from .pipeline import ssh_connector
+
+    info = version_info()
+    output.out(f"kubefab {info['kubefab']['version']} (Python {info['kubefab']['python']})")
+    output.out("Kubernetes minors: " + ", ".join(info["supportedKubernetesMinors"]))
+    if inv is not None:
+        info["cluster"] = found = cluster_versions(
+            inv, state, names, connect=ssh_connector(inv, accept_new_host_keys=accept_new_host_keys))
+        output.out(f"cluster {found['server']}: API server {found['serverVersion'] or '<unknown>'}")
+        rows = [("NODE", "KUBELET", "KUBE-PROXY", "CONTAINER RUNTIME")]
+        rows += [(n["name"], n["kubeletVersion"], n["kubeProxyVersion"], n["containerRuntimeVersion"])
+                 for n in found["nodes"]]
+        output.out(output.table(rows))
+        for name in found["missingNodes"]:
+            output.err(f"[{name}] no Node of that name in the cluster")
+    output.emit("Version", info)

@@ -37,6 +37,9 @@ from .phases.joindata import JoinData, etcd_endpoints_from_pods, parse_member_li
 PHASE = "preflight"  # kubeadm fetches the cluster's configuration in join's preflight
 CLUSTER_INFO_PATH = f"/api/v1/namespaces/{K.KUBE_PUBLIC_NAMESPACE}/configmaps/{K.CLUSTER_INFO_CONFIGMAP}"
 DISCOVERY_INTERVAL = 5.0  # kubeadm polls cluster-info every 5 s
+# kubeadm retries a refused connection for the whole discovery timeout (5 min by default); an
+# endpoint that refuses for this long has nothing listening: say so instead of blaming the token
+REFUSED_GRACE = 30.0
 REQUEST_TIMEOUT = 10.0
 
 
@@ -119,9 +122,11 @@ class ApiReader:
                            fix="the API server's certificate is not signed by the discovered CA: check the "
                                "endpoint and the CA pin") from None
         except (OSError, http.client.HTTPException) as exc:
-            raise ApiError(f"cannot reach {self.server}: {exc.__class__.__name__}: {exc}", phase=PHASE,
+            err = ApiError(f"cannot reach {self.server}: {exc.__class__.__name__}: {exc}", phase=PHASE,
                            fix="check the endpoint address and that the API server is running and reachable "
-                               "from this machine") from None
+                               "from this machine")
+            err.refused = isinstance(exc, ConnectionRefusedError)
+            raise err from None
         finally:
             conn.close()
 
@@ -173,14 +178,21 @@ def discover_token(endpoint: str, token: Secret | str, *, ca_pins: Iterable[str]
                    unsafe_skip_ca_verification: bool = False, timeout: float = 300.0,
                    interval: float = DISCOVERY_INTERVAL, host: str | None = None,
                    sleep: Callable[[float], None] = time.sleep,
-                   clock: Callable[[], float] = time.monotonic) -> Discovered:
+                   clock: Callable[[], float] = time.monotonic,
+                   refused_grace: float = REFUSED_GRACE) -> Discovered:
     """kubeadm's token discovery (reference §7.2).
 
     :param endpoint: ``host:port`` of an API server (``https://`` optional).
     :param ca_pins: ``sha256:<hex>`` values; at least one, unless ``unsafe_skip_ca_verification``.
+    :param refused_grace: how long an endpoint may refuse connections (nothing listening) before
+        discovery stops with that, rather than retrying until ``timeout``; the first refusal is
+        reported at once.
     :raises KubefabError: unknown/expired token (no signature appears before ``timeout``), a bad
-        signature, a pin mismatch, or a changed answer over verified TLS.
+        signature, a pin mismatch, a changed answer over verified TLS, or an endpoint refusing
+        connections for ``refused_grace`` seconds.
     """
+    from . import output
+
     pins = [p for p in ca_pins if p]
     try:
         pins = [bootstrap.parse_ca_pin(p) for p in pins]
@@ -196,25 +208,52 @@ def discover_token(endpoint: str, token: Secret | str, *, ca_pins: Iterable[str]
     jws_key = K.JWS_KUBECONFIG_PREFIX + token_id
     deadline = clock() + timeout
     last = "no answer yet"
-    while True:
-        try:
-            resp = insecure.get(CLUSTER_INFO_PATH)
-            if resp.status == 200:
-                data = (resp.json() or {}).get("data") or {}
-                if jws_key in data and "kubeconfig" in data:
-                    break
-                last = f"cluster-info has no {jws_key} signature"
-            else:
-                last = f"HTTP {resp.status} for cluster-info"
-        except KubefabError as exc:
-            last = exc.problem
-        if clock() >= deadline:
-            raise KubefabError(
-                f"the bootstrap token {token_id!r} was not accepted by {endpoint} within {int(timeout)}s ({last})",
-                host=host, phase=PHASE,
-                fix='the token is unknown or expired: create one with "fab token.create" on the operator machine '
-                    "(or kubeadm token create on a control plane) and join with it")
-        sleep(min(interval, max(deadline - clock(), 0)))
+    refused_since: float | None = None
+    said = ""
+    with output.waiting(f"cluster-info from {endpoint} signed for token {token_id}", [host or ""]):
+        while True:
+            try:
+                resp = insecure.get(CLUSTER_INFO_PATH)
+                refused_since = None
+                if resp.status == 200:
+                    data = (resp.json() or {}).get("data") or {}
+                    if jws_key in data and "kubeconfig" in data:
+                        break
+                    last = f"cluster-info has no {jws_key} signature"
+                else:
+                    last = f"HTTP {resp.status} for cluster-info"
+            except KubefabError as exc:
+                last = exc.problem
+                if getattr(exc, "refused", False):
+                    if refused_since is None:
+                        refused_since = clock()
+                        output.info(f"{endpoint} refuses connections: nothing listens there; retrying for up to "
+                                    f"{int(min(refused_grace, timeout))}s", host=host or "", phase=PHASE)
+                    elif clock() - refused_since >= refused_grace:
+                        raise KubefabError(
+                            f"{endpoint} refused every connection for {int(clock() - refused_since)}s: no API "
+                            f"server listens there", host=host, phase=PHASE,
+                            fix="check the endpoint (--endpoint, the JoinConfiguration's apiServerEndpoint or "
+                                "controlPlaneEndpoint in the kubeadm config) and that the API server, or the load "
+                                "balancer in front of it, is up: `fab cluster-up` brings the control plane up")
+                else:
+                    refused_since = None
+            if last != said and refused_since is None and clock() < deadline:
+                # what stands in the way, said when it first appears (not after the whole timeout)
+                said = last
+                output.info(f"{last}; retrying every {interval:g}s for up to {int(deadline - clock())}s",
+                            host=host or "", phase=PHASE)
+            if clock() >= deadline:
+                if refused_since is not None:
+                    raise KubefabError(f"{endpoint} refused every connection within {int(timeout)}s: no API server "
+                                       "listens there", host=host, phase=PHASE,
+                                       fix="check the endpoint and that the API server is up")
+                raise KubefabError(
+                    f"the bootstrap token {token_id!r} was not accepted by {endpoint} within {int(timeout)}s ({last})",
+                    host=host, phase=PHASE,
+                    fix='the token is unknown or expired: create one with "fab token.create" on the operator '
+                        "machine (or kubeadm token create on a control plane) and join with it")
+            sleep(min(interval, max(deadline - clock(), 0)))
     content = data["kubeconfig"]
     if not bootstrap.verify_detached_jws(data[jws_key], content, token_id, token_secret):
         raise KubefabError(f"the cluster-info signature for token {token_id!r} does not verify", host=host, phase=PHASE,

@@ -96,7 +96,7 @@ def snapshot(inv, state, names: list[str], *, output_file: str = "", keep: int =
                           fix="use etcdctl snapshot save against the external etcd")
     target = E.output_path(output_file, state.root / "backups", cluster.cluster_name, now)
     if target.exists():
-        raise ConfigError(f"{target} already exists", fix="give another --output, or move that file away")
+        raise ConfigError(f"{target} already exists", fix="give another --output-file, or move that file away")
     contexts = [_context(inv, h, state, Options(dry_run=dry_run)) for h in hosts]
     if dry_run:
         output.out("[etcd.snapshot] would save a snapshot from the first healthy member of: "

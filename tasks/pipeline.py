@@ -48,11 +48,33 @@ class HostResult:
     unchanged: int = 0
     seconds: float = 0.0
     error: str = ""
+    fix: str = ""                    # the failure's own fix line, when it has one
     timer: Timer = field(default_factory=Timer)
+    plan: list | None = None         # a dry-run: the difference, as data (:func:`tasks.apply.diff_data`)
+    state_writes: list = field(default_factory=list)  # a dry-run: what it would create in the state dir
 
     @property
     def ok(self) -> bool:
         return not self.error
+
+    @classmethod
+    def failed(cls, host: str, role: str, exc: KubefabError, *, seconds: float = 0.0) -> "HostResult":
+        return cls(host, role, seconds=seconds, error=exc.render().splitlines()[0], fix=exc.fix or "")
+
+    def to_data(self) -> dict:
+        """This host's entry of the ``RunSummary`` document (see the README's Output section)."""
+        data = {"host": self.host, "role": self.role, "result": "ok" if self.ok else "failed",
+                "phases": self.phases, "changed": self.changed, "unchanged": self.unchanged,
+                "seconds": round(self.seconds, 2)}
+        if not self.ok:
+            data["error"] = self.error
+            data["fix"] = self.fix
+        data["timings"] = [{"phase": r.phase, "seconds": round(r.seconds, 2), "roundTrips": r.round_trips,
+                            "changed": r.changed, "unchanged": r.unchanged} for r in self.timer.rows]
+        if self.plan is not None:
+            data["plan"] = self.plan
+            data["stateDirWrites"] = list(self.state_writes)
+        return data
 
     def add(self, row: PhaseTiming) -> None:
         """One row of the per-phase table; its counts add to the host's."""
@@ -100,7 +122,7 @@ def run_workflow(host, run: Run, *, connect: Callable, options) -> HostResult:
     :param connect: ``connect(host) -> transport`` (SSH in production, a fake in tests).
     :raises KubefabError: the first failure, with host and phase.
     """
-    from .apply import execute, render_diff
+    from .apply import diff_data, execute, render_diff
     from .remote.facts import gather_facts
     from .runner import plan_step, plan_steps, probe_paths, select, with_selection
 
@@ -132,6 +154,9 @@ def run_workflow(host, run: Run, *, connect: Callable, options) -> HostResult:
             writes = render_state_writes(host.name, ctx.store)
             if writes:
                 output.out(writes)
+            result.plan = diff_data(plans, facts)
+            result.state_writes = list(ctx.store.describe()) if ctx.store is not None and not ctx.store.empty else []
+            result.seconds = time.monotonic() - started
             return result
         if ctx.store is not None:
             ctx.store.commit()  # the PKI, kubeconfigs and join material the plans were made from
@@ -171,25 +196,48 @@ def run_hosts(hosts, fn: Callable[[object], HostResult], *, parallel: int, role:
         except KubefabError as exc:
             exc.with_context(host=h.name)
             output.err(exc.render())
-            return HostResult(h.name, role(h), seconds=time.monotonic() - started,
-                              error=exc.render().splitlines()[0])
+            return HostResult.failed(h.name, role(h), exc, seconds=time.monotonic() - started)
 
     if parallel <= 1:
         return [guarded(h) for h in hosts]
     return [r.value for r in run_parallel(hosts, guarded, max_workers=parallel, name=lambda h: h.name)]
 
 
-def report(results: list[HostResult]) -> None:
-    """The summary table; raises (exit 1) naming every failed host."""
+def emit_summary(results: list[HostResult], *, dry_run: bool = False, seconds: float | None = None) -> None:
+    """The ``RunSummary`` document for ``-o json``/``-o yaml`` (nothing in text mode)."""
+    output.emit("RunSummary", {
+        "command": output.SETTINGS.command,
+        "dryRun": bool(dry_run),
+        "result": "ok" if all(r.ok for r in results) else "failed",
+        "seconds": round(seconds if seconds is not None else max((r.seconds for r in results), default=0.0), 2),
+        "hosts": [r.to_data() for r in results],
+    })
+
+
+def failure_fix(failed: list[HostResult]) -> str:
+    """The summary's fix line: each failed host's own fix where the error had one, then how to
+    go on (a re-run continues: hosts that are done report 0 changed)."""
+    fixes = [(r.host, r.fix) for r in failed if r.fix]
+    again = "then re-run the same command: hosts that are done report 0 changed"
+    if not fixes:
+        return f"read each host's error above; {again}"
+    if len({f for _, f in fixes}) == 1 and len(fixes) == len(failed):
+        return f"{fixes[0][1]}; {again}"
+    return "; ".join(f"{h}: {f}" for h, f in fixes) + f"; {again}"
+
+
+def report(results: list[HostResult], *, dry_run: bool = False, seconds: float | None = None) -> None:
+    """The summary table (and the ``-o`` document); raises (exit 1) naming every failed host
+    with its own fix."""
     rows = [("HOST", "ROLE", "PHASES", "CHANGED", "TIME", "RESULT")]
     for r in results:
         rows.append((r.host, r.role, str(r.phases), str(r.changed), f"{r.seconds:.1f}s", "ok" if r.ok else "FAILED"))
     output.err(output.table(rows, sep="  "))
+    emit_summary(results, dry_run=dry_run, seconds=seconds)
     failed = [r for r in results if not r.ok]
     if failed:
         raise KubefabError(f"{len(failed)} of {len(results)} host(s) failed",
-                           details=[f"{r.host}: {r.error}" for r in failed],
-                           fix="fix the cause and re-run: hosts that are done report 0 changed")
+                           details=[f"{r.host}: {r.error}" for r in failed], fix=failure_fix(failed))
 
 
 def ssh_connector(inv, *, accept_new_host_keys: bool = False, sudo_password=None) -> Callable:

@@ -73,7 +73,7 @@ def plan_step(step: Step, ctx) -> Plan:
 
 
 def object_path(obj: dict) -> str:
-    """``api/<namespace or _cluster>/<Kind>-<name>.yaml``: where ``--output`` puts an API object."""
+    """``api/<namespace or _cluster>/<Kind>-<name>.yaml``: where ``--output-dir`` puts an API object."""
     meta = obj.get("metadata") or {}
     return f"api/{meta.get('namespace') or '_cluster'}/{obj['kind']}-{meta['name']}.yaml"
 

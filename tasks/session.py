@@ -98,7 +98,8 @@ def wait_api_ready(api, path: str, timeout: float, *, host: str, phase: str) -> 
         except (ApiStatus, ApiError) as exc:
             return False, str(exc)
 
-    ok, last = poll(ready, timeout)
+    with output.waiting(f"the API server's {path}", [host]):
+        ok, last = poll(ready, timeout)
     if not ok:
         raise ApiError(f"the API server did not become ready within {int(timeout)}s (last: {last or 'no answer'})",
                        host=host, phase=phase,
@@ -123,7 +124,8 @@ def wait_nodes_ready(api, node_names: list[str], timeout: float) -> None:
         missing = [n for n in node_names if n not in ready_nodes(api)]
         return not missing, missing
 
-    ok, missing = poll(all_ready, timeout)
+    with output.waiting("Nodes Ready", node_names):
+        ok, missing = poll(all_ready, timeout)
     if not ok:
         raise KubefabError(f"Nodes not Ready after {int(timeout)}s: {', '.join(missing)}",
                            fix="look at the kubelet logs on those hosts")

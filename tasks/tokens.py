@@ -58,6 +58,7 @@ def list_tokens(inv, state, *, show_secrets: bool = False, accept_new_host_keys:
         items = api.request("GET", f"/api/v1/namespaces/{K.KUBE_SYSTEM_NAMESPACE}/secrets",
                             query={"fieldSelector": f"type={K.BOOTSTRAP_TOKEN_SECRET_TYPE}"})["items"]
     rows = [("TOKEN", "TTL", "EXPIRES", "USAGES", "DESCRIPTION", "EXTRA GROUPS")]
+    data = []
     now = datetime.now(timezone.utc)
     for item in sorted(items, key=lambda i: i["metadata"]["name"]):
         try:
@@ -72,7 +73,13 @@ def list_tokens(inv, state, *, show_secrets: bool = False, accept_new_host_keys:
             left = tok.expires - now
             ttl = "<invalid>" if left.total_seconds() < 0 else _short_duration(left)
         rows.append((text, ttl, expires, ",".join(tok.usages), tok.description or "<none>", ",".join(tok.groups)))
+        # kubeadm's output.kubeadm.k8s.io BootstrapToken fields, camelCase
+        data.append({"token": text, "tokenID": tok.token_id, "description": tok.description,
+                     "expires": tok.expires.strftime("%Y-%m-%dT%H:%M:%SZ") if tok.expires else None,
+                     "expired": bool(tok.expires is not None and tok.expires <= now),
+                     "usages": list(tok.usages), "groups": list(tok.groups)})
     output.out(output.table(rows), reveal=show_secrets)
+    output.emit("BootstrapTokenList", {"items": data}, reveal=show_secrets)
 
 
 def delete(inv, state, token_ids: list[str], *, accept_new_host_keys: bool = False) -> None:

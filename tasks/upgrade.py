@@ -14,7 +14,6 @@ behind the target.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import asdict, dataclass, field
 
@@ -27,7 +26,7 @@ from .core.errors import ConfigError, KubefabError
 
 CONTROL_PLANE_COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 MAX_KUBELET_SKEW = 3  # kubeadm's MaximumAllowedMinorVersionKubeletSkew
-OUTPUT_API_VERSION = "kubefab.dev/v1alpha1"
+OUTPUT_API_VERSION = output.API_VERSION
 # component config groups and the version kubefab writes (kubeadm's "preferred" version)
 CONFIG_GROUPS = {"kubeproxy.config.k8s.io": ("kube-proxy", "config.conf", "v1alpha1"),
                  "kubelet.config.k8s.io": ("kubelet-config", "kubelet", "v1beta1")}
@@ -208,27 +207,19 @@ def read_cluster(api) -> ClusterVersions:
     return ClusterVersions(version, components, kubelets, etcd, dns, config_versions)
 
 
-def check_flags(target: str, output_format: str) -> str:
-    """The flags, checked before anything is read: the normalised target."""
-    if output_format not in ("text", "json", "yaml"):
-        raise ConfigError(f"--output {output_format[:20]!r} is not an output format", phase="upgrade/plan",
-                          fix="use --output text, json or yaml")
-    return parse_target(target)
-
-
-def plan(inv, state, *, target: str, output_format: str = "text", connect) -> UpgradePlan:
-    """``fab upgrade.plan --version vX.Y.Z``: print the plan; raise when kubeadm's policy refuses it."""
+def plan(inv, state, *, target: str, connect) -> UpgradePlan:
+    """``fab upgrade.plan --version vX.Y.Z``: print the plan (text, or the ``UpgradePlan``
+    document with ``-o json|yaml``); raise when kubeadm's policy refuses it."""
     from .session import cluster_api
 
-    target = check_flags(target, output_format)
+    target = parse_target(target)
     output.stage("reading the cluster's versions")
     with cluster_api(inv, state, connect=connect) as (_, api):
         current = read_cluster(api)
     result = compute(current, target)
-    if output_format == "json":
-        output.out(json.dumps(result.to_data(), indent=2))
-    elif output_format == "yaml":
-        output.out(yaml.safe_dump(result.to_data(), sort_keys=False))
+    if output.data_mode():
+        body = {k: v for k, v in result.to_data().items() if k not in ("apiVersion", "kind")}
+        output.emit("UpgradePlan", body)
     else:
         output.out(render_text(result))
     for w in result.warnings:

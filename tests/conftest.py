@@ -5,8 +5,13 @@ Go modules, at the versions the lab runs, not whatever the machine happens to ha
 """
 
 import os
+import tempfile
 
 from tests.lab import images
+
+# every `fab` run writes a log file (default ~/.cache/kubefab/kubefab.log): the tests' runs
+# write theirs to a directory of their own
+os.environ.setdefault("KUBEFAB_LOG_FILE", os.path.join(tempfile.mkdtemp(prefix="kubefab-test-log-"), "kubefab.log"))
 
 _BINS = images.Binaries(os.environ.get("KUBEFAB_LAB_K8S_VERSION") or images.DEFAULT_K8S_VERSION)
 os.environ["PATH"] = os.pathsep.join(

@@ -86,7 +86,7 @@ def backups_to_prune(names: Iterable[str], cluster_name: str, keep: int) -> list
 
 
 def output_path(output: str, default_dir: Path, cluster_name: str, now: datetime) -> Path:
-    """Where the backup goes: ``--output`` as a file, or inside it when it is a directory (or
+    """Where the backup goes: ``--output-file`` as a file, or inside it when it is a directory (or
     ends with ``/``); without it, ``<state>/backups/``."""
     if not output:
         return default_dir / backup_name(cluster_name, now)

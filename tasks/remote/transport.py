@@ -492,8 +492,13 @@ class _BaseTransport:
         err = self._sudo_check(code, err_b.decode("utf-8", "replace"))
         result = RunResult(self._scrub(text), code, self._scrub(out_b.decode("utf-8", "replace")),
                            self._scrub(err), seconds, out_b)
-        log.debug("[%s] %s -> %s in %.3fs", self.host, result.command.splitlines()[0][:120] if text else "",
-                  code, seconds)
+        from .. import output  # -v shows each command with its exit code and time; -vv its output too
+
+        output.log(f"[{self.host}] ran {result.command.splitlines()[0][:200] if text else ''} -> exit {code} "
+                   f"in {seconds:.2f}s", level=1)
+        if result.stdout.strip() or result.stderr.strip():
+            output.log("\n".join(f"[{self.host}]   | {ln}" for ln in
+                                 (result.stdout.splitlines() + result.stderr.splitlines())[-40:]), level=2)
         if check and code != 0:
             raise RemoteError(f"command failed with exit code {code}: {result.command.splitlines()[0][:200]}",
                               host=self.host, details=result.tail(10),

@@ -257,6 +257,28 @@ def test_unknown_token_is_a_clear_error(lab, cluster, tmp_path):
     assert lab.exec("node8", ["sh", "-c", "ls -A /etc/kubernetes"]).stdout.decode().strip() == ""
 
 
+def test_operator_kubeconfig_and_a_failed_join_as_a_document(lab, cluster, tmp_path):
+    """Issue 16: cluster-up writes the operator's kubeconfig and says how to use it; a failed join
+    with -o json is a RunSummary naming the host and its own fix, and discovery said early what
+    it was waiting for."""
+    kc = cluster["state"] / "admin.conf"
+    assert f"try: kubectl --kubeconfig {kc} get nodes" in cluster["result"].err
+    assert (kc.stat().st_mode & 0o777) == 0o600
+    assert ready_nodes(lab, kc) == set(CONTROL_PLANES + WORKERS)
+    inv = inventory(lab, tmp_path, {**cluster["hosts"], "node8": ["worker"]}, join_timeout="8s")
+    r = fab(lab, "-H", "node8", "join", "-o", "json", "--inventory", str(inv), "--state-dir", str(tmp_path / "empty"),
+            "--token", "abcdef.0123456789abcdef", "--discovery-token-ca-cert-hash",
+            bootstrap.ca_pin((cluster["state"] / "pki" / "ca.crt").read_bytes()))
+    assert r.returncode == 1
+    doc = json.loads(r.out)
+    assert doc["kind"] == "RunSummary" and doc["result"] == "failed"
+    (host,) = doc["hosts"]
+    assert host["host"] == "node8" and host["result"] == "failed" and "token.create" in host["fix"]
+    assert "cluster-info has no jws-kubeconfig-abcdef signature; retrying" in r.err
+    assert "fix: the token is unknown or expired" in r.err and "fix the cause" not in r.err
+    assert "0123456789abcdef" not in r.out + r.err
+
+
 def test_expired_token_is_a_clear_error(lab, cluster, tmp_path):
     common = ["--inventory", str(cluster["inv"]), "--state-dir", str(cluster["state"])]
     r = fab(lab, "token.create", "--ttl", "2s", *common)

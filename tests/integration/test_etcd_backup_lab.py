@@ -63,7 +63,7 @@ def configmaps(lab, admin: Path) -> set[str]:
 @pytest.fixture(scope="module")
 def backup(lab, cluster):
     out = cluster["tmp"] / "backups"
-    r = run(lab, cluster, "etcd.snapshot", "--output", f"{out}/")
+    r = run(lab, cluster, "etcd.snapshot", "--output-file", f"{out}/")
     assert r.returncode == 0, r.out + r.err
     path = Path(r.out.strip().splitlines()[-1])
     return {"path": path, "result": r, "dir": out}
@@ -90,11 +90,11 @@ def test_snapshot_keep_prunes_older_backups(lab, cluster, backup):
     time.sleep(1.1)  # a new name (the time, to the second)
     other = cluster["tmp"] / "keep"
     other.mkdir()
-    first = run(lab, cluster, "etcd.snapshot", "--output", f"{other}/")
+    first = run(lab, cluster, "etcd.snapshot", "--output-file", f"{other}/")
     assert first.returncode == 0, first.err
     time.sleep(1.1)
     (other / "unrelated.txt").write_text("not a backup")
-    second = run(lab, cluster, "etcd.snapshot", "--output", f"{other}/", "--keep", "1")
+    second = run(lab, cluster, "etcd.snapshot", "--output-file", f"{other}/", "--keep", "1")
     assert second.returncode == 0, second.err
     assert sorted(p.name for p in other.iterdir()) == sorted([Path(second.out.strip()).name, "unrelated.txt"])
 

@@ -357,3 +357,26 @@ def test_token_create_list_delete(lab, initialized):
     assert token_id not in fab(lab, "token.list", *common).out
     r = fab(lab, "token.delete", "--token", token_id, *common)
     assert r.returncode == 1 and "not found" in r.err and "Traceback" not in r.err
+
+
+def test_machine_readable_output_version_and_the_operator_kubeconfig(lab, initialized, tmp_path):
+    """Issue 16 on the real cluster: -o json documents, fab version, fab kubeconfig.admin."""
+    common = ["--inventory", str(initialized["inv"]), "--state-dir", str(initialized["state"])]
+    r = fab(lab, "-H", "node1", "init", "--upload-certs", "-o", "json", *common)
+    assert r.returncode == 0, r.out + r.err
+    doc = json.loads(r.out)  # stdout is the document alone; the join commands went to stderr
+    assert doc["kind"] == "RunSummary" and doc["result"] == "ok" and doc["dryRun"] is False
+    assert doc["hosts"][0]["host"] == "node1" and doc["hosts"][0]["changed"] == 0
+    assert "kubeadm join" in r.err
+    no_secrets(r.out + r.err)
+    listed = json.loads(fab(lab, "token.list", "-o", "json", *common).out)
+    assert listed["kind"] == "BootstrapTokenList" and all(i["token"].endswith(".<redacted>") for i in listed["items"])
+    r = fab(lab, "-H", "node1", "version", "-o", "json", *common)
+    assert r.returncode == 0, r.err
+    version = json.loads(r.out)
+    assert version["cluster"]["serverVersion"].startswith("v1.") and version["cluster"]["nodes"][0]["name"] == "node1"
+    kc = tmp_path / "admin.kubeconfig"
+    r = fab(lab, "kubeconfig.admin", "--output-file", str(kc), *common)
+    assert r.returncode == 0, r.err
+    assert r.out.strip() == f"kubectl --kubeconfig {kc} get nodes" and (kc.stat().st_mode & 0o777) == 0o600
+    assert "node1" in kubectl(lab, kc, "get", "nodes")

@@ -46,7 +46,7 @@ def plan_rows(components) -> set[tuple[str, str, str, str]]:
 
 def test_plan_agrees_with_kubeadm(cluster):
     lab = cluster["lab"]
-    r = fab(lab, "upgrade.plan", "--version", TO, "--output", "json", *cluster["flags"])
+    r = fab(lab, "upgrade.plan", "--version", TO, "-o", "json", *cluster["flags"])
     assert r.returncode == 0, r.out + r.err
     ours = json.loads(r.out)
     install_kubeadm(lab, "node1")

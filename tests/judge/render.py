@@ -4,7 +4,7 @@ kubeadm's side is the real binary of the minor (built by ``make lab-k8s``) runni
 ``kubeadm init --dry-run``: it writes every file to a dry-run directory and prints every API
 object it would create. It runs in its own network and UTS namespaces (``unshare``), so it reaches
 no API server (the dry-run client's GETs of live objects fail at once instead of timing out) and
-sees the node name as its hostname. kubefab's side is ``fab init --dry-run --offline --output``.
+sees the node name as its hostname. kubefab's side is ``fab init --dry-run --offline --output-dir``.
 
 The normalised forms keep what the issue asks to agree on and drop what is random by nature
 (key bytes, token values, serial numbers, the instant a certificate was made).
@@ -134,7 +134,7 @@ def printed_objects(stdout: str) -> list[dict]:
 
 
 def run_kubefab(config_text: str, address: str, work: Path) -> Rendering:
-    """``fab -H master1 init --dry-run --offline --upload-certs --output`` with the same config."""
+    """``fab -H master1 init --dry-run --offline --upload-certs --output-dir`` with the same config."""
     work.mkdir(parents=True, exist_ok=True)
     (work / "kubeadm.yaml").write_text(config_text)
     inventory = {"cluster": {"name": "judge", "config": "kubeadm.yaml"},
@@ -143,7 +143,7 @@ def run_kubefab(config_text: str, address: str, work: Path) -> Rendering:
     out_dir = work / "out"
     shutil.rmtree(out_dir, ignore_errors=True)
     cmd = [sys.executable, "-m", "fabric", "-H", NODE, "init", "--dry-run", "--offline", "--upload-certs",
-           "--inventory", str(work / "hosts.yaml"), "--state-dir", str(work / "state"), "--output", str(out_dir)]
+           "--inventory", str(work / "hosts.yaml"), "--state-dir", str(work / "state"), "--output-dir", str(out_dir)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=REPO)
     (work / "kubefab.out").write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0:

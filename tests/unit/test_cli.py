@@ -53,7 +53,7 @@ def test_join_and_reset_refuse_bad_input_before_connecting(args, words, tmp_path
 
 
 def test_unknown_host_is_named_with_the_known_ones(tmp_path):
-    r = fab("-H", "nosuch", "init", "--dry-run", "--offline", "--output", str(tmp_path / "out"),
+    r = fab("-H", "nosuch", "init", "--dry-run", "--offline", "--output-dir", str(tmp_path / "out"),
             "--state-dir", str(tmp_path / "state"))
     assert r.returncode == 1
     assert "nosuch" in r.stderr and "master1" in r.stderr

@@ -20,9 +20,13 @@ from tasks.cli import ns
 
 from .test_cli import ROOT, fab
 
-# Short flags a task may have, chosen on purpose (task name -> flags). None today: Fabric's
-# core -H (and the rest of its core flags) are the only short flags an operator types.
-ALLOWED_SHORT_FLAGS: dict[str, set[str]] = {}
+# Short flags a task may have, chosen on purpose: -v (verbosity) on every task, -o (output
+# format, as kubectl's and kubeadm's) on the tasks that report something. Fabric's core has
+# neither; its -H (and the rest of its core flags) are the other short flags an operator types.
+REPORTING_TASKS = {"init", "join", "join-control-plane", "cluster-up", "reset", "token.list",
+                   "certs.check-expiration", "version", "upgrade.plan"}
+ALLOWED_SHORT_FLAGS: dict[str, set[str]] = {name: {"v"} | ({"o"} if name in REPORTING_TASKS else set())
+                                            for name in ns.task_names}
 
 
 def task_arguments(collection: Collection):
@@ -44,6 +48,14 @@ def test_no_task_has_a_short_flag_it_did_not_choose():
     assert not {name: flags for name, flags in extra.items() if flags}, extra
 
 
+def test_every_reporting_task_takes_o_for_the_output_format():
+    for name, args in task_arguments(ns):
+        names = {n for a in args for n in a.names}
+        assert "v" in names and "verbose" in names, name
+        if name in REPORTING_TASKS:
+            assert {"o", "output"} <= names, name
+
+
 def test_the_short_flag_check_sees_generated_flags():
     @task
     def sample(c, show_secrets=False, output=""):
@@ -57,7 +69,8 @@ def test_help_lists_long_flags_only():
     assert r.returncode == 0, r.stderr
     options = r.stdout.split("Options:", 1)[1]
     flag_lines = [line.strip() for line in options.splitlines() if line.strip().startswith("-")]
-    assert flag_lines and all(line.startswith("--") for line in flag_lines), flag_lines
+    short = [line.split()[0] for line in flag_lines if not line.startswith("--")]
+    assert flag_lines and short == ["-o", "-v"], flag_lines  # -o STRING, --output=STRING; -v, --verbose
 
 
 # kubeadm's flags (`kubeadm <command> --help`, v1.36) for options kubefab's tasks have too:

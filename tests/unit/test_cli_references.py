@@ -166,7 +166,7 @@ def test_the_check_finds_bad_commands(command, problem):
     "fab --help init",
     "fab [-H host] certs.check-expiration",
     "fab --print-completion-script bash > ~/.fab-completion.bash",
-    "fab -H <field> init --dry-run --offline --output out/",
+    "fab -H <field> init --dry-run --offline --output-dir out/",
     "fab init --only -h",
 ])
 def test_the_check_accepts_good_commands(command):

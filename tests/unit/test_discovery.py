@@ -326,3 +326,33 @@ def test_join_config_takes_the_cluster_configuration():
         discovery.join_config(local, JoinData(server="https://x", ca_pem=b"", cluster_configuration="kind: Nope\n"),
                               host="w1")
     assert exc.value.host == "w1"
+
+
+def test_an_endpoint_that_refuses_connections_is_named_early(capsys):
+    """Nothing listens: said at the first refusal, and discovery stops after the grace period
+    instead of blaming the token after the whole discovery timeout (issue 16)."""
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # a free port: connections are refused
+    now = [0.0]
+    with pytest.raises(KubefabError) as exc:
+        discovery.discover_token(f"127.0.0.1:{port}", TOKEN, unsafe_skip_ca_verification=True, timeout=300,
+                                 host="w1", sleep=lambda s: now.__setitem__(0, now[0] + s), clock=lambda: now[0],
+                                 refused_grace=30)
+    err = exc.value
+    assert "refused every connection" in err.problem and "token" not in err.problem
+    assert err.host == "w1" and "--endpoint" in err.fix
+    assert 30 <= now[0] < 60  # not the 300 s discovery timeout
+    assert f"127.0.0.1:{port} refuses connections" in capsys.readouterr().err
+
+
+def test_what_discovery_waits_for_is_said_once_when_it_appears(api, capsys):
+    publish_cluster_info(api)  # signed for abcdef only
+    with pytest.raises(KubefabError):
+        discovery.discover_token(api.endpoint, Secret(OTHER_ID), ca_pins=[pin(api)], timeout=0.3, interval=0.05,
+                                 host="w1")
+    err = capsys.readouterr().err
+    assert err.count("cluster-info has no jws-kubeconfig-zzzzzz signature; retrying") == 1, err

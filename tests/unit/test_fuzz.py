@@ -670,7 +670,7 @@ def test_fab_init_dry_run_offline_exits_cleanly(case):
         before = snapshot(root)
         started = time.monotonic()
         r = fab("-H", "master1", "init", "--dry-run", "--offline", "--inventory", str(inventory),
-                "--state-dir", str(root / "state"), "--output", str(root / "out"), cwd=root)
+                "--state-dir", str(root / "state"), "--output-dir", str(root / "out"), cwd=root)
         seconds = time.monotonic() - started
         FIGURES.record("fab", seconds, f"exit {r.returncode}")
         assert r.returncode in (0, 1), r.stderr[-3000:]

@@ -50,13 +50,13 @@ def test_prints_a_kubeconfig_signed_by_the_cluster_ca(state):
 
 def test_output_file_is_0600_and_never_overwritten(state, tmp_path):
     target = tmp_path / "bob.conf"
-    r = fab("kubeconfig.user", "--client-name", "bob", "--output", str(target), "--state-dir", str(state))
+    r = fab("kubeconfig.user", "--client-name", "bob", "--output-file", str(target), "--state-dir", str(state))
     assert r.returncode == 0, r.stderr
     assert r.stdout == ""
     assert target.stat().st_mode & 0o777 == 0o600
     assert _cert(yaml.safe_load(target.read_text())).subject.rfc4514_string() == "CN=bob"
     before = target.read_bytes()
-    again = fab("kubeconfig.user", "--client-name", "bob", "--output", str(target), "--state-dir", str(state))
+    again = fab("kubeconfig.user", "--client-name", "bob", "--output-file", str(target), "--state-dir", str(state))
     assert again.returncode == 1 and "already exists" in again.stderr and "Traceback" not in again.stderr
     assert target.read_bytes() == before
 
@@ -64,7 +64,7 @@ def test_output_file_is_0600_and_never_overwritten(state, tmp_path):
 def test_dry_run_writes_nothing_and_redacts_the_key(state, tmp_path):
     target = tmp_path / "carol.conf"
     before = tree_digest(state)
-    r = fab("kubeconfig.user", "--client-name", "carol", "--output", str(target), "--dry-run",
+    r = fab("kubeconfig.user", "--client-name", "carol", "--output-file", str(target), "--dry-run",
             "--state-dir", str(state))
     assert r.returncode == 0, r.stderr
     assert not target.exists() and tree_digest(state) == before
@@ -84,7 +84,7 @@ def test_token_instead_of_a_certificate(state):
     ((), "--client-name is required"),
     (("--client-name", "x", "--validity-period", "1y"), "--validity-period"),
     (("--client-name", "x", "--validity-period", "-1h"), "not positive"),
-    (("--client-name", "x", "--output", "/nonexistent-dir/x.conf"), "does not exist"),
+    (("--client-name", "x", "--output-file", "/nonexistent-dir/x.conf"), "does not exist"),
     (("--client-name", "x", "--state-dir", "/nonexistent-state"), "does not exist yet"),
 ])
 def test_bad_input_is_one_clear_error(state, args, message):

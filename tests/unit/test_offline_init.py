@@ -1,4 +1,4 @@
-"""`fab -H <host> init --dry-run --offline --output DIR`: the whole plan, no connection.
+"""`fab -H <host> init --dry-run --offline --output-dir DIR`: the whole plan, no connection.
 
 A dry-run writes nothing to the state dir: the PKI, kubeconfigs and join material it would
 create are made in memory and listed (redacted). The fixture seeds the state dir the way an
@@ -54,7 +54,7 @@ def offline(tmp_path_factory):
     out, state = tmp / "out", tmp / "state"
     seed_state(state)
     before = tree_digest(state)
-    args = ("-H", "master1", "init", "--dry-run", "--offline", "--upload-certs", "--output", str(out),
+    args = ("-H", "master1", "init", "--dry-run", "--offline", "--upload-certs", "--output-dir", str(out),
             "--state-dir", str(state))
     first = fab(*args)
     assert first.returncode == 0, first.stderr
@@ -160,6 +160,24 @@ def test_check_expiration_lists_leaves_kubeconfigs_and_cas(offline):
     assert "master2" in r.stderr  # no certificates for hosts not set up from this machine
 
 
+def test_check_expiration_as_json(offline):
+    import json
+
+    r = fab("certs.check-expiration", "-o", "json", "--state-dir", str(offline["state"]))
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["apiVersion"] == "kubefab.dev/v1alpha1" and doc["kind"] == "CertificateExpirationList"
+    hosts = {h["host"]: h for h in doc["hosts"]}
+    assert hosts["master2"]["found"] is False and hosts["master1"]["found"] is True
+    certs = {c["name"]: c for c in hosts["master1"]["certificates"]}
+    cas = {c["name"]: c for c in hosts["master1"]["certificateAuthorities"]}
+    assert certs["apiserver"]["certificateAuthority"] == "ca" and certs["apiserver"]["expired"] is False
+    assert certs["apiserver"]["residualTime"] in ("364d", "365d") and certs["apiserver"]["residualTimeSeconds"] > 0
+    assert "admin.conf" in certs and "certificateAuthority" not in cas["ca"]
+    assert certs["apiserver"]["expirationDate"].endswith("Z")
+    assert "[master1]" in r.stderr  # the tables are on stderr
+
+
 def test_init_reads_the_init_configuration_of_a_file_that_also_joins(tmp_path):
     """Found by the fuzzer (issue 15): a file with both an Init and a Join document made init plan a
     joining etcd member and fail after writing the PKI; kubeadm init ignores the JoinConfiguration."""
@@ -177,7 +195,7 @@ def test_init_reads_the_init_configuration_of_a_file_that_also_joins(tmp_path):
                                                                                 f"config: {config}"))
     out = tmp_path / "out"
     r = fab("-H", "master1", "init", "--dry-run", "--offline", "--inventory", str(inventory),
-            "--state-dir", str(tmp_path / "state"), "--output", str(out))
+            "--state-dir", str(tmp_path / "state"), "--output-dir", str(out))
     assert r.returncode == 0, r.stderr
     etcd = (out / "master1" / "etc" / "kubernetes" / "manifests" / "etcd.yaml").read_text()
     assert "--initial-cluster-state=existing" not in etcd

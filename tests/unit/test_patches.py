@@ -183,7 +183,7 @@ def test_init_offline_applies_patches_and_reports_them(tmp_path):
                             "kubeletconfiguration+merge.yaml": "maxPods: 42\n", "notes.txt": "x"})
     out = tmp_path / "out"
     r = fab("-H", "master1", "init", "--dry-run", "--offline", "--patches", str(tmp_path / "p"),
-            "--state-dir", str(tmp_path / "state"), "--output", str(out))
+            "--state-dir", str(tmp_path / "state"), "--output-dir", str(out))
     assert r.returncode == 0, r.stderr
     assert '[patches] Ignoring file "notes.txt"' in r.stderr
     assert 'Applied patch of type "application/strategic-merge-patch+json" to target "kube-apiserver"' in r.stdout
@@ -203,7 +203,7 @@ def test_init_with_bad_patches_fails_cleanly_and_writes_nothing(tmp_path, files,
 
     _write(tmp_path / "p", files)
     r = fab("-H", "master1", "init", "--dry-run", "--offline", "--patches", str(tmp_path / "p"),
-            "--state-dir", str(tmp_path / "state"), "--output", str(tmp_path / "out"))
+            "--state-dir", str(tmp_path / "state"), "--output-dir", str(tmp_path / "out"))
     assert r.returncode == 1, r.stdout
     assert message in r.stderr and "fix:" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "state").exists() and not (tmp_path / "out").exists()
