@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-import os
 import stat
 
 import pytest
