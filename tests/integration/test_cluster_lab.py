@@ -35,8 +35,9 @@ def lab():
     lab.down()
 
 
-def inventory(lab, tmp: Path, hosts: dict, *, join_timeout: str = "") -> Path:
-    """The lab inventory restricted to ``hosts`` (name -> roles), config beside it."""
+def inventory(lab, tmp: Path, hosts: dict, *, join_timeout: str = "", endpoint: str = "") -> Path:
+    """The lab inventory restricted to ``hosts`` (name -> roles), config beside it; ``endpoint``
+    replaces the controlPlaneEndpoint (a cluster that is not behind the lab's load balancer)."""
     inv = yaml.safe_load(Path(lab.inventory).read_text())
     base = Path(lab.inventory).parent
     for key in ("identity", "known_hosts", "ssh_config"):
@@ -47,12 +48,16 @@ def inventory(lab, tmp: Path, hosts: dict, *, join_timeout: str = "") -> Path:
             doc.pop("localAPIEndpoint", None)
             # the host name comes from the inventory; the lab's preflight skip (cgroup v1) stays
             doc["nodeRegistration"] = {k: v for k, v in doc.get("nodeRegistration", {}).items() if k != "name"}
+        if endpoint and doc.get("kind") == "ClusterConfiguration":
+            doc["controlPlaneEndpoint"] = endpoint
     if join_timeout:
         join = next(d for d in docs if d.get("kind") == "JoinConfiguration")
         join["timeouts"] = {"discovery": join_timeout}
     tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "kubeadm.yaml").write_text(yaml.safe_dump_all(docs))
     inv["cluster"]["config"] = "kubeadm.yaml"
+    if endpoint:
+        inv["cluster"]["controlPlaneEndpoint"] = endpoint
     inv["hosts"] = {name: {"address": address(lab, name), "roles": roles} for name, roles in hosts.items()}
     path = tmp / "inventory.yaml"
     path.write_text(yaml.safe_dump(inv))

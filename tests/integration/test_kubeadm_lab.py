@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.test_cluster_lab import etcd_members, ready_nodes, wait_until
+from tests.integration.test_cluster_lab import etcd_members, inventory, ready_nodes, wait_until
 from tests.integration.test_init_lab import address, fab, kget, no_secrets
 from tests.lab import images
 from tests.lab.fixtures import fresh_lab, require_lab, test_lab_dir
@@ -112,37 +112,13 @@ def expiration_table(text: str) -> dict[str, str]:
     return rows
 
 
-def lab_inventory(lab, tmp: Path, hosts: dict[str, list[str]], *, endpoint: str | None = None) -> Path:
-    """The lab's inventory and kubeadm config, restricted to ``hosts``."""
-    inv = yaml.safe_load(Path(lab.inventory).read_text())
-    base = Path(lab.inventory).parent
-    for key in ("identity", "known_hosts", "ssh_config"):
-        inv["ssh"][key] = str((base / inv["ssh"][key]).resolve())
-    docs = [d for d in yaml.safe_load_all((base / inv["cluster"]["config"]).read_text()) if d]
-    for doc in docs:
-        if doc.get("kind") == "InitConfiguration":
-            doc.pop("localAPIEndpoint", None)
-            doc["nodeRegistration"].pop("name", None)
-        if endpoint and doc.get("kind") == "ClusterConfiguration":
-            doc["controlPlaneEndpoint"] = endpoint
-    tmp.mkdir(parents=True, exist_ok=True)
-    (tmp / "kubeadm.yaml").write_text(yaml.safe_dump_all(docs))
-    inv["cluster"]["config"] = "kubeadm.yaml"
-    if endpoint:
-        inv["cluster"]["controlPlaneEndpoint"] = endpoint
-    inv["hosts"] = {name: {"address": address(lab, name), "roles": roles} for name, roles in hosts.items()}
-    path = tmp / "inventory.yaml"
-    path.write_text(yaml.safe_dump(inv))
-    return path
-
-
 # --- cluster A: kubefab's, joined and read by kubeadm --------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def kubefab_cluster(lab, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("kubefab-cluster")
-    inv = lab_inventory(lab, tmp, {"node1": ["control-plane"]})
+    inv = inventory(lab, tmp, {"node1": ["control-plane"]})
     state = tmp / "state"
     r = fab(lab, "-H", "node1", "init", "--upload-certs", "--inventory", str(inv), "--state-dir", str(state))
     assert r.returncode == 0, r.out[-3000:] + r.err[-3000:]
@@ -243,7 +219,7 @@ def kubeadm_cluster(lab, tmp_path_factory):
     lab.put("node4", "/root/kubeadm.yaml", yaml.safe_dump_all(docs))
     init = kubeadm(lab, "node4", "init", "--config", "/root/kubeadm.yaml", "--upload-certs")
     ok(init)
-    inv = lab_inventory(lab, tmp, {"node5": ["control-plane"], "node6": ["worker"]}, endpoint=endpoint)
+    inv = inventory(lab, tmp, {"node5": ["control-plane"], "node6": ["worker"]}, endpoint=endpoint)
     return {"init": init, "join": join_material(init.out), "inv": inv, "state": tmp / "state",
             "admin_on_node4": "/etc/kubernetes/admin.conf"}
 
