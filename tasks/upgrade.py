@@ -15,7 +15,7 @@ behind the target.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import yaml
 
@@ -232,4 +232,4 @@ def plan(inv, state, *, target: str, connect) -> UpgradePlan:
 
 
 __all__ = ["ClusterVersions", "ComponentUpgrade", "UpgradePlan", "compute", "parse_target", "plan",
-           "read_cluster", "render_text", "asdict"]
+           "read_cluster", "render_text"]
