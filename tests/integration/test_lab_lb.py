@@ -77,7 +77,11 @@ def test_haproxy_balances_6443_and_survives_a_stopped_control_plane(lab: Lab, li
             time.sleep(0.05)
         assert set(CONTROL_PLANES) <= set(seen), f"not every control plane answered through the LB: {seen}"
 
-        assert lab.ssh("node1", "pkill -f '/tmp/listener[.]py'").returncode == 0
+        # Wait until the listener is gone, not only signalled: a connection the kernel queued on
+        # node1's still-open socket is established for haproxy, so it is not redispatched.
+        stopped = lab.ssh("node1", "pkill -f '/tmp/listener[.]py'; for i in $(seq 100); do "
+                                   "pgrep -f '/tmp/listener[.]py' >/dev/null || exit 0; sleep 0.05; done; exit 1")
+        assert stopped.returncode == 0, "node1's listener did not exit within 5 s"
         answers = [ask(lb) for _ in range(30)]
         # haproxy redispatches refused connections and its checks take node1 out.
         assert "" not in answers, f"the LB dropped connections after node1 stopped: {answers}"
