@@ -341,6 +341,9 @@ def _etcd_members(inv, state, connect) -> str:
     return members_text
 
 
+HEALTH_WAIT_SECONDS = 90  # how long the preflight waits for a control plane that is not healthy yet
+
+
 @dataclass(frozen=True)
 class ApplyFlags:
     """``upgrade.apply``'s flags."""
@@ -375,6 +378,7 @@ def apply(inv, state, *, version: str, options, flags: ApplyFlags, accept_new_ho
     from .core import manifests
     from .core.config import parse_go_duration
     from .core.plan import DrainSpec
+    from .core.poll import poll
     from .core.statestore import PendingStore
     from .discovery import with_etcd_members
     from .phases import upgrade as phases
@@ -402,9 +406,18 @@ def apply(inv, state, *, version: str, options, flags: ApplyFlags, accept_new_ho
     output.stage(f"[upgrade] reading the cluster for the upgrade to {target}")
     with cluster_api(inv, state, connect=connect) as (_, api):
         current = read_cluster(api)
-        nodes = api.request("GET", "/api/v1/nodes")["items"]
-        pods = api.request("GET", f"/api/v1/namespaces/{K.KUBE_SYSTEM_NAMESPACE}/pods",
-                           query={"labelSelector": "tier=control-plane"})["items"]
+
+        def healthy():
+            nodes = api.request("GET", "/api/v1/nodes")["items"]
+            pods = api.request("GET", f"/api/v1/namespaces/{K.KUBE_SYSTEM_NAMESPACE}/pods",
+                               query={"labelSelector": "tier=control-plane"})["items"]
+            problems = _health_problems(inv, nodes, pods)
+            return not problems, (nodes, problems)
+
+        # a control plane that restarted a moment ago (a kubelet upgraded by the last run) gets
+        # a short while to be Ready again before the upgrade is refused
+        with output.waiting("the control plane to be healthy", [first.name]):
+            _, (nodes, problems) = poll(healthy, HEALTH_WAIT_SECONDS, interval=5)
     planned = compute(current, target)
     if not output.data_mode():
         output.err(render_text(planned))
@@ -413,7 +426,6 @@ def apply(inv, state, *, version: str, options, flags: ApplyFlags, accept_new_ho
     if planned.errors:
         raise KubefabError(f"the upgrade to {target} is not possible", phase="upgrade/preflight",
                            details=planned.errors, fix="pick a target one minor above the cluster's at most")
-    problems = _health_problems(inv, nodes, pods)
     if problems:
         raise KubefabError("the control plane is not healthy: kubeadm does not upgrade it in this state",
                            phase="upgrade/preflight", details=problems,
