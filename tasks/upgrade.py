@@ -261,10 +261,11 @@ def _max_unavailable(text: str, workers: int) -> int:
     try:
         value = int(raw[:-1]) * workers // 100 if raw.endswith("%") else int(raw)
     except ValueError:
-        raise ConfigError(f"--max-unavailable {text[:40]!r} is not a number or a percentage",
+        raise ConfigError(f"--max-unavailable {text[:40]!r} is not a number or a percentage", phase="upgrade/apply",
                           fix="give a count (--max-unavailable 2) or a percentage of the workers (10%)") from None
     if value < 0 or (raw.endswith("%") and not 0 <= int(raw[:-1]) <= 100):
-        raise ConfigError(f"--max-unavailable {text} is out of range", fix="give 1 or more, or 1% to 100%")
+        raise ConfigError(f"--max-unavailable {text} is out of range", phase="upgrade/apply",
+                          fix="give 1 or more, or 1% to 100%")
     return max(1, value)
 
 
@@ -394,14 +395,16 @@ def apply(inv, state, *, version: str, options, flags: ApplyFlags, accept_new_ho
     try:
         drain_seconds = parse_go_duration(flags.drain_timeout).total_seconds()
     except ValueError as exc:
-        raise ConfigError(f"--drain-timeout: {exc}", fix="give a Go duration such as 90s or 5m (0: no limit)") from None
-    state.check()
-    if not (state.pki_dir / "ca.crt").exists():
-        raise KubefabError(f"no cluster PKI in {state.root}", fix="pass --state-dir of the cluster to upgrade")
-    connect = ssh_connector(inv, accept_new_host_keys=accept_new_host_keys)
+        raise ConfigError(f"--drain-timeout: {exc}", phase="upgrade/apply",
+                          fix="give a Go duration such as 90s or 5m (0: no limit)") from None
     first = inv.first_control_plane
     workers = [h for h in inv.hosts if not h.is_control_plane]
     batch = _max_unavailable(flags.max_unavailable, len(workers))
+    state.check()
+    if not (state.pki_dir / "ca.crt").exists():
+        raise KubefabError(f"no cluster PKI in {state.root}", phase="upgrade/apply",
+                           fix="pass --state-dir of the cluster to upgrade")
+    connect = ssh_connector(inv, accept_new_host_keys=accept_new_host_keys)
 
     output.stage(f"[upgrade] reading the cluster for the upgrade to {target}")
     with cluster_api(inv, state, connect=connect) as (_, api):
