@@ -162,6 +162,7 @@ def upgraded(cluster):
         time.sleep(2)
 
     tmp = cluster["tmp"]
+    before_cert = (cluster["state"] / "nodes" / "node2" / "pki" / "apiserver.crt").read_bytes()
     probe_log, stop = tmp / "probe.log", tmp / "probe.stop"
     (tmp / "probe.py").write_text(PROBE)
     import subprocess
@@ -198,7 +199,7 @@ def upgraded(cluster):
         watcher.join(timeout=30)
     probes = [line.split(" ", 2) for line in probe_log.read_text().splitlines()]
     return {"refused": refused, "first": first, "second": second, "probes": probes, "available": available,
-            "control_plane_window": (t0, t1), "worker_left_cordoned": stopped_cordoned}
+            "control_plane_window": (t0, t1), "worker_left_cordoned": stopped_cordoned, "before_cert": before_cert}
 
 
 def summary(result) -> dict[tuple[str, str], dict]:
@@ -272,17 +273,23 @@ def test_each_control_plane_kept_a_backup_and_renewed_its_certificates(cluster, 
         out = r.stdout.decode()
         assert r.returncode == 0, (host, r.stderr.decode())
         assert "kube-apiserver.yaml" in out and f"kube-apiserver:{FROM}" in out, out  # the pre-upgrade manifests
-    # the API server certificate was renewed by the upgrade: newer than the cluster-up's
-    state = cluster["state"]
+    # node2's API server certificate was renewed by the upgrade (kubeadm backdates NotBefore, so
+    # it is compared with the one before, not with the clock), and node2 serves the new one
     from cryptography import x509
 
-    ca = x509.load_pem_x509_certificate((state / "pki" / "ca.crt").read_bytes())
-    leaf = x509.load_pem_x509_certificate((state / "nodes" / "node2" / "pki" / "apiserver.crt").read_bytes())
-    assert leaf.not_valid_before_utc > ca.not_valid_before_utc
-    assert leaf.not_valid_before_utc.timestamp() >= upgraded["control_plane_window"][0] - 5
+    before = x509.load_pem_x509_certificate(upgraded["before_cert"])
+    path = cluster["state"] / "nodes" / "node2" / "pki" / "apiserver.crt"
+    after = x509.load_pem_x509_certificate(path.read_bytes())
+    assert after.serial_number != before.serial_number
+    assert after.not_valid_before_utc > before.not_valid_before_utc
+    on_host = lab.exec("node2", ["cat", "/etc/kubernetes/pki/apiserver.crt"], check=True).stdout
+    assert on_host == path.read_bytes()
 
 
-MAX_GAP_SECONDS = 5.0  # the longest a client asking five times a second may go without an answer
+# The longest a client asking five times a second may go without an answer. A lost quorum or a
+# control plane left down lasts minutes; what remains is the load balancer's check interval and
+# an etcd leader change on this loaded 2-core machine (measured: see the README's upgrade section).
+MAX_GAP_SECONDS = 15.0
 
 
 def test_the_api_stayed_available_through_the_load_balancer(upgraded):
