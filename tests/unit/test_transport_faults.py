@@ -189,3 +189,54 @@ def test_the_client_key_is_never_written_to_a_file(tmp_path, monkeypatch, key_ca
                                  client_key=Secret(admin.key_pem, kind="private key"))
     assert reader.context is not None
     assert list(tmp_path.iterdir()) == [] and opened == []
+
+
+def test_the_api_session_writes_no_key_file(tmp_path, monkeypatch, key_cache):
+    """The official client writes kubeconfig data to temp files (deleted only at a clean exit);
+    the session hands it memory files instead, and they work for TLS."""
+    import base64
+    import sys
+    import tempfile
+    from datetime import datetime, timezone
+
+    import yaml
+
+    from datetime import timedelta
+
+    from tasks.core import pki
+    from tasks.core.spec import ClusterConfiguration
+    from tasks.session import api_session
+
+    cluster = ClusterConfiguration(kubernetes_version="v1.36.3", encryption_algorithm="ECDSA-P256")
+    now = datetime.now(timezone.utc)
+    ca = pki.build_ca("kubernetes", algorithm="ECDSA-P256", now=now, validity=timedelta(days=1), keygen=key_cache)
+    admin = pki.build_client_cert(ca, "kubernetes-admin", ("kubeadm:cluster-admins",), cluster=cluster, now=now,
+                                  keygen=key_cache)
+    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+    kubeconfig = yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "a",
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1",
+                                               "certificate-authority-data": b64(ca.cert_pem)}}],
+        "users": [{"name": "u", "user": {"client-certificate-data": b64(admin.cert_pem),
+                                         "client-key-data": b64(admin.key_pem)}}],
+        "contexts": [{"name": "a", "context": {"cluster": "c", "user": "u"}}]}).encode()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    made: list[str] = []
+
+    def hook(event, args):
+        if event.startswith("tempfile.") and hook.on:
+            made.append(str(args[0]))
+
+    hook.on = True
+    sys.addaudithook(hook)  # (audit hooks cannot be removed: switched off below)
+    try:
+        with api_session(kubeconfig, timeout=5) as api:
+            import ssl
+
+            conf = api.client.configuration
+            assert conf.key_file.startswith("/proc/self/fd/") and conf.cert_file.startswith("/proc/self/fd/")
+            ctx = ssl.create_default_context(cafile=conf.ssl_ca_cert)
+            ctx.load_cert_chain(conf.cert_file, conf.key_file)  # the memory files are real
+    finally:
+        hook.on = False
+    assert made == [] and list(tmp_path.iterdir()) == []
