@@ -10,7 +10,7 @@ as kubeadm's ``RunIf``):
   decrypted ``kubeadm-certs`` or the operator's state dir; keys 0600, the rest 0644 as kubeadm's
   download), ``certs`` (this node's leaves, signed by those CAs), ``kubeconfig`` (admin,
   controller-manager, scheduler), ``control-plane`` (three static Pod manifests).
-- ``check-etcd``: ``etcdctl endpoint health --cluster`` run on the joining host with its own
+- ``check-etcd``: ``etcdctl endpoint health`` of every voting member, run on the joining host with its own
   ``etcd/healthcheck-client`` certificate, the identity kubeadm's etcd client uses (§9.4).
 - ``kubelet-start``: ``ca.crt`` (workers), ``bootstrap-kubelet.conf`` (0600), the kubelet
   config from the cluster's ``kubelet-config`` bytes, flags env, start; workers then wait for
@@ -315,10 +315,17 @@ def retry_script(body: str, timeout_s: int, ok_patterns: tuple[str, ...] = ()) -
 
 
 def check_etcd_command(ctx) -> Command:
+    """Every voting member healthy (kubeadm's check-etcd: ``endpoint health --cluster``), the
+    learners left out: a learner a failed join left behind is removed by the member add that
+    follows, and must not block the join before it gets there."""
     ec = shlex.join(etcdctl_prefix(ctx, existing_etcd_endpoints(ctx)))
+    voting = shlex.join(etcdctl_prefix(ctx, ["KF-URL"])).replace("--endpoints=KF-URL", '--endpoints="$kf_urls"')
     timeout = int(ctx.timeouts.etcd_api_call.total_seconds())
-    return Command(("sh", "-c", retry_script(f"{ec} endpoint health --cluster", timeout)),
-                   "check that every existing etcd member is healthy")
+    # simple output: ID, status, name, peer URLs, client URLs, is learner
+    body = (f"kf_urls=$({ec} member list | awk -F', ' '$6 == \"false\" && $5 != \"\" {{print $5}}' "
+            "| paste -sd, -) || exit 1; [ -n \"$kf_urls\" ] || { echo 'no voting etcd member'; exit 1; }; "
+            f"{voting} endpoint health")
+    return Command(("sh", "-c", retry_script(body, timeout)), "check that every voting etcd member is healthy")
 
 
 def member_add_command(ctx) -> Command:
