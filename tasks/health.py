@@ -1,7 +1,7 @@
 """Is the cluster there to serve? Asked before a command changes an existing cluster.
 
-:func:`check_cluster_serves` costs one anonymous ``GET /readyz`` on the control-plane endpoint
-when all is well. When the API does not answer, the etcd member on every control plane of the
+:func:`check_cluster_serves` costs one anonymous GET of ``cluster-info`` on the control-plane
+endpoint when all is well. When the API does not answer it, the etcd member on every control plane of the
 inventory is asked (over SSH, in parallel, ``etcdctl endpoint status`` against its own
 ``127.0.0.1:2379``) whether it sees a leader: when some member answers and none sees a leader,
 etcd has lost its quorum and no command can change the cluster, so the command stops before
@@ -25,8 +25,10 @@ LEADER_RECHECK_SECONDS = 5.0
 
 
 def api_ready(inv, state) -> str | None:
-    """None when the control-plane endpoint's ``/readyz`` answers 200 (verified with the state
-    dir's CA), else what it said; None too when the state dir has no CA (nothing to verify)."""
+    """None when the control-plane endpoint serves a read that needs etcd (the public
+    ``cluster-info`` ConfigMap, anonymously, TLS verified with the state dir's CA; ``/readyz``
+    stays ok for seconds after the quorum is gone), else what it said. None too when the state
+    dir has no CA (nothing to verify) or anonymous reads are refused (the API is there)."""
     from . import discovery
     from .cluster import discovery_endpoint
 
@@ -36,13 +38,12 @@ def api_ready(inv, state) -> str | None:
     endpoint = discovery_endpoint(inv, inv.kubeadm_config(inv.first_control_plane))
     try:
         resp = discovery.ApiReader("https://" + endpoint, ca_pem=ca.read_bytes(), timeout=API_PROBE_SECONDS) \
-            .get("/readyz")
+            .get("/api/v1/namespaces/kube-public/configmaps/cluster-info")
     except KubefabError as exc:
         return exc.problem
-    if resp.status == 200:
+    if resp.status in (200, 401, 403):
         return None
-    failed = [ln.strip() for ln in resp.body.decode("utf-8", "replace").splitlines() if ln.startswith("[-]")]
-    return f"/readyz answered {resp.status}" + (f" ({', '.join(failed[:3])})" if failed else "")
+    return f"reading cluster-info answered {resp.status}"
 
 
 def _status_argv(pki_dir: str) -> str:

@@ -285,6 +285,11 @@ def test_node1_lost_is_not_needed_then_two_of_three_lost_is_named_and_nothing_is
     assert "unreachable" in r.err and "Traceback" not in r.err
     # then node2 too: 2 of 3 lost, named at once, nothing attempted
     lab.stop_host("node2")
+    etcdctl = ("etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt "
+               "--cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt "
+               "--key=/etc/kubernetes/pki/etcd/healthcheck-client.key")
+    wait_until(lambda: '"leader":0' in on_host(lab, "node3", f"{etcdctl} endpoint status -w json"),
+               "node3's etcd member has no leader", timeout=60, interval=1)
     t0 = time.monotonic()
     r = fab.run("cluster-up", *args, timeout=300)
     took = time.monotonic() - t0

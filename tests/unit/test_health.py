@@ -98,7 +98,7 @@ def test_a_ready_api_asks_no_host(inv, monkeypatch, tmp_path):
 
 
 def test_an_unready_api_with_a_lost_quorum_stops_the_command(inv, monkeypatch):
-    monkeypatch.setattr(health, "api_ready", lambda inv, state: "/readyz answered 500 ([-]etcd failed)")
+    monkeypatch.setattr(health, "api_ready", lambda inv, state: "reading cluster-info answered 504")
     with pytest.raises(KubefabError, match="etcd has lost its quorum"):
         health.check_cluster_serves(inv, None, connector({"master1": status(0), "master2": down("master2"),
                                                           "master3": down("master3")}, []))
