@@ -67,8 +67,9 @@ def member_leader(inv, host, connect: Callable) -> tuple[str, str]:
         tail = (r.stdout + r.stderr).strip().splitlines()
         return "no-etcd", (tail[-1] if tail else f"etcdctl exit code {r.exit_code}")[:200]
     try:
-        leader = int(json.loads(r.stdout)[0]["Status"]["leader"])
-    except (ValueError, KeyError, IndexError, TypeError):
+        # Go's JSON of the protobuf omits a zero: no "leader" key is no leader
+        leader = int(json.loads(r.stdout)[0]["Status"].get("leader") or 0)
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
         return "no-etcd", "etcdctl endpoint status gave no status"
     return ("leader", "") if leader else ("no-leader", "its etcd member sees no leader")
 

@@ -26,7 +26,9 @@ def inv():
 
 
 def status(leader: int) -> RunResult:
-    doc = [{"Endpoint": "https://127.0.0.1:2379", "Status": {"header": {"member_id": 7}, "leader": leader}}]
+    """etcdctl's JSON, where Go omits a zero field: no leader is no "leader" key."""
+    doc = [{"Endpoint": "https://127.0.0.1:2379",
+            "Status": {"header": {"member_id": 7}, **({"leader": leader} if leader else {})}}]
     return RunResult("", 0, json.dumps(doc), "", 0.0)
 
 
