@@ -184,7 +184,7 @@ def _resolve_join_targets(inv, names: list[str], *, control_plane: bool):
 def join(inv, names: list[str], *, control_plane: bool, state, options: Options, flags: JoinFlags, only=(), skip=(),
          accept_new_host_keys: bool = False, prompt_for_sudo_password: bool = False, parallel: int = 10) -> None:
     """``fab -H ... join`` (workers in parallel) / ``join-control-plane`` (one at a time)."""
-    from .core.config import check_command_line
+    from .core.config.validate import check_command_line
     from .phases.join import JOIN, JOIN_CONTROL_PLANE
 
     check_command_line(token=flags.token, ca_cert_hashes=flags.ca_cert_hashes, endpoint=flags.endpoint,
@@ -210,7 +210,7 @@ def reset(inv, names: list[str], *, state, options: Options, force: bool = False
           accept_new_host_keys: bool = False) -> None:
     """``fab -H ... reset``: remove each host from the cluster, one at a time (etcd membership):
     drain, kubeadm reset, delete the Node (``--keep-node``: kubeadm reset alone)."""
-    from .core.config import parse_go_duration
+    from .core.config.durations import parse_go_duration
     from .phases.reset import RESET
 
     RESET.select(only, skip)

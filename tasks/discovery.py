@@ -511,10 +511,10 @@ def join_config(config, data: JoinData, *, host: str | None = None):
     """
     if not data.cluster_configuration:
         return config
-    from .core import config as kubeadm_config
+    from .core.config.load import parse_cluster_configuration
 
     try:
-        cluster = kubeadm_config.parse_cluster_configuration(data.cluster_configuration)
+        cluster = parse_cluster_configuration(data.cluster_configuration)
     except KubefabError as exc:
         raise exc.with_context(host=host, phase=PHASE)
     return replace(config, cluster=cluster)

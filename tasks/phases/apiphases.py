@@ -44,7 +44,7 @@ def plan_wait_control_plane(ctx) -> Plan:
 
 
 def plan_upload_config_kubeadm(ctx) -> Plan:
-    from ..core import config as kubeadm_config
+    from ..core.config.encode import render_cluster_configuration
 
     ns = K.KUBE_SYSTEM_NAMESPACE
     name = "kubeadm:nodes-kubeadm-config"
@@ -56,7 +56,7 @@ def plan_upload_config_kubeadm(ctx) -> Plan:
                                             rbac.groups(K.CLUSTER_ADMINS_GROUP)), strategy="retain",
                   fallback_kubeconfig=K.SUPER_ADMIN_KUBECONFIG),
         ApiObject(rbac.config_map(K.KUBEADM_CONFIG_CONFIGMAP, ns, {
-            K.CLUSTER_CONFIGURATION_KEY: kubeadm_config.render_cluster_configuration(ctx.cluster)})),
+            K.CLUSTER_CONFIGURATION_KEY: render_cluster_configuration(ctx.cluster)})),
         ApiObject(rbac.role(name, ns, [rbac.rule(["configmaps"], ["get"], [K.KUBEADM_CONFIG_CONFIGMAP])])),
         ApiObject(rbac.role_binding(name, ns, name, rbac.groups(BOOTSTRAP, K.NODES_GROUP))),
     ])
