@@ -21,7 +21,12 @@ import hashlib
 
 from ..core import bootstrap
 from ..core import constants as K
-from ..core import manifests, versions
+from ..core import versions
+from ..core.manifests.addons import (
+    patch_coredns_deployment, render_coredns_objects, render_kube_proxy_objects,
+)
+from ..core.manifests.common import component_config_hash
+from ..core.manifests.kubelet import uses_instance_config
 from ..core.plan import ApiObject, Plan, SameKubeadmCerts, Wait
 from . import rbac
 from .workflow import API, OPERATOR, Phase
@@ -68,14 +73,14 @@ def plan_upload_config_kubelet(ctx) -> Plan:
     ns = K.KUBE_SYSTEM_NAMESPACE
     name = "kubeadm:kubelet-config"
     data = {K.KUBELET_CONFIG_KEY: kubelet_config_bytes(ctx).decode()}
-    hash_ = manifests.component_config_hash(data)
+    hash_ = component_config_hash(data)
     plan = Plan("upload-config/kubelet", ctx.host_name, [
         ApiObject(rbac.config_map(K.KUBELET_CONFIG_CONFIGMAP, ns, data,
                                   annotations={K.COMPONENT_CONFIG_HASH_ANNOTATION: hash_})),
         ApiObject(rbac.role(name, ns, [rbac.rule(["configmaps"], ["get"], [K.KUBELET_CONFIG_CONFIGMAP])])),
         ApiObject(rbac.role_binding(name, ns, name, rbac.groups(K.NODES_GROUP, BOOTSTRAP))),
     ])
-    if not manifests.uses_instance_config(ctx.cluster):
+    if not uses_instance_config(ctx.cluster):
         # <=1.33 kubeadm records the CRI socket on the Node (NodeLocalCRISocket replaced it)
         plan.add(ApiObject(node_patch(ctx.node_name, annotations={
             K.CRI_SOCKET_ANNOTATION: ctx.node_registration.cri_socket}), strategy="patch"))
@@ -161,7 +166,7 @@ def plan_addon_coredns(ctx) -> Plan:
     if ctx.cluster.dns.disabled:
         plan.notes.append("CoreDNS disabled in ClusterConfiguration (dns.disabled)")
         return plan
-    objects, notes = manifests.patch_coredns_deployment(manifests.render_coredns_objects(ctx.cluster), ctx.patches)
+    objects, notes = patch_coredns_deployment(render_coredns_objects(ctx.cluster), ctx.patches)
     plan.notes.extend(notes)
     plan.add(*(ApiObject(o) for o in objects))
     return plan
@@ -172,7 +177,7 @@ def plan_addon_kube_proxy(ctx) -> Plan:
     if ctx.cluster.proxy_disabled:
         plan.notes.append("kube-proxy disabled in ClusterConfiguration (proxy.disabled)")
         return plan
-    plan.add(*(ApiObject(o) for o in manifests.render_kube_proxy_objects(
+    plan.add(*(ApiObject(o) for o in render_kube_proxy_objects(
         ctx.cluster, ctx.config.kube_proxy, control_plane_url=ctx.control_plane_url,
         advertise_address=ctx.advertise_address, proxy_env=ctx.proxy_env)))
     return plan

@@ -34,9 +34,10 @@ import shlex
 from ..core import bootstrap
 from ..core import constants as K
 from ..core import kubeconfig as kc
-from ..core import manifests, pki
+from ..core import pki
 from ..core.errors import ConfigError, KubefabError, PKIError
 from ..core.endpoints import loopback_for
+from ..core.manifests.kubelet import patch_kubelet_config, resolver_mutation, uses_instance_config
 from ..core.plan import Command, FileRemove, FileWrite, Plan, Wait
 from ..core.poll import poll_script
 from ..core.secrets import Secret
@@ -380,7 +381,7 @@ def join_kubelet_config(ctx) -> bytes | None:
     raw = join_data(ctx).kubelet_config
     if raw is None:
         return None
-    instance = manifests.uses_instance_config(ctx.cluster)
+    instance = uses_instance_config(ctx.cluster)
     patched = ctx.patches is not None and bool(ctx.patches.for_target("kubeletconfiguration"))
     if not instance and not ctx.fact("systemd_resolved_active") and not patched:
         return raw
@@ -392,8 +393,8 @@ def join_kubelet_config(ctx) -> bytes | None:
         raise ConfigError("the kubelet-config ConfigMap does not hold a KubeletConfiguration", host=ctx.host_name,
                           phase="kubelet-start", fix='re-run "fab -H <init host> init --only upload-config/kubelet"')
     # kubeadm's order: its own changes, the patch directory's patches, then the instance config
-    manifests.resolver_mutation(doc, bool(ctx.fact("systemd_resolved_active")))
-    doc, _ = manifests.patch_kubelet_config(doc, ctx.patches)
+    resolver_mutation(doc, bool(ctx.fact("systemd_resolved_active")))
+    doc, _ = patch_kubelet_config(doc, ctx.patches)
     if instance:
         doc["containerRuntimeEndpoint"] = ctx.node_registration.cri_socket
     from ..core.render import render_template
@@ -454,7 +455,7 @@ def plan_join_kubelet_start(ctx) -> Plan:
                           "(control-plane-join/kubelet-wait-bootstrap)")
     else:
         plan.add(*tls_bootstrap_steps(ctx))
-        if not manifests.uses_instance_config(ctx.cluster):
+        if not uses_instance_config(ctx.cluster):
             plan.notes.append("kubeadm (<=1.33) annotates the Node with its CRI socket using the new kubelet.conf")
     return plan
 
@@ -473,7 +474,7 @@ def plan_join_mark_control_plane(ctx) -> Plan:
     from .apiphases import node_patch, plan_mark_control_plane
 
     plan = plan_mark_control_plane(ctx)
-    if not manifests.uses_instance_config(ctx.cluster):
+    if not uses_instance_config(ctx.cluster):
         from ..core.plan import ApiObject
 
         plan.add(ApiObject(node_patch(ctx.node_name, annotations={
