@@ -471,7 +471,8 @@ def plan_kubelet_wait_bootstrap(ctx) -> Plan:
 
 # --- API phases reused from init ----------------------------------------------------------------------
 def plan_join_mark_control_plane(ctx) -> Plan:
-    from .apiphases import node_patch, plan_mark_control_plane
+    from .markcontrolplane import plan_mark_control_plane
+    from .rbac import node_patch
 
     plan = plan_mark_control_plane(ctx)
     if not uses_instance_config(ctx.cluster):
@@ -483,7 +484,7 @@ def plan_join_mark_control_plane(ctx) -> Plan:
 
 
 def plan_join_wait_control_plane(ctx) -> Plan:
-    from .apiphases import plan_wait_control_plane
+    from .waitcontrolplane import plan_wait_control_plane
 
     return plan_wait_control_plane(ctx)
 

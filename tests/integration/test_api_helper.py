@@ -432,7 +432,7 @@ def test_patch_of_a_missing_object_is_reported_at_once(make_api: Any, apiserver:
 
 
 def kubeadm_certs_step(ns: str, files: dict[str, bytes], key: str) -> tuple[ApiObject, str]:
-    """An upload-certs step as tasks/phases/apiphases.py builds it: a fresh owner token
+    """An upload-certs step as tasks/phases/uploadcerts.py builds it: a fresh owner token
     (``related``), the kubeadm-certs Secret encrypted with ``key`` and owned by the token through
     a ``$(uid:...)`` reference, and the plan's comparison data (the files' sha256 sums)."""
     token_id, token_value = new_token()

@@ -19,7 +19,7 @@ from tasks.phases.joindata import EtcdMember, JoinData
 from tasks.runner import build_plans
 
 TOKEN = "abcdef.0123456789abcdef"
-CP_SKIP = ("control-plane-join/mark-control-plane", "wait-control-plane")  # need tasks.core.config (apiphases)
+CP_SKIP = ("control-plane-join/mark-control-plane", "wait-control-plane")  # need tasks.core.config (markcontrolplane, waitcontrolplane)
 
 
 def cluster(version="v1.36.0", cpe="lb.example:6443"):
