@@ -76,7 +76,7 @@ def _etcd_members(inv, host, ctx, jd, *, connect):
     none (a cluster kubeadm made), from the joining host with this node's certificate in a
     temporary directory that the same command removes."""
     from . import discovery
-    from .phases.join import etcdctl_argv
+    from .phases.etcdutil import etcdctl_argv
     from .phases.kubeconfig import node_kubeconfigs
 
     import base64
@@ -325,7 +325,7 @@ def _etcd_status(source, ctx, connect):
     """``(members, healthy client URLs)`` asked on ``source``'s own etcd, or why not (a string)."""
     import json
 
-    from .phases.join import etcdctl_argv
+    from .phases.etcdutil import etcdctl_argv
 
     endpoint = f"https://127.0.0.1:{K.ETCD_CLIENT_PORT}"
     try:

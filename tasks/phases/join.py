@@ -44,6 +44,7 @@ from ..core.secrets import Secret
 from ..core.yamlload import load_document
 from .certs import file_steps, spec_files
 from .controlplane import manifest_path, manifest_step
+from .etcdutil import etcdctl_argv, retry_script
 from .joindata import JoinData, client_url, initial_cluster, peer_url
 from .kubeconfig import node_kubeconfigs
 from .kubelet import kubelet_files, kubelet_patch_notes, kubelet_restart_steps
@@ -51,7 +52,6 @@ from .preflight import Finding, check_name_for_path, control_plane_checks, evalu
 from .workflow import API, OPERATOR, Phase, Workflow
 
 JOIN_CP_KUBECONFIGS = (K.ADMIN_KUBECONFIG, K.CONTROLLER_MANAGER_KUBECONFIG, K.SCHEDULER_KUBECONFIG)
-ETCDCTL = "etcdctl"
 
 
 # --- join material ------------------------------------------------------------------------------
@@ -274,21 +274,6 @@ def plan_join_control_plane_manifests(ctx) -> Plan:
 
 
 # --- etcd through etcdctl on the joining host ----------------------------------------------------
-def etcdctl_argv(pki_dir: str, endpoints: list[str] | tuple[str, ...], *args: str) -> list[str]:
-    """``etcdctl`` with the healthcheck-client identity kubeadm's etcd client uses (§9.4).
-
-    Also what the command layer runs on an existing control plane before planning a control-plane
-    join: ``etcdctl_argv(pki, endpoints, "member", "list", "-w", "json")``, parsed by
-    :func:`tasks.phases.joindata.parse_member_list`.
-    """
-    etcd_dir = posixpath.join(pki_dir, "etcd")
-    return ["env", "ETCDCTL_API=3", ETCDCTL, "--endpoints=" + ",".join(endpoints),
-            "--cacert=" + posixpath.join(etcd_dir, "ca.crt"),
-            "--cert=" + posixpath.join(etcd_dir, "healthcheck-client.crt"),
-            "--key=" + posixpath.join(etcd_dir, "healthcheck-client.key"),
-            "--dial-timeout=5s", "--command-timeout=30s", *args]
-
-
 def etcdctl_prefix(ctx, endpoints: list[str] | tuple[str, ...]) -> list[str]:
     return etcdctl_argv(ctx.pki_dir, endpoints)
 
@@ -307,12 +292,6 @@ def existing_etcd_endpoints(ctx) -> list[str]:
                                f"{K.ETCD_ADVERTISE_CLIENT_URLS_ANNOTATION} annotation (re-run the control-plane "
                                "join discovery online)")
     return urls
-
-
-def retry_script(body: str, timeout_s: int, ok_patterns: tuple[str, ...] = ()) -> str:
-    """Retry ``body`` every second until it succeeds or ``timeout_s`` passes (kubeadm retries
-    every etcd call for timeouts.etcdAPICall); output matching ``ok_patterns`` counts as done."""
-    return poll_script(body, timeout_s, ok_patterns=ok_patterns)
 
 
 def check_etcd_command(ctx) -> Command:
