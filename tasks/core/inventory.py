@@ -20,7 +20,6 @@ those of the kubeadm config it points to, so a broken inventory costs one round 
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import os
 import re
 from dataclasses import dataclass, field, replace
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .config.load import load_config_file, load_config_text, read_text_file
-from .config.validate import is_dns1123_subdomain
+from .endpoints import is_dns1123_subdomain, is_ip
 from .errors import ConfigError, KubefabError
 from .spec import KubeadmConfig
 from .yamlload import load_document, read_file, shown
@@ -45,14 +44,6 @@ _CLUSTER_KEYS = ("name", "config")
 _HOST_KEYS = ("address", "roles", "node_name", "user", "port", "advertise_address")
 _SSH_KEYS = ("user", "port", "identity", "known_hosts", "ssh_config")
 _CLUSTER_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$")
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 @dataclass(frozen=True)
@@ -383,8 +374,8 @@ def parse_inventory(text: str, path: Path) -> Inventory:
             p.add(where, f"node name {node_name!r} is not a DNS-1123 subdomain (lower case letters, digits, "
                          f"'-', '.'); set node_name")
         adv_raw = _opt_str(h, "advertise_address", hp, p)
-        advertise = adv_raw or (address if _is_ip(address) else "")
-        if adv_raw and not _is_ip(adv_raw):
+        advertise = adv_raw or (address if is_ip(address) else "")
+        if adv_raw and not is_ip(adv_raw):
             p.add(f"{hp}.advertise_address", f"{adv_raw!r} is not an IP address")
         elif CONTROL_PLANE in roles and address and not advertise:
             p.add(f"{hp}.advertise_address", f"required for a control plane whose address {address!r} is not an IP")

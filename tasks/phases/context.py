@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core import constants as K
 from ..core import versions
+from ..core.endpoints import join_host_port, split_host_port
 from ..core.secrets import Secret
 from ..core.spec import BootstrapToken, KubeadmConfig
 from ..core.facts import HostFacts
@@ -43,8 +44,6 @@ class Options:
     inventory_path: str = ""
     patches: str = ""  # --patches DIR (wins over the config's patches.directory, as in kubeadm)
 
-
-from ..core.endpoints import join_host_port, split_host_port  # noqa: E402,F401 - the one copy
 
 
 @dataclass(frozen=True)

@@ -216,7 +216,7 @@ def _start_script(component: str) -> str:
 
 
 def _health(ctx, component: str) -> Wait:
-    from .context import join_host_port
+    from ..core.endpoints import join_host_port
 
     timeout = ctx.timeouts.control_plane_component_health_check
     target = {

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Mapping
 
 from .. import constants as K
+from ..endpoints import is_dns1123_subdomain, is_ip
 from ..errors import KubefabError
 from ..secrets import Secret
 from ..spec import (
@@ -38,7 +39,7 @@ from .decode import _Reader, _type_name
 from .validate import (
     CA_CERT_HASH_RE, CERTIFICATE_KEY_RE, _check_absolute, _check_cidrs, _check_endpoint,
     _check_feature_gates, _check_image_repository, _check_pod_subnet_node_mask, _check_sans,
-    _HOST_PATH_TYPES, is_dns1123_subdomain, is_ip, _PULL_POLICIES, _TAINT_EFFECTS,
+    _HOST_PATH_TYPES, _PULL_POLICIES, _TAINT_EFFECTS,
     TOKEN_GROUP_RE, TOKEN_RE, TOKEN_USAGES,
 )
 

@@ -10,6 +10,7 @@ import ipaddress
 import re
 from typing import Any, Iterable, Mapping
 
+from ..endpoints import is_dns1123_subdomain, is_ip, split_host_port
 from ..errors import ConfigError
 from ..secrets import Secret
 from ..spec import ControlPlaneComponent
@@ -26,44 +27,16 @@ TOKEN_GROUP_RE = re.compile(r"^system:bootstrappers:[a-z0-9:-]{0,255}[a-z0-9]$")
 TOKEN_USAGES = ("signing", "authentication")
 CERTIFICATE_KEY_RE = re.compile(r"^[0-9a-fA-F]{64}$")  # AES-256 key, hex (reference §8.1)
 CA_CERT_HASH_RE = re.compile(r"^sha256:[0-9a-fA-F]{64}$", re.I)  # discovery pins (§7.1)
-_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 _PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 _HOST_PATH_TYPES = ("", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket",
                     "CharDevice", "BlockDevice")
 
 
-def is_dns1123_subdomain(text: str) -> bool:
-    """RFC-1123 subdomain as Kubernetes validates it (lower case, at most 253 characters)."""
-    return 0 < len(text) <= 253 and bool(_DNS1123_SUBDOMAIN.match(text))
-
-
-def is_ip(text: str) -> bool:
-    """An IPv4 or IPv6 address as Go's net.ParseIP reads it: no IPv6 zone (``fe80::1%eth0``)."""
-    if "%" in text:
-        return False
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _san_ok(text: str) -> bool:
     # kubeadm's ValidateCertSANs: an IP, a DNS-1123 subdomain or a wildcard subdomain.
     return is_ip(text) or is_dns1123_subdomain(text) or (
         text.startswith("*.") and is_dns1123_subdomain(text[2:]))
-
-
-def split_endpoint(endpoint: str) -> tuple[str, str]:
-    """Split ``host[:port]`` (IPv6 in brackets, or a bare IPv6 address) into host and port."""
-    if endpoint.startswith("["):
-        host, sep, rest = endpoint[1:].partition("]")
-        return host, rest[1:] if rest.startswith(":") else rest
-    if endpoint.count(":") == 1:
-        host, port = endpoint.split(":")
-        return host, port
-    return endpoint, ""
 
 
 def _check_sans(r: _Reader, values: tuple[str, ...], path: str) -> None:
@@ -173,7 +146,7 @@ def _check_endpoint(r: _Reader, value: str, path: str, *, what: str, require_por
     if value.startswith("[") and "]" not in value:
         r.err(path, f"{what} {value!r} has an unclosed '['")
         return
-    host, port = split_endpoint(value)
+    host, port = split_host_port(value)
     if not (is_ip(host) or is_dns1123_subdomain(host)):
         r.err(path, f"{what} host {host!r} must be an IP address or a DNS-1123 subdomain (lower case)")
     if port and (not port.isdigit() or not 0 < int(port) < 65536):
