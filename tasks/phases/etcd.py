@@ -46,7 +46,8 @@ from typing import Any, Iterable
 from ..core import constants as K
 from ..core.errors import ConfigError, KubefabError, PreflightError
 from ..core.plan import Command, FileWrite, Message, Plan, Wait
-from .etcdutil import data_dir, etcd_manifest, etcdctl_argv, listening_script, static_pod_ports
+from ..core.poll import ports_free_script
+from .etcdutil import data_dir, etcd_manifest, etcdctl_argv, static_pod_ports
 from .joindata import client_url, peer_url
 from .workflow import OPERATOR, Phase, Workflow
 
@@ -383,14 +384,10 @@ def stop_script(ctx) -> str:
     stash = q(stash_dir(ctx))
     return (f"mkdir -p -m 0700 {stash}\n"
             f"for f in {q(K.MANIFESTS_DIR)}/*.yaml; do [ -e \"$f\" ] && mv -f \"$f\" {stash}/; done\n"
-            f"i=0; while [ $i -lt {STOP_WAIT_SECONDS} ]; do\n"
-            f"  busy=$({listening_script(static_pod_ports(ctx))})\n"
-            "  etcd=$(grep -lx etcd /proc/[0-9]*/comm 2>/dev/null | head -1)\n"
-            "  [ -z \"$busy$etcd\" ] && exit 0\n"
-            "  sleep 1; i=$((i+1))\n"
-            "done\n"
-            "echo \"the static pods did not stop within "
-            f"{STOP_WAIT_SECONDS}s (port ${{busy:+$((0x$busy))}} ${{etcd:+etcd still runs}})\" >&2; exit 1")
+            + ports_free_script(static_pod_ports(ctx), STOP_WAIT_SECONDS,
+                                also="grep -qx etcd /proc/[0-9]*/comm 2>/dev/null && echo 'etcd still runs'",
+                                on_timeout=f"echo \"the static pods did not stop within {STOP_WAIT_SECONDS}s ($out)\" >&2; "
+                                           "exit 1"))
 
 
 def plan_stop(ctx) -> Plan:

@@ -1,6 +1,7 @@
 """etcd on a control-plane host, the helpers join, reset and etcd.restore share: ``etcdctl`` with
 the identity kubeadm's etcd client uses, kubeadm's retries of etcd calls, the etcd manifest and
-data directory, and the ports of the static pods (to wait until they are free).
+data directory, and the ports of the static pods (:func:`tasks.core.poll.ports_free_script`
+waits until they are free).
 """
 
 from __future__ import annotations
@@ -50,12 +51,3 @@ def static_pod_ports(ctx) -> list[int]:
         api_port = ctx.bind_port
     return sorted({K.ETCD_CLIENT_PORT, K.ETCD_PEER_PORT, api_port, K.KUBE_CONTROLLER_MANAGER_PORT,
                    K.KUBE_SCHEDULER_PORT})
-
-
-def listening_script(ports: list[int] | tuple[int, ...]) -> str:
-    """A pipeline that prints the first of ``ports`` a socket listens on (in hex, as
-    ``/proc/net/tcp`` has it), nothing when all are free: no ss or netstat needed."""
-    hex_ports = "|".join(f"{p:04X}" for p in ports)
-    return ("cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | "
-            "awk '$4 == \"0A\" { n = split($2, a, \":\"); print a[n] }' | "
-            f"grep -E '^({hex_ports})$' | head -1")

@@ -39,6 +39,7 @@ from typing import Any
 
 from ..core.errors import PreflightError
 from ..core.plan import ApiObject, Command, DrainSpec, FileRemove, Message, Plan
+from ..core.poll import ports_free_script
 from .etcdutil import data_dir, etcd_manifest, etcdctl_argv, retry_script, static_pod_ports
 from .joindata import client_url, peer_url
 from .workflow import API, OPERATOR, Phase, Workflow
@@ -184,22 +185,15 @@ def stop_static_pods_command(ctx) -> Command:
     running leaves them to the runtime (crictl, later)."""
     q = shlex.quote
     manifests = q(K.MANIFESTS_DIR)
-    hex_ports = "|".join(f"{p:04X}" for p in static_pod_ports(ctx))
-    # listening sockets from /proc/net/tcp{,6} (state 0A), so no ss/netstat is needed
-    listening = ("cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | "
-                 "awk '$4 == \"0A\" { n = split($2, a, \":\"); print a[n] }' | "
-                 f"grep -E '^({hex_ports})$' | head -1")
     script = (
         f"ls {manifests}/*.yaml >/dev/null 2>&1 || exit 0\n"
         "systemctl is-active --quiet kubelet 2>/dev/null || { echo '[reset] the kubelet is not running: "
         "the static pods are left to the container runtime'; exit 0; }\n"
         f"find {manifests} -mindepth 1 -maxdepth 1 -exec rm -rf -- {{}} +\n"
-        f"i=0; while [ $i -lt {STATIC_POD_WAIT_SECONDS} ]; do\n"
-        f"  busy=$({listening}); [ -z \"$busy\" ] && exit 0\n"
-        "  sleep 1; i=$((i+1))\n"
-        "done\n"
-        "echo \"[reset] WARNING: port $((0x$busy)) is still in use after "
-        f"{STATIC_POD_WAIT_SECONDS}s: stop what holds it with your container runtime's tools\" >&2; exit 1")
+        + ports_free_script(static_pod_ports(ctx), STATIC_POD_WAIT_SECONDS,
+                            on_timeout="echo \"[reset] WARNING: $out is still in use after "
+                                       f"{STATIC_POD_WAIT_SECONDS}s: stop what holds it with your container "
+                                       "runtime's tools\" >&2; exit 1"))
     return Command(("sh", "-c", script), "stop the static pods: remove their manifests, wait for the kubelet",
                    ignore_failure=True)
 
