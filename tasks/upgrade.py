@@ -148,8 +148,7 @@ def compute(current: ClusterVersions, target: str) -> UpgradePlan:
 def render_text(plan: UpgradePlan) -> str:
     """kubeadm's text layout: the kubelets to upgrade by hand, then the control plane."""
     def table(rows: list[tuple[str, ...]]) -> list[str]:
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+        return output.table(rows, sep="  ").splitlines()
 
     head = ("COMPONENT", "NODE", "CURRENT", "TARGET")
     kubelets = [(c.name, c.node_name, c.current_version, c.new_version) for c in plan.components if c.name == "kubelet"]
