@@ -329,15 +329,17 @@ class Api:
 
     def wait_for(self, obj: dict[str, Any], timeout: float) -> dict[str, Any]:
         """Poll until ``obj`` exists (the Node of a kubelet that is registering)."""
-        deadline = time.monotonic() + timeout
-        while True:
+        from .core.poll import poll
+
+        def there() -> tuple[bool, dict[str, Any] | None]:
             live = self.get(obj)
-            if live is not None:
-                return live
-            if time.monotonic() > deadline:
-                raise ApiError(f"{obj['kind']} {obj['metadata']['name']} did not appear within {int(timeout)}s",
-                               fix="check the kubelet's log on the host (journalctl -u kubelet)")
-            self.sleep(1.0)
+            return live is not None, live
+
+        done, live = poll(there, timeout, sleep=self.sleep)
+        if not done:
+            raise ApiError(f"{obj['kind']} {obj['metadata']['name']} did not appear within {int(timeout)}s",
+                           fix="check the kubelet's log on the host (journalctl -u kubelet)")
+        return live
 
     # --- owner references -------------------------------------------------------------------
     def _remember(self, obj: dict[str, Any] | None) -> None:

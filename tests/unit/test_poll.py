@@ -79,3 +79,23 @@ def test_host_wait_script_polls_each_url_in_order_and_reports_the_failing_one(ht
     assert f"failed {http_url}/livez" in lines and lines[-1].startswith("last answer: "), lines
     assert "not ready" in lines[-1] or "503" in lines[-1], lines
     assert failed.stdout.count("ok ") == 1  # the third wait never ran
+
+
+def test_api_wait_for_polls_until_the_object_appears():
+    from tasks.api import Api
+    from tasks.core.errors import ApiError
+
+    class Answers(Api):
+        def __init__(self, answers):
+            self.slept: list[float] = []
+            super().__init__(None, timeout=1.0, sleep=self.slept.append)
+            self.answers = answers
+
+        def get(self, obj):
+            return self.answers.pop(0) if self.answers else None
+
+    node = {"kind": "Node", "metadata": {"name": "n1"}}
+    api = Answers([None, None, {"kind": "Node", "metadata": {"name": "n1", "uid": "u"}}])
+    assert api.wait_for(node, 60)["metadata"]["uid"] == "u" and api.slept == [1.0, 1.0]
+    with pytest.raises(ApiError, match="Node n1 did not appear within 0s"):
+        Answers([]).wait_for(node, 0)
