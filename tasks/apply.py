@@ -227,6 +227,16 @@ done
 """
 
 
+def wait_file_script(path: str, timeout_s: int) -> str:
+    """The host-side poll for a ``kubelet-tls-bootstrap`` Wait: the file exists and is not empty
+    (kubeadm polls every second for timeouts.tlsBootstrap)."""
+    from .core.poll import poll_script
+
+    q = shlex.quote(path)
+    return poll_script(f"[ -s {q} ] && echo ok || {{ echo {shlex.quote(f'last answer: {path} not written')}; false; }}",
+                       int(timeout_s), on_timeout='echo "$out"')
+
+
 def wait_on_host(transport, waits: list[Wait], *, host: str, phase: str) -> None:
     """Poll local URLs on the host, in order, until each answers ok: one round trip for all."""
     argv = ["sh", "-c", host_wait_script(waits)]
@@ -488,8 +498,6 @@ class HostFiles:
 
 def wait_file_on_host(transport, wait: Wait, *, host: str, phase: str) -> None:
     """Poll until a file exists and is not empty on the host (kubelet.conf after TLS bootstrap)."""
-    from .phases.join import wait_file_script
-
     timeout = int(wait.timeout.total_seconds())
     with output.waiting(f"{wait.check} ({wait.target})", [host]):
         result = transport.run(["sh", "-c", wait_file_script(wait.target, timeout)], check=False,

@@ -39,7 +39,6 @@ from ..core.errors import ConfigError, KubefabError, PKIError
 from ..core.endpoints import loopback_for
 from ..core.manifests.kubelet import patch_kubelet_config, resolver_mutation, uses_instance_config
 from ..core.plan import Command, FileRemove, FileWrite, Plan, Wait
-from ..core.poll import poll_script
 from ..core.secrets import Secret
 from ..core.yamlload import load_document
 from .certs import file_steps, spec_files
@@ -398,14 +397,6 @@ def tls_bootstrap_steps(ctx) -> list:
     return [Wait("kubelet-tls-bootstrap", kubelet_conf, ctx.timeouts.tls_bootstrap),
             FileRemove(posixpath.join(K.KUBERNETES_DIR, K.BOOTSTRAP_KUBELET_KUBECONFIG),
                        reason="kubeadm deletes it once kubelet.conf works")]
-
-
-def wait_file_script(path: str, timeout_s: int) -> str:
-    """The host-side poll for a ``kubelet-tls-bootstrap`` Wait: the file exists and is not empty
-    (kubeadm polls every second for timeouts.tlsBootstrap). For the applier of Wait steps."""
-    q = shlex.quote(path)
-    return poll_script(f"[ -s {q} ] && echo ok || {{ echo {shlex.quote(f'last answer: {path} not written')}; false; }}",
-                       int(timeout_s), on_timeout='echo "$out"')
 
 
 def plan_join_kubelet_start(ctx) -> Plan:

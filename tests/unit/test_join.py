@@ -282,7 +282,7 @@ def test_unknown_phase_and_help():
 def test_wait_file_script(tmp_path):
     import subprocess
 
-    from tasks.phases.join import wait_file_script
+    from tasks.apply import wait_file_script
 
     target = tmp_path / "kubelet.conf"
     res = subprocess.run(["sh", "-c", wait_file_script(str(target), 0)], capture_output=True, text=True)
