@@ -2,7 +2,7 @@
 
 Mirrors ``kubeadm init phase etcd local`` and ``kubeadm init phase control-plane``: manifests
 in ``/etc/kubernetes/manifests`` (0600, directory 0700), rendered from ``templates/`` by
-:mod:`tasks.core.manifests`. The etcd data directory is created 0700 as kubeadm does.
+:mod:`tasks.core.manifests.staticpods`. The etcd data directory is created 0700 as kubeadm does.
 """
 
 from __future__ import annotations

@@ -209,8 +209,9 @@ def _check_feature_gates(r: _Reader, gates: Iterable[tuple[str, bool]], path: st
 
 # --- component configs ----------------------------------------------------------------------------
 # The fields of KubeletConfiguration and KubeProxyConfiguration that kubefab reads or fills in
-# (manifests.kubelet_config_dict, kube_proxy_config_dict); the documents are otherwise passed on
-# as they are. kubeadm decodes them strictly into their Go types: a wrong type is its error too.
+# (manifests.kubelet.kubelet_config_dict, manifests.addons.kube_proxy_config_dict); the documents
+# are otherwise passed on as they are. kubeadm decodes them strictly into their Go types: a wrong
+# type is its error too.
 _COMPONENT_FIELD_TYPES: dict[str, tuple[tuple[str, str], ...]] = {
     "KubeletConfiguration": (
         ("authentication", "mapping"), ("authentication.anonymous", "mapping"),
