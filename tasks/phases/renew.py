@@ -196,10 +196,12 @@ def _stop_script(ctx, component: str) -> str:
     return (f"mkdir -p {q(PARKED_DIR)} && chmod 0700 {q(PARKED_DIR)}\n"
             f"if [ -f {q(manifest)} ]; then mv -f {q(manifest)} {q(parked)}; "
             f"elif [ ! -f {q(parked)} ]; then echo 'no {component} manifest' >&2; exit 1; fi\n"
-            + ports_free_script(_ports(ctx, component), STOP_WAIT_SECONDS,
-                                on_timeout=f"mv -f {q(parked)} {q(manifest)}; "
-                                           f"echo \"{component} did not stop within {STOP_WAIT_SECONDS}s ($out in use): "
-                                           "its manifest is back in place\" >&2; exit 1"))
+            # the wait prints what still holds on ("port 6443") when it gives up
+            + f"busy=$({ports_free_script(_ports(ctx, component), STOP_WAIT_SECONDS, on_timeout='echo $out; exit 1')}) "
+            "&& exit 0\n"
+            f"mv -f {q(parked)} {q(manifest)}\n"
+            f"echo \"{component} did not stop within {STOP_WAIT_SECONDS}s ($busy in use): "
+            "its manifest is back in place\" >&2; exit 1")
 
 
 def _start_script(component: str) -> str:
