@@ -155,7 +155,7 @@ def etcd_leader_away(ctx) -> Command:
     have, every API server's /readyz fails (its etcd check), so a load balancer has no backend
     left. Best effort: a member that does not lead, or no other member to lead, changes nothing.
     """
-    from .join import etcdctl_argv
+    from .etcdutil import etcdctl_argv
 
     e = shlex.join(etcdctl_argv(ctx.pki_dir, ["https://127.0.0.1:2379"]))
     me = shlex.quote(ctx.node_name)
