@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import quote
 
+from .core.compare import _body_without_meta, as_wanted_by, contains, is_as_wanted
 from .core.errors import ApiError
-from .core.plan import ApiObject, SameKubeadmCerts
+from .core.plan import ApiObject
 
 # (apiVersion, kind) -> (path prefix, plural, namespaced)
 KINDS: dict[tuple[str, str], tuple[str, str, bool]] = {
@@ -71,62 +72,6 @@ def object_path(obj: dict[str, Any], *, name: bool = True) -> str:
     if name:
         path += f"/{quote(meta['name'])}"
     return path
-
-
-def as_wanted_by(compare: Any, live: dict[str, Any]) -> bool:
-    """Whether ``live`` is as wanted by a plan's comparison data (:class:`SameKubeadmCerts`)."""
-    if isinstance(compare, SameKubeadmCerts):
-        import hashlib
-
-        from .core import bootstrap
-
-        try:
-            files = bootstrap.decrypt_kubeadm_certs(live, compare.certificate_key,
-                                                    external_etcd=compare.external_etcd)
-        except Exception:
-            return False
-        got = tuple(sorted((rel, hashlib.sha256(data).hexdigest()) for rel, data in files.items() if data))
-        return got == compare.files_sha256
-    return False
-
-
-def _is_zero(value: Any) -> bool:
-    """A value the API server drops when it encodes the object (Go's ``omitempty``)."""
-    return value is None or value is False or value == 0 or value in ("", [], {})
-
-
-def contains(live: Any, wanted: Any, *, omitempty: bool = False) -> bool:
-    """``wanted`` is already part of ``live`` (dicts: every wanted key, recursively; lists: the
-    same length, item by item). Server-side defaults in ``live`` do not count as differences,
-    and, with ``omitempty`` (an object's body, encoded from Go structs), neither does a wanted zero
-    value the server omits (kube-proxy's ``readOnly: false``). Maps such as labels keep "" values."""
-    if isinstance(wanted, dict):
-        return isinstance(live, dict) and all(
-            contains(live[k], v, omitempty=omitempty) if k in live else (omitempty and _is_zero(v))
-            for k, v in wanted.items())
-    if isinstance(wanted, list):
-        return isinstance(live, list) and len(live) == len(wanted) and all(
-            contains(a, b, omitempty=omitempty) for a, b in zip(live, wanted))
-    return live == wanted
-
-
-def _body_without_meta(obj: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata", "status")}
-
-
-# Maps that are wholly the writer's: a key gone from the wanted object must go from the live one.
-_EXACT_MAPS = ("data", "binaryData")
-
-
-def is_as_wanted(live: dict[str, Any], wanted: dict[str, Any]) -> bool:
-    meta_w, meta_l = wanted.get("metadata", {}), live.get("metadata", {})
-    for key in ("labels", "annotations", "ownerReferences"):
-        if key in meta_w and not contains(meta_l.get(key) or ({} if key != "ownerReferences" else []), meta_w[key]):
-            return False
-    if wanted.get("kind") in ("ConfigMap", "Secret"):
-        if any((live.get(k) or {}) != (wanted.get(k) or {}) for k in _EXACT_MAPS if k in wanted):
-            return False
-    return contains(_body_without_meta(live), _body_without_meta(wanted), omitempty=True)
 
 
 @dataclass
@@ -346,15 +291,17 @@ class Api:
 
     def wait_for(self, obj: dict[str, Any], timeout: float) -> dict[str, Any]:
         """Poll until ``obj`` exists (the Node of a kubelet that is registering)."""
-        deadline = time.monotonic() + timeout
-        while True:
+        from .core.poll import poll
+
+        def there() -> tuple[bool, dict[str, Any] | None]:
             live = self.get(obj)
-            if live is not None:
-                return live
-            if time.monotonic() > deadline:
-                raise ApiError(f"{obj['kind']} {obj['metadata']['name']} did not appear within {int(timeout)}s",
-                               fix="check the kubelet's log on the host (journalctl -u kubelet)")
-            self.sleep(1.0)
+            return live is not None, live
+
+        done, live = poll(there, timeout, sleep=self.sleep)
+        if not done:
+            raise ApiError(f"{obj['kind']} {obj['metadata']['name']} did not appear within {int(timeout)}s",
+                           fix="check the kubelet's log on the host (journalctl -u kubelet)")
+        return live
 
     # --- owner references -------------------------------------------------------------------
     def _remember(self, obj: dict[str, Any] | None) -> None:

@@ -193,23 +193,30 @@ def render_diff(host: str, plans: list[Plan], facts, *, show_secrets: bool = Fal
 
 
 # --- waits ---------------------------------------------------------------------------------
-POLL_SCRIPT = r"""
+PROBE_FUNCTION = r"""
 probe() {
   if command -v curl >/dev/null 2>&1; then curl -ksS --max-time 5 -o /dev/stdout -w ' HTTP %{http_code}' "$1" 2>&1
   elif command -v wget >/dev/null 2>&1; then wget -q --no-check-certificate -T 5 -O - "$1" 2>&1
   else python3 -c 'import sys,ssl,urllib.request as u;c=ssl._create_unverified_context();print(u.urlopen(sys.argv[1],timeout=5,context=c).read().decode())' "$1" 2>&1
   fi
 }
-# each argument: <timeout seconds> <url>; polled in order, each until ok or its own deadline
-while [ $# -gt 0 ]; do
-  deadline=$(( $(date +%s) + $1 )); url=$2; shift 2
-  while :; do
-    last=$(probe "$url"); case "$last" in ok*|*"HTTP 200") echo "ok $url"; break;; esac
-    [ "$(date +%s)" -ge "$deadline" ] && { echo "failed $url"; echo "last answer: $last"; exit 1; }
-    sleep 1
-  done
-done
 """
+
+
+def host_wait_script(waits: list[Wait]) -> str:
+    """One sh script for a phase's waits on the host: each URL polled in order (the one poll
+    loop, :func:`tasks.core.poll.poll_script`) until it answers ok or its own deadline passes;
+    then it prints ``failed <url>`` and ``last answer: ...`` and exits 1."""
+    from .core.poll import poll_script
+
+    parts = [PROBE_FUNCTION]
+    for wait in waits:
+        url = shlex.quote(wait.target)
+        body = f'last=$(probe {url}); case "$last" in ok*|*"HTTP 200") echo "ok "{url};; *) echo "$last"; false;; esac'
+        on_timeout = f'echo "failed "{url}; echo "last answer: $out"; exit 1'
+        parts.append("(\n" + poll_script(body, int(wait.timeout.total_seconds()), on_timeout=on_timeout) + ") || exit 1\n")
+    return "".join(parts)
+
 
 LOG_TAIL_SCRIPT = r"""
 echo "--- kubelet (last 15 lines)"
@@ -220,11 +227,19 @@ done
 """
 
 
+def wait_file_script(path: str, timeout_s: int) -> str:
+    """The host-side poll for a ``kubelet-tls-bootstrap`` Wait: the file exists and is not empty
+    (kubeadm polls every second for timeouts.tlsBootstrap)."""
+    from .core.poll import poll_script
+
+    q = shlex.quote(path)
+    return poll_script(f"[ -s {q} ] && echo ok || {{ echo {shlex.quote(f'last answer: {path} not written')}; false; }}",
+                       int(timeout_s), on_timeout='echo "$out"')
+
+
 def wait_on_host(transport, waits: list[Wait], *, host: str, phase: str) -> None:
     """Poll local URLs on the host, in order, until each answers ok: one round trip for all."""
-    argv = ["sh", "-c", POLL_SCRIPT, "poll"]
-    for wait in waits:
-        argv += [str(int(wait.timeout.total_seconds())), wait.target]
+    argv = ["sh", "-c", host_wait_script(waits)]
     budget = sum(w.timeout.total_seconds() for w in waits)
     with output.waiting(f"{phase}: " + ", ".join(dict.fromkeys(w.check for w in waits)), [host]):
         result = transport.run(argv, check=False, timeout=budget + 30)
@@ -488,8 +503,6 @@ class HostFiles:
 
 def wait_file_on_host(transport, wait: Wait, *, host: str, phase: str) -> None:
     """Poll until a file exists and is not empty on the host (kubelet.conf after TLS bootstrap)."""
-    from .phases.join import wait_file_script
-
     timeout = int(wait.timeout.total_seconds())
     with output.waiting(f"{wait.check} ({wait.target})", [host]):
         result = transport.run(["sh", "-c", wait_file_script(wait.target, timeout)], check=False,

@@ -23,7 +23,7 @@ from .core.errors import KubefabError
 from .core.secrets import Secret
 from .phases.context import Options
 
-from .commands import DEFAULT_INVENTORY, PROJECT_DIR, resolve_inventory_path  # noqa: E402,F401
+from .commands import DEFAULT_INVENTORY, resolve_inventory_path  # noqa: E402
 # Invoke reads "-h" after a task as the core --help flag only when the task has no "-h" of its
 # own (kubefab tasks have no short flags) and no flag is waiting for a value.
 HELP_WORDS = ("-h", "--help")

@@ -19,7 +19,7 @@ from . import output
 from .apply import ask_sudo_password
 from .core import constants as K
 from .core.endpoints import join_host_port, split_host_port
-from .core.errors import ConfigError, KubefabError, RemoteError
+from .core.errors import ApiError, ConfigError, KubefabError, RemoteError
 from .core.secrets import Secret
 from .phases.context import Options, RunContext
 from .pipeline import HostResult, Run, report, run_hosts, run_workflow, ssh_connector
@@ -70,25 +70,46 @@ def _discover(inv, host, cfg, *, state, flags: JoinFlags, control_plane: bool):
                               endpoint=discovery_endpoint(inv, cfg))
 
 
+def etcd_endpoints(api, *, host: str | None = None) -> tuple[str, ...]:
+    """Client URLs from the etcd mirror Pods, read with the official client (trust is
+    established by then: the cluster CA from discovery, an admin identity as kubeadm uses)."""
+    from .api import ApiStatus
+    from .phases.joindata import etcd_endpoints_from_pods
+
+    try:
+        pods = api.request("GET", f"/api/v1/namespaces/{K.KUBE_SYSTEM_NAMESPACE}/pods",
+                           query={"labelSelector": "component=etcd,tier=control-plane"})
+    except ApiStatus as exc:
+        raise ApiError(f"listing the etcd Pods failed: {exc.problem}", host=host, phase="check-etcd",
+                       fix="check admin.conf and the API server") from None
+    try:
+        return etcd_endpoints_from_pods(pods or {})
+    except KubefabError as exc:
+        raise exc.with_context(host=host)
+
+
 def _etcd_members(inv, host, ctx, jd, *, connect):
     """Existing members, asked with the cluster's etcd CA and a healthcheck-client certificate:
     on an existing control plane of the inventory (its own files), or, when the inventory holds
     none (a cluster kubeadm made), from the joining host with this node's certificate in a
     temporary directory that the same command removes."""
     from . import discovery
-    from .phases.join import etcdctl_argv
+    from .phases.etcdutil import etcdctl_argv
     from .phases.kubeconfig import node_kubeconfigs
+    from .session import api_session
 
     import base64
 
     import yaml
 
-    # the joining node's own admin.conf (signed by the cluster CA), as kubeadm uses it here
-    user = yaml.safe_load(node_kubeconfigs(ctx)[K.ADMIN_KUBECONFIG])["users"][0]["user"]
-    reader = discovery.ApiReader(jd.server, ca_pem=jd.ca_pem,
-                                 client_cert_pem=base64.b64decode(user["client-certificate-data"]),
-                                 client_key=Secret(base64.b64decode(user["client-key-data"]), kind="private key"))
-    endpoints = discovery.etcd_endpoints(reader, host=ctx.host_name)
+    # the joining node's own admin.conf (signed by the cluster CA), as kubeadm uses it here,
+    # pointed at the server and CA discovery established
+    admin = yaml.safe_load(node_kubeconfigs(ctx)[K.ADMIN_KUBECONFIG])
+    admin["clusters"][0]["cluster"].update({"server": jd.server,
+                                            "certificate-authority-data": base64.b64encode(jd.ca_pem).decode()})
+    with api_session(yaml.safe_dump(admin).encode(), timeout=ctx.timeouts.kubernetes_api_call.total_seconds(),
+                     host=ctx.host_name) as api:
+        endpoints = etcd_endpoints(api, host=ctx.host_name)
     addresses = {split_host_port(e.removeprefix("https://"))[0] for e in endpoints}
     peers = [h for h in inv.control_planes if h.name != ctx.host_name and (h.advertise_address or h.address) in addresses]
     if peers:
@@ -194,7 +215,7 @@ def _resolve_join_targets(inv, names: list[str], *, control_plane: bool):
 def join(inv, names: list[str], *, control_plane: bool, state, options: Options, flags: JoinFlags, only=(), skip=(),
          accept_new_host_keys: bool = False, prompt_for_sudo_password: bool = False, parallel: int = 10) -> None:
     """``fab -H ... join`` (workers in parallel) / ``join-control-plane`` (one at a time)."""
-    from .core.config import check_command_line
+    from .core.config.validate import check_command_line
     from .phases.join import JOIN, JOIN_CONTROL_PLANE
 
     check_command_line(token=flags.token, ca_cert_hashes=flags.ca_cert_hashes, endpoint=flags.endpoint,
@@ -225,7 +246,7 @@ def reset(inv, names: list[str], *, state, options: Options, force: bool = False
           accept_new_host_keys: bool = False) -> None:
     """``fab -H ... reset``: remove each host from the cluster, one at a time (etcd membership):
     drain, kubeadm reset, delete the Node (``--keep-node``: kubeadm reset alone)."""
-    from .core.config import parse_go_duration
+    from .core.config.durations import parse_go_duration
     from .phases.reset import RESET
 
     RESET.select(only, skip)
@@ -340,7 +361,7 @@ def _etcd_status(source, ctx, connect):
     """``(members, healthy client URLs)`` asked on ``source``'s own etcd, or why not (a string)."""
     import json
 
-    from .phases.join import etcdctl_argv
+    from .phases.etcdutil import etcdctl_argv
 
     endpoint = f"https://127.0.0.1:{K.ETCD_CLIENT_PORT}"
     try:

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import output
-from .core.config import check_command_line
+from .core.config.validate import check_command_line
 from .core.errors import ConfigError, KubefabError
 from .core.plan import render_plan
 from .core.state import ClusterState
@@ -214,7 +214,7 @@ def kubeconfig_user(*, client_name: str, organizations=(), validity_period: str 
     from .core import constants as K
     from .core import kubeconfig as kc
     from .core import pki
-    from .core.config import format_go_duration, parse_go_duration
+    from .core.config.durations import format_go_duration, parse_go_duration
     from .core.secrets import Secret
     from .core.state import write_atomic
 

@@ -16,9 +16,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-import os
 import ssl
-import tempfile
 import time
 import urllib.parse
 from dataclasses import dataclass, replace
@@ -32,7 +30,7 @@ from .core.errors import ApiError, ConfigError, KubefabError, PKIError
 from .core.secrets import Secret
 from .core.spec import Discovery
 from .core.yamlload import load_document
-from .phases.joindata import JoinData, etcd_endpoints_from_pods, parse_member_list
+from .phases.joindata import JoinData, parse_member_list
 
 PHASE = "preflight"  # kubeadm fetches the cluster's configuration in join's preflight
 CLUSTER_INFO_PATH = f"/api/v1/namespaces/{K.KUBE_PUBLIC_NAMESPACE}/configmaps/{K.CLUSTER_INFO_CONFIGMAP}"
@@ -61,7 +59,9 @@ class Response:
 
 
 class ApiReader:
-    """GETs against one API server: anonymous or with a token or client certificate.
+    """GETs against one API server, anonymous or with the bootstrap token: discovery's reader,
+    the one documented exception to the official client (``tasks/session.py``). Once a join has
+    an identity of the cluster (admin.conf), it reads through :func:`tasks.session.api_session`.
 
     :param server: ``https://host:port``.
     :param ca_pem: verify the server with this CA; None = no verification (discovery's first
@@ -69,7 +69,6 @@ class ApiReader:
     """
 
     def __init__(self, server: str, *, ca_pem: bytes | None = None, token: Secret | None = None,
-                 client_cert_pem: bytes | None = None, client_key: Secret | None = None,
                  timeout: float = REQUEST_TIMEOUT) -> None:
         url = urllib.parse.urlsplit(server if "://" in server else "https://" + server)
         if url.scheme != "https" or not url.hostname:
@@ -90,31 +89,6 @@ class ApiReader:
             except (ssl.SSLError, ValueError, UnicodeDecodeError):
                 raise PKIError("the cluster CA from discovery cannot be loaded", phase=PHASE,
                                fix="check certificate-authority-data in cluster-info") from None
-        if client_cert_pem is not None and client_key is not None:
-            self._load_client_cert(client_cert_pem, client_key)
-
-    def _load_client_cert(self, cert_pem: bytes, key: Secret) -> None:
-        raw = key.reveal()
-        pem = cert_pem + b"\n" + (raw if isinstance(raw, bytes) else raw.encode())
-        # ssl only loads a chain from a path. On Linux that path is an anonymous memory file
-        # (memfd): the key never touches a disk or /tmp, and nothing outlives a killed run.
-        if hasattr(os, "memfd_create"):
-            fd = os.memfd_create("kubefab-client", getattr(os, "MFD_CLOEXEC", 0))
-            try:
-                view = memoryview(pem)
-                while view:
-                    view = view[os.write(fd, view):]
-                self.context.load_cert_chain(f"/proc/self/fd/{fd}")
-            finally:
-                os.close(fd)
-            return
-        # elsewhere: a private 0700 temp dir, removed at once
-        with tempfile.TemporaryDirectory(prefix="kubefab-") as tmp:  # pragma: no cover - not Linux
-            path = Path(tmp) / "client.pem"
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(pem)
-            self.context.load_cert_chain(str(path))
 
     def get(self, path: str) -> Response:
         """One GET.
@@ -495,19 +469,6 @@ def discover(discovery: Discovery, *, node_name: str, control_plane: bool = Fals
 
 
 # --- etcd members (control-plane joins) ---------------------------------------------------------------
-def etcd_endpoints(admin: ApiReader, *, host: str | None = None) -> tuple[str, ...]:
-    """Client URLs from the etcd mirror Pods (needs an admin identity, as kubeadm uses admin.conf)."""
-    resp = admin.get(f"/api/v1/namespaces/{K.KUBE_SYSTEM_NAMESPACE}/pods?labelSelector="
-                     + urllib.parse.quote("component=etcd,tier=control-plane"))
-    if resp.status != 200:
-        raise ApiError(f"listing the etcd Pods failed with HTTP {resp.status}", host=host, phase="check-etcd",
-                       fix="check admin.conf and the API server")
-    try:
-        return etcd_endpoints_from_pods(resp.json() or {})
-    except KubefabError as exc:
-        raise exc.with_context(host=host)
-
-
 def with_etcd_members(data: JoinData, member_list_json: str | bytes, endpoints: Iterable[str] = ()) -> JoinData:
     """``data`` plus the members from ``etcdctl member list -w json`` run on an existing control plane."""
     return replace(data, etcd_members=parse_member_list(member_list_json), etcd_endpoints=tuple(endpoints))
@@ -524,10 +485,10 @@ def join_config(config, data: JoinData, *, host: str | None = None):
     """
     if not data.cluster_configuration:
         return config
-    from .core import config as kubeadm_config
+    from .core.config.load import parse_cluster_configuration
 
     try:
-        cluster = kubeadm_config.parse_cluster_configuration(data.cluster_configuration)
+        cluster = parse_cluster_configuration(data.cluster_configuration)
     except KubefabError as exc:
         raise exc.with_context(host=host, phase=PHASE)
     return replace(config, cluster=cluster)

@@ -299,7 +299,7 @@ def _check_cluster(inv, state, host, ctx, members, connect, wait_ready_seconds: 
     import json
 
     from .core.poll import poll
-    from .phases.join import etcdctl_argv
+    from .phases.etcdutil import etcdctl_argv
     from .session import cluster_api, wait_api_ready, wait_nodes_ready
 
     output.stage("Checking the etcd members, the API server and the Nodes")

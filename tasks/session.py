@@ -4,9 +4,11 @@
 answers from this machine, else through the host transport's :meth:`forward` (an SSH tunnel via
 a control-plane host). :func:`cluster_api` does it for the commands that act on a running
 cluster (token.*, cluster-up's Node checks) with the first control plane's admin.conf from the
-state dir. Join discovery is the one documented exception (``tasks/discovery.py``): before
-trust is established it reads ``cluster-info`` without verifying TLS and checks the answer with
-the token's JWS and the CA pin, which the official client cannot do.
+state dir; a control-plane join reads the etcd mirror Pods with it too. Join discovery is the one
+documented exception (``tasks/discovery.py``): before trust is established it reads
+``cluster-info`` without verifying TLS and checks the answer with the token's JWS and the CA pin,
+which the official client cannot do; the same small reader then fetches, with the bootstrap
+token and the CA it verified, the ConfigMaps kubeadm's join preflight reads.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from . import output
 from .core import bootstrap
 from .core import constants as K
-from .core.config import parse_go_duration
+from .core.config.durations import parse_go_duration
 from .core.errors import ConfigError, KubefabError
 from .core.plan import ApiObject
 from .core.secrets import Secret

@@ -150,8 +150,7 @@ def compute(current: ClusterVersions, target: str) -> UpgradePlan:
 def render_text(plan: UpgradePlan) -> str:
     """kubeadm's text layout: the kubelets to upgrade by hand, then the control plane."""
     def table(rows: list[tuple[str, ...]]) -> list[str]:
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+        return output.table(rows, sep="  ").splitlines()
 
     head = ("COMPONENT", "NODE", "CURRENT", "TARGET")
     kubelets = [(c.name, c.node_name, c.current_version, c.new_version) for c in plan.components if c.name == "kubelet"]
@@ -305,7 +304,7 @@ def _etcd_members(inv, state, connect) -> str:
     import json
 
     from .phases.context import RunContext
-    from .phases.join import etcdctl_argv
+    from .phases.etcdutil import etcdctl_argv
     from .core.endpoints import join_host_port
 
     first = inv.first_control_plane
@@ -376,8 +375,8 @@ def apply(inv, state, *, version: str, options, flags: ApplyFlags, accept_new_ho
     import time
     from dataclasses import replace
 
-    from .core import manifests
-    from .core.config import parse_go_duration
+    from .core.config.durations import parse_go_duration
+    from .core.manifests.common import etcd_image
     from .core.plan import DrainSpec
     from .core.poll import poll
     from .core.statestore import PendingStore
@@ -441,7 +440,7 @@ def apply(inv, state, *, version: str, options, flags: ApplyFlags, accept_new_ho
     first_ctx = RunContext(config=first_cfg, host_name=first.name, state=state, options=options, now=now,
                            store=PendingStore(state))
     kubelet_config = kubelet_config_bytes(first_ctx)
-    etcd_tag = _tag_version(manifests.etcd_image(first_cfg.cluster))
+    etcd_tag = _tag_version(etcd_image(first_cfg.cluster))
     admin = (first_ctx.node_state_dir / K.ADMIN_KUBECONFIG).read_bytes()
     node_info = {n["metadata"]["name"]: n for n in nodes}
 

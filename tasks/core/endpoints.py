@@ -22,15 +22,18 @@ def join_host_port(host: str, port: int | str) -> str:
 
 
 def split_host_port(endpoint: str) -> tuple[str, str]:
-    """``host[:port]`` (IPv6 in brackets) -> (host, port or ``""``)."""
-    ep = endpoint.strip()
-    if ep.startswith("["):
-        host, _, rest = ep[1:].partition("]")
-        return host, rest[1:] if rest.startswith(":") else ""
-    if ep.count(":") == 1:
-        host, _, port = ep.partition(":")
+    """``host[:port]`` (IPv6 in brackets, or a bare IPv6 address) -> (host, port or ``""``).
+
+    Nothing is trimmed and nothing dropped: whatever follows ``]`` other than ``:port`` comes
+    back as the port, so a validator sees it (``[::1]x`` -> ``("::1", "x")``).
+    """
+    if endpoint.startswith("["):
+        host, _, rest = endpoint[1:].partition("]")
+        return host, rest[1:] if rest.startswith(":") else rest
+    if endpoint.count(":") == 1:
+        host, _, port = endpoint.partition(":")
         return host, port
-    return ep, ""
+    return endpoint, ""
 
 
 def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

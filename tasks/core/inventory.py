@@ -20,14 +20,14 @@ those of the kubeadm config it points to, so a broken inventory costs one round 
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from . import config as kubeadm_config
+from .config.load import load_config_file, load_config_text, read_text_file
+from .endpoints import is_dns1123_subdomain, is_ip
 from .errors import ConfigError, KubefabError
 from .spec import KubeadmConfig
 from .yamlload import load_document, read_file, shown
@@ -44,14 +44,6 @@ _CLUSTER_KEYS = ("name", "config")
 _HOST_KEYS = ("address", "roles", "node_name", "user", "port", "advertise_address")
 _SSH_KEYS = ("user", "port", "identity", "known_hosts", "ssh_config")
 _CLUSTER_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$")
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 @dataclass(frozen=True)
@@ -198,7 +190,7 @@ class Inventory:
         if self.config_path is None:
             cfg = self._load_kubeadm_text("", host, mode)
         else:
-            cfg = _apply_host_overrides(kubeadm_config.load_config_file(
+            cfg = _apply_host_overrides(load_config_file(
                 self.config_path, source=self._config_source(), **self._load_kwargs(host, mode)), host)
         if not join and cfg.init is not None:
             # kubeadm init ignores the JoinConfiguration of a file that serves init and join alike
@@ -217,7 +209,7 @@ class Inventory:
                     for_join=mode)
 
     def _load_kubeadm_text(self, text: str, host: Host, mode: str | None = None) -> KubeadmConfig:
-        cfg = kubeadm_config.load_config_text(text, source=self._config_source(), **self._load_kwargs(host, mode))
+        cfg = load_config_text(text, source=self._config_source(), **self._load_kwargs(host, mode))
         return _apply_host_overrides(cfg, host)
 
 
@@ -377,13 +369,13 @@ def parse_inventory(text: str, path: Path) -> Inventory:
                     roles.append(role)
         node_name_raw = _opt_str(h, "node_name", hp, p)
         node_name = node_name_raw or hname.lower()
-        if not kubeadm_config.is_dns1123_subdomain(node_name):
+        if not is_dns1123_subdomain(node_name):
             where = f"{hp}.node_name" if node_name_raw else hp
             p.add(where, f"node name {node_name!r} is not a DNS-1123 subdomain (lower case letters, digits, "
                          f"'-', '.'); set node_name")
         adv_raw = _opt_str(h, "advertise_address", hp, p)
-        advertise = adv_raw or (address if _is_ip(address) else "")
-        if adv_raw and not _is_ip(adv_raw):
+        advertise = adv_raw or (address if is_ip(address) else "")
+        if adv_raw and not is_ip(adv_raw):
             p.add(f"{hp}.advertise_address", f"{adv_raw!r} is not an IP address")
         elif CONTROL_PLANE in roles and address and not advertise:
             p.add(f"{hp}.advertise_address", f"required for a control plane whose address {address!r} is not an IP")
@@ -441,6 +433,6 @@ def load_inventory(path: str | os.PathLike[str]) -> Inventory:
     :raises ConfigError: the file is missing or unreadable, or lists every problem found.
     """
     p = Path(path)
-    text = kubeadm_config.read_text_file(p, what="inventory",
+    text = read_text_file(p, what="inventory",
                                          missing_fix="pass --inventory FILE (see inventory/hosts.yaml for an example)")
     return parse_inventory(text, p)

@@ -36,9 +36,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from . import constants as K
 from . import versions
+from .endpoints import is_dns1123_subdomain, parse_ip, split_host_port
 from .errors import PKIError
 from .spec import ClusterConfiguration
-from .state import write_atomic  # the one atomic writer (kubeconfig.py uses it through here)
 
 if TYPE_CHECKING:
     from .statestore import StateStore
@@ -148,20 +148,8 @@ def _same_public_key(key: PrivateKey, cert: x509.Certificate) -> bool:
 
 
 # --- SANs ------------------------------------------------------------------------------------
-_DNS1123_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS1123_SUBDOMAIN = re.compile(rf"^{_DNS1123_LABEL}(\.{_DNS1123_LABEL})*$")
-_WILDCARD_SUBDOMAIN = re.compile(rf"^\*\.{_DNS1123_LABEL}(\.{_DNS1123_LABEL})*$")
-
-
-def is_dns1123_subdomain(name: str) -> bool:
-    return len(name) <= 253 and bool(_DNS1123_SUBDOMAIN.match(name))
-
-
-def _parse_ip(text: str) -> IPAddress | None:
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        return None
+def _is_wildcard_subdomain(name: str) -> bool:
+    return name.startswith("*.") and is_dns1123_subdomain(name[2:])
 
 
 @dataclass(frozen=True)
@@ -192,17 +180,16 @@ def _add_extra_sans(extra: Iterable[str], dns: list[str], ips: list[IPAddress], 
                     field_name: str) -> None:
     """IP if it parses as one, DNS if a DNS-1123 (or wildcard) subdomain, else warn and skip."""
     for entry in extra:
-        ip = _parse_ip(entry)
+        ip = parse_ip(entry)
         if ip is not None:
             ips.append(ip)
-        elif is_dns1123_subdomain(entry) or _WILDCARD_SUBDOMAIN.match(entry):
+        elif is_dns1123_subdomain(entry) or _is_wildcard_subdomain(entry):
             dns.append(entry)
         else:
             # kubeadm skips such entries with a warning rather than failing (reference §1.2)
             warnings.append(f"{field_name} entry {entry!r} is neither an IP address nor a valid DNS name; skipped")
 
 
-from .endpoints import split_host_port  # noqa: E402,F401 - the one copy
 
 
 def first_service_ip(service_subnet: str, index: int = 1) -> IPAddress:
@@ -223,7 +210,7 @@ def first_service_ip(service_subnet: str, index: int = 1) -> IPAddress:
 
 
 def _advertise_ip(advertise_address: str) -> IPAddress:
-    ip = _parse_ip(advertise_address)
+    ip = parse_ip(advertise_address)
     if ip is None:
         # kubeadm fails the step when <adv> is not an IP (reference §1.2)
         raise PKIError(f"advertise address {advertise_address!r} is not an IP address", phase=CERTS_PHASE,
@@ -241,7 +228,7 @@ def apiserver_alt_names(cluster: ClusterConfiguration, node_name: str,
     warnings: list[str] = []
     if cluster.control_plane_endpoint:
         host, _ = split_host_port(cluster.control_plane_endpoint)
-        ip = _parse_ip(host)
+        ip = parse_ip(host)
         if ip is not None:
             ips.append(ip)
         elif host:

@@ -2,7 +2,8 @@
 
 Every wait of kubefab is "check, sleep a second, until a deadline, then report the last
 answer": the API server's /readyz and Nodes Ready from the operator machine, and on the host
-the health URLs, a file written by the kubelet, an etcdctl call kubeadm retries, a port freed.
+the health URLs, a file written by the kubelet, an etcdctl call kubeadm retries, a port freed
+(:func:`ports_free_script`).
 """
 
 from __future__ import annotations
@@ -47,3 +48,26 @@ def poll_script(body: str, timeout_s: int, *, ok_patterns: tuple[str, ...] = (),
             + "echo \"$out\" >&2; exit 1; }\n"
             f"  sleep {int(interval)}\n"
             "done\n")
+
+
+def listening_script(ports: list[int] | tuple[int, ...]) -> str:
+    """A pipeline that prints the first of ``ports`` a socket listens on (in hex, as
+    ``/proc/net/tcp`` has it), nothing when all are free: no ss or netstat needed."""
+    hex_ports = "|".join(f"{p:04X}" for p in ports)
+    return ("cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | "
+            "awk '$4 == \"0A\" { n = split($2, a, \":\"); print a[n] }' | "
+            f"grep -E '^({hex_ports})$' | head -1")
+
+
+def ports_free_script(ports: list[int] | tuple[int, ...], timeout_s: int, *, on_timeout: str,
+                      also: str = "") -> str:
+    """:func:`poll_script` until no socket listens on ``ports`` and ``also`` (a command that
+    prints what else still runs, e.g. ``etcd still runs``) prints nothing.
+
+    While it waits, the loop's ``$out`` says what still holds on (``port 6443``,
+    ``port 2379 etcd still runs``): ``on_timeout`` can put it in its message (and should end
+    with ``exit 1`` to have the last word).
+    """
+    body = (f"busy=$({listening_script(ports)}); other=$({also or 'true'}); "
+            '[ -z "$busy$other" ] || { echo ${busy:+"port $((0x$busy))"} $other; false; }')
+    return poll_script(body, timeout_s, on_timeout=on_timeout)

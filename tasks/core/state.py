@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from .config import CERTIFICATE_KEY_RE, TOKEN_RE
+from .config.validate import CERTIFICATE_KEY_RE, TOKEN_RE
 from .errors import ConfigError
 from .secrets import Secret
 from .yamlload import load_document, read_file

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core import constants as K
 from ..core import versions
+from ..core.endpoints import join_host_port, split_host_port
 from ..core.secrets import Secret
 from ..core.spec import BootstrapToken, KubeadmConfig
 from ..core.facts import HostFacts
@@ -43,8 +44,6 @@ class Options:
     inventory_path: str = ""
     patches: str = ""  # --patches DIR (wins over the config's patches.directory, as in kubeadm)
 
-
-from ..core.endpoints import join_host_port, split_host_port  # noqa: E402,F401 - the one copy
 
 
 @dataclass(frozen=True)
@@ -320,9 +319,9 @@ class RunContext:
 
     @cached_property
     def _static_pods_and_notes(self) -> tuple[dict[str, bytes], dict[str, list[str]]]:
-        from ..core import manifests
+        from ..core.manifests.staticpods import patch_static_pod, render_static_pods
 
-        pods = manifests.render_static_pods(
+        pods = render_static_pods(
             self.cluster, node_name=self.node_name, advertise_address=self.advertise_address,
             bind_port=self.bind_port, host_ca_dirs=self.host_ca_dirs, proxy_env=self.proxy_env,
             timeouts=self.timeouts, initial_cluster=self.etcd_initial_cluster,
@@ -330,7 +329,7 @@ class RunContext:
         notes: dict[str, list[str]] = {}
         if self.patches is not None:
             for name in list(pods):
-                pods[name], notes[name] = manifests.patch_static_pod(pods[name], name, self.patches)
+                pods[name], notes[name] = patch_static_pod(pods[name], name, self.patches)
         return pods, notes
 
     @property

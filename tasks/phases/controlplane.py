@@ -2,7 +2,7 @@
 
 Mirrors ``kubeadm init phase etcd local`` and ``kubeadm init phase control-plane``: manifests
 in ``/etc/kubernetes/manifests`` (0600, directory 0700), rendered from ``templates/`` by
-:mod:`tasks.core.manifests`. The etcd data directory is created 0700 as kubeadm does.
+:mod:`tasks.core.manifests.staticpods`. The etcd data directory is created 0700 as kubeadm does.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import posixpath
 
 from ..core import constants as K
 from ..core.plan import Command, FileWrite, Plan
+from .etcdutil import data_dir
 from .workflow import Phase
 
 
@@ -74,8 +75,7 @@ CONTROL_PLANE = Phase(
 
 
 def etcd_probes(ctx) -> list[str]:
-    data_dir = ctx.cluster.etcd_local.data_dir if ctx.cluster.etcd_local is not None else K.DEFAULT_ETCD_DATA_DIR
-    return [data_dir, manifest_path(K.ETCD)]
+    return [data_dir(ctx), manifest_path(K.ETCD)]
 
 ETCD = Phase(
     name="etcd",

@@ -46,7 +46,8 @@ from typing import Any, Iterable
 from ..core import constants as K
 from ..core.errors import ConfigError, KubefabError, PreflightError
 from ..core.plan import Command, FileWrite, Message, Plan, Wait
-from .join import etcdctl_argv
+from ..core.poll import ports_free_script
+from .etcdutil import data_dir, etcd_manifest, etcdctl_argv, static_pod_ports
 from .joindata import client_url, peer_url
 from .workflow import OPERATOR, Phase, Workflow
 
@@ -304,10 +305,6 @@ def restore_data(ctx) -> RestoreData:
     return data
 
 
-def data_dir(ctx) -> str:
-    return ctx.cluster.etcd_local.data_dir if ctx.cluster.etcd_local is not None else K.DEFAULT_ETCD_DATA_DIR
-
-
 def restore_dir(ctx) -> str:
     """``<data-dir>/kubefab-restore-<time>``: inside the data dir, so the swap is two renames on
     one file system (the data dir may itself be a mount point)."""
@@ -317,10 +314,6 @@ def restore_dir(ctx) -> str:
 def stash_dir(ctx) -> str:
     """Where the static pod manifests wait while the control plane is stopped."""
     return posixpath.join(K.KUBERNETES_DIR, "tmp", f"kubefab-etcd-restore-{restore_data(ctx).stamp}")
-
-
-def etcd_manifest() -> str:
-    return posixpath.join(K.MANIFESTS_DIR, f"{K.ETCD}.yaml")
 
 
 def member_flags(ctx) -> dict[str, str]:
@@ -386,28 +379,15 @@ def plan_stage(ctx) -> Plan:
     return plan
 
 
-def _listening_script(ports: list[int]) -> str:
-    hex_ports = "|".join(f"{p:04X}" for p in ports)
-    return ("cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | "
-            "awk '$4 == \"0A\" { n = split($2, a, \":\"); print a[n] }' | "
-            f"grep -E '^({hex_ports})$' | head -1")
-
-
 def stop_script(ctx) -> str:
-    from .reset import static_pod_ports
-
     q = shlex.quote
     stash = q(stash_dir(ctx))
     return (f"mkdir -p -m 0700 {stash}\n"
             f"for f in {q(K.MANIFESTS_DIR)}/*.yaml; do [ -e \"$f\" ] && mv -f \"$f\" {stash}/; done\n"
-            f"i=0; while [ $i -lt {STOP_WAIT_SECONDS} ]; do\n"
-            f"  busy=$({_listening_script(static_pod_ports(ctx))})\n"
-            "  etcd=$(grep -lx etcd /proc/[0-9]*/comm 2>/dev/null | head -1)\n"
-            "  [ -z \"$busy$etcd\" ] && exit 0\n"
-            "  sleep 1; i=$((i+1))\n"
-            "done\n"
-            "echo \"the static pods did not stop within "
-            f"{STOP_WAIT_SECONDS}s (port ${{busy:+$((0x$busy))}} ${{etcd:+etcd still runs}})\" >&2; exit 1")
+            + ports_free_script(static_pod_ports(ctx), STOP_WAIT_SECONDS,
+                                also="grep -qx etcd /proc/[0-9]*/comm 2>/dev/null && echo 'etcd still runs'",
+                                on_timeout=f"echo \"the static pods did not stop within {STOP_WAIT_SECONDS}s ($out)\" >&2; "
+                                           "exit 1"))
 
 
 def plan_stop(ctx) -> Plan:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from .apiphases import (ADDON, BOOTSTRAP_TOKEN, MARK_CONTROL_PLANE, SHOW_JOIN_COMMAND, UPLOAD_CERTS,
-                        UPLOAD_CONFIG, WAIT_CONTROL_PLANE)
+from .addons import ADDON
+from .bootstraptoken import BOOTSTRAP_TOKEN
 from .certs import CERTS
 from .controlplane import CONTROL_PLANE, ETCD
 from .kubeconfig import KUBECONFIG
 from .kubelet import KUBELET_FINALIZE, KUBELET_START
+from .markcontrolplane import MARK_CONTROL_PLANE
 from .preflight import PREFLIGHT_INIT
+from .showjoincommand import SHOW_JOIN_COMMAND
+from .uploadcerts import UPLOAD_CERTS
+from .uploadconfig import UPLOAD_CONFIG
+from .waitcontrolplane import WAIT_CONTROL_PLANE
 from .workflow import Workflow
 
 INIT = Workflow(

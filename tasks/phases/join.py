@@ -34,15 +34,16 @@ import shlex
 from ..core import bootstrap
 from ..core import constants as K
 from ..core import kubeconfig as kc
-from ..core import manifests, pki
+from ..core import pki
 from ..core.errors import ConfigError, KubefabError, PKIError
 from ..core.endpoints import loopback_for
+from ..core.manifests.kubelet import patch_kubelet_config, resolver_mutation, uses_instance_config
 from ..core.plan import Command, FileRemove, FileWrite, Plan, Wait
-from ..core.poll import poll_script
 from ..core.secrets import Secret
 from ..core.yamlload import load_document
 from .certs import file_steps, spec_files
 from .controlplane import manifest_path, manifest_step
+from .etcdutil import etcdctl_argv, retry_script
 from .joindata import JoinData, client_url, initial_cluster, peer_url
 from .kubeconfig import node_kubeconfigs
 from .kubelet import kubelet_files, kubelet_patch_notes, kubelet_restart_steps
@@ -50,7 +51,6 @@ from .preflight import Finding, check_name_for_path, control_plane_checks, evalu
 from .workflow import API, OPERATOR, Phase, Workflow
 
 JOIN_CP_KUBECONFIGS = (K.ADMIN_KUBECONFIG, K.CONTROLLER_MANAGER_KUBECONFIG, K.SCHEDULER_KUBECONFIG)
-ETCDCTL = "etcdctl"
 
 
 # --- join material ------------------------------------------------------------------------------
@@ -273,21 +273,6 @@ def plan_join_control_plane_manifests(ctx) -> Plan:
 
 
 # --- etcd through etcdctl on the joining host ----------------------------------------------------
-def etcdctl_argv(pki_dir: str, endpoints: list[str] | tuple[str, ...], *args: str) -> list[str]:
-    """``etcdctl`` with the healthcheck-client identity kubeadm's etcd client uses (§9.4).
-
-    Also what the command layer runs on an existing control plane before planning a control-plane
-    join: ``etcdctl_argv(pki, endpoints, "member", "list", "-w", "json")``, parsed by
-    :func:`tasks.phases.joindata.parse_member_list`.
-    """
-    etcd_dir = posixpath.join(pki_dir, "etcd")
-    return ["env", "ETCDCTL_API=3", ETCDCTL, "--endpoints=" + ",".join(endpoints),
-            "--cacert=" + posixpath.join(etcd_dir, "ca.crt"),
-            "--cert=" + posixpath.join(etcd_dir, "healthcheck-client.crt"),
-            "--key=" + posixpath.join(etcd_dir, "healthcheck-client.key"),
-            "--dial-timeout=5s", "--command-timeout=30s", *args]
-
-
 def etcdctl_prefix(ctx, endpoints: list[str] | tuple[str, ...]) -> list[str]:
     return etcdctl_argv(ctx.pki_dir, endpoints)
 
@@ -306,12 +291,6 @@ def existing_etcd_endpoints(ctx) -> list[str]:
                                f"{K.ETCD_ADVERTISE_CLIENT_URLS_ANNOTATION} annotation (re-run the control-plane "
                                "join discovery online)")
     return urls
-
-
-def retry_script(body: str, timeout_s: int, ok_patterns: tuple[str, ...] = ()) -> str:
-    """Retry ``body`` every second until it succeeds or ``timeout_s`` passes (kubeadm retries
-    every etcd call for timeouts.etcdAPICall); output matching ``ok_patterns`` counts as done."""
-    return poll_script(body, timeout_s, ok_patterns=ok_patterns)
 
 
 def check_etcd_command(ctx) -> Command:
@@ -417,7 +396,7 @@ def join_kubelet_config(ctx) -> bytes | None:
     raw = join_data(ctx).kubelet_config
     if raw is None:
         return None
-    instance = manifests.uses_instance_config(ctx.cluster)
+    instance = uses_instance_config(ctx.cluster)
     patched = ctx.patches is not None and bool(ctx.patches.for_target("kubeletconfiguration"))
     if not instance and not ctx.fact("systemd_resolved_active") and not patched:
         return raw
@@ -429,8 +408,8 @@ def join_kubelet_config(ctx) -> bytes | None:
         raise ConfigError("the kubelet-config ConfigMap does not hold a KubeletConfiguration", host=ctx.host_name,
                           phase="kubelet-start", fix='re-run "fab -H <init host> init --only upload-config/kubelet"')
     # kubeadm's order: its own changes, the patch directory's patches, then the instance config
-    manifests.resolver_mutation(doc, bool(ctx.fact("systemd_resolved_active")))
-    doc, _ = manifests.patch_kubelet_config(doc, ctx.patches)
+    resolver_mutation(doc, bool(ctx.fact("systemd_resolved_active")))
+    doc, _ = patch_kubelet_config(doc, ctx.patches)
     if instance:
         doc["containerRuntimeEndpoint"] = ctx.node_registration.cri_socket
     from ..core.render import render_template
@@ -455,14 +434,6 @@ def tls_bootstrap_steps(ctx) -> list:
     return [Wait("kubelet-tls-bootstrap", kubelet_conf, ctx.timeouts.tls_bootstrap),
             FileRemove(posixpath.join(K.KUBERNETES_DIR, K.BOOTSTRAP_KUBELET_KUBECONFIG),
                        reason="kubeadm deletes it once kubelet.conf works")]
-
-
-def wait_file_script(path: str, timeout_s: int) -> str:
-    """The host-side poll for a ``kubelet-tls-bootstrap`` Wait: the file exists and is not empty
-    (kubeadm polls every second for timeouts.tlsBootstrap). For the applier of Wait steps."""
-    q = shlex.quote(path)
-    return poll_script(f"[ -s {q} ] && echo ok || {{ echo {shlex.quote(f'last answer: {path} not written')}; false; }}",
-                       int(timeout_s), on_timeout='echo "$out"')
 
 
 def plan_join_kubelet_start(ctx) -> Plan:
@@ -491,7 +462,7 @@ def plan_join_kubelet_start(ctx) -> Plan:
                           "(control-plane-join/kubelet-wait-bootstrap)")
     else:
         plan.add(*tls_bootstrap_steps(ctx))
-        if not manifests.uses_instance_config(ctx.cluster):
+        if not uses_instance_config(ctx.cluster):
             plan.notes.append("kubeadm (<=1.33) annotates the Node with its CRI socket using the new kubelet.conf")
     return plan
 
@@ -507,10 +478,11 @@ def plan_kubelet_wait_bootstrap(ctx) -> Plan:
 
 # --- API phases reused from init ----------------------------------------------------------------------
 def plan_join_mark_control_plane(ctx) -> Plan:
-    from .apiphases import node_patch, plan_mark_control_plane
+    from .markcontrolplane import plan_mark_control_plane
+    from .rbac import node_patch
 
     plan = plan_mark_control_plane(ctx)
-    if not manifests.uses_instance_config(ctx.cluster):
+    if not uses_instance_config(ctx.cluster):
         from ..core.plan import ApiObject
 
         plan.add(ApiObject(node_patch(ctx.node_name, annotations={
@@ -519,7 +491,7 @@ def plan_join_mark_control_plane(ctx) -> Plan:
 
 
 def plan_join_wait_control_plane(ctx) -> Plan:
-    from .apiphases import plan_wait_control_plane
+    from .waitcontrolplane import plan_wait_control_plane
 
     return plan_wait_control_plane(ctx)
 

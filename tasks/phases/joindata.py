@@ -96,13 +96,13 @@ def parse_member_list(text: str | bytes) -> tuple[EtcdMember, ...]:
 
 def peer_url(advertise_address: str) -> str:
     """``https://<adv>:2380`` (IPv6 in brackets), the new member's peer URL (reference §9.5)."""
-    from .context import join_host_port
+    from ..core.endpoints import join_host_port
 
     return "https://" + join_host_port(advertise_address, K.ETCD_PEER_PORT)
 
 
 def client_url(advertise_address: str) -> str:
-    from .context import join_host_port
+    from ..core.endpoints import join_host_port
 
     return "https://" + join_host_port(advertise_address, K.ETCD_CLIENT_PORT)
 

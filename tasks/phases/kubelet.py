@@ -14,7 +14,10 @@ data, and the kubelet is restarted.
 from __future__ import annotations
 
 from ..core import constants as K
-from ..core import manifests
+from ..core.manifests.kubelet import (
+    kubelet_config_dict, patch_kubelet_config, render_instance_config, render_kubeadm_flags_env,
+    render_kubelet_config, render_kubelet_dropin, resolver_mutation, uses_instance_config,
+)
 from ..core.plan import Command, FileWrite, Plan
 from .workflow import Phase, Refresh
 
@@ -23,9 +26,9 @@ def kubelet_config_bytes(ctx, *, for_node: bool = False) -> bytes:
     """The cluster's KubeletConfiguration; ``for_node`` adds what kubeadm changes on the node
     itself: its CRI socket when it applies instance-config.yaml (1.34+), and resolvConf where
     systemd-resolved runs."""
-    cri = ctx.node_registration.cri_socket if for_node and manifests.uses_instance_config(ctx.cluster) else None
+    cri = ctx.node_registration.cri_socket if for_node and uses_instance_config(ctx.cluster) else None
     resolved = for_node and bool(ctx.fact("systemd_resolved_active"))
-    return manifests.render_kubelet_config(ctx.cluster, ctx.config.kubelet, cri_socket=cri,
+    return render_kubelet_config(ctx.cluster, ctx.config.kubelet, cri_socket=cri,
                                            systemd_resolved=resolved, patches=ctx.patches if for_node else None)
 
 
@@ -33,13 +36,13 @@ def kubelet_patch_notes(ctx) -> list[str]:
     """kubeadm's ``[patches] Applied patch ...`` lines for the node's config.yaml."""
     if ctx.patches is None:
         return []
-    return manifests.patch_kubelet_config(manifests.kubelet_config_dict(ctx.cluster, ctx.config.kubelet or {}),
+    return patch_kubelet_config(kubelet_config_dict(ctx.cluster, ctx.config.kubelet or {}),
                                           ctx.patches)[1]
 
 
 def resolver_warning(ctx) -> str | None:
     """kubeadm's warning when systemd-resolved runs and the user chose another resolvConf."""
-    return manifests.resolver_mutation(dict(ctx.config.kubelet or {}), bool(ctx.fact("systemd_resolved_active")))
+    return resolver_mutation(dict(ctx.config.kubelet or {}), bool(ctx.fact("systemd_resolved_active")))
 
 
 def kubelet_files(ctx, *, worker_join: bool = False) -> list[FileWrite]:
@@ -47,14 +50,14 @@ def kubelet_files(ctx, *, worker_join: bool = False) -> list[FileWrite]:
     files = [
         FileWrite(K.KUBELET_CONFIG_FILE, kubelet_config_bytes(ctx, for_node=True), mode=0o644, dir_mode=0o700),
         FileWrite(K.KUBELET_FLAGS_ENV_FILE,
-                  manifests.render_kubeadm_flags_env(ctx.cluster, node, host_hostname=ctx.host_hostname,
+                  render_kubeadm_flags_env(ctx.cluster, node, host_hostname=ctx.host_hostname,
                                                      worker_join=worker_join),
                   mode=0o644, dir_mode=0o700),
     ]
-    if manifests.uses_instance_config(ctx.cluster):
-        files.append(FileWrite(K.KUBELET_INSTANCE_CONFIG_FILE, manifests.render_instance_config(node.cri_socket),
+    if uses_instance_config(ctx.cluster):
+        files.append(FileWrite(K.KUBELET_INSTANCE_CONFIG_FILE, render_instance_config(node.cri_socket),
                                mode=0o644, dir_mode=0o700))
-    files.append(FileWrite(K.KUBELET_SYSTEMD_DROPIN_FILE, manifests.render_kubelet_dropin(), mode=0o644))
+    files.append(FileWrite(K.KUBELET_SYSTEMD_DROPIN_FILE, render_kubelet_dropin(), mode=0o644))
     return files
 
 
@@ -108,7 +111,7 @@ def plan_kubelet_finalize(ctx) -> Plan:
 
 def kubelet_file_paths(ctx) -> list[str]:
     paths = [K.KUBELET_CONFIG_FILE, K.KUBELET_FLAGS_ENV_FILE, K.KUBELET_SYSTEMD_DROPIN_FILE]
-    if manifests.uses_instance_config(ctx.cluster):
+    if uses_instance_config(ctx.cluster):
         paths.append(K.KUBELET_INSTANCE_CONFIG_FILE)
     return paths
 

@@ -1,4 +1,5 @@
-"""Small builders for the RBAC and ConfigMap objects kubeadm creates (reference §5.1)."""
+"""Small builders for the RBAC and ConfigMap objects kubeadm creates (reference §5.1), and the
+Node patches of upload-config and mark-control-plane."""
 
 from __future__ import annotations
 
@@ -59,3 +60,7 @@ def config_map(name: str, namespace: str, data: dict[str, str], annotations: dic
                labels: dict[str, str] | None = None) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": meta(name, namespace, annotations=annotations, labels=labels), "data": data}
+
+
+def node_patch(node_name: str, **meta) -> dict:
+    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node_name, **meta}}

@@ -28,6 +28,7 @@ from datetime import timedelta
 from ..core import constants as K
 from ..core.errors import ConfigError
 from ..core.plan import Command, FileWrite, Plan, Wait
+from ..core.poll import ports_free_script
 from ..core.secrets import Secret
 from .workflow import OPERATOR, Phase, Workflow
 
@@ -192,19 +193,14 @@ def _stop_script(ctx, component: str) -> str:
     q = shlex.quote
     manifest = posixpath.join(K.MANIFESTS_DIR, f"{component}.yaml")
     parked = posixpath.join(PARKED_DIR, f"{component}.yaml")
-    hex_ports = "|".join(f"{p:04X}" for p in _ports(ctx, component))
-    listening = ("cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | "
-                 "awk '$4 == \"0A\" { n = split($2, a, \":\"); print a[n] }' | "
-                 f"grep -E '^({hex_ports})$' | head -1")
     return (f"mkdir -p {q(PARKED_DIR)} && chmod 0700 {q(PARKED_DIR)}\n"
             f"if [ -f {q(manifest)} ]; then mv -f {q(manifest)} {q(parked)}; "
             f"elif [ ! -f {q(parked)} ]; then echo 'no {component} manifest' >&2; exit 1; fi\n"
-            f"i=0; while [ $i -lt {STOP_WAIT_SECONDS} ]; do\n"
-            f"  busy=$({listening}); [ -z \"$busy\" ] && exit 0\n"
-            "  sleep 1; i=$((i+1))\n"
-            "done\n"
+            # the wait prints what still holds on ("port 6443") when it gives up
+            + f"busy=$({ports_free_script(_ports(ctx, component), STOP_WAIT_SECONDS, on_timeout='echo $out; exit 1')}) "
+            "&& exit 0\n"
             f"mv -f {q(parked)} {q(manifest)}\n"
-            f"echo \"{component} did not stop within {STOP_WAIT_SECONDS}s (port $((0x$busy)) in use): "
+            f"echo \"{component} did not stop within {STOP_WAIT_SECONDS}s ($busy in use): "
             "its manifest is back in place\" >&2; exit 1")
 
 
@@ -216,7 +212,7 @@ def _start_script(component: str) -> str:
 
 
 def _health(ctx, component: str) -> Wait:
-    from .context import join_host_port
+    from ..core.endpoints import join_host_port
 
     timeout = ctx.timeouts.control_plane_component_health_check
     target = {

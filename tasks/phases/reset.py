@@ -39,7 +39,8 @@ from typing import Any
 
 from ..core.errors import PreflightError
 from ..core.plan import ApiObject, Command, DrainSpec, FileRemove, Message, Plan
-from .join import etcdctl_argv, retry_script
+from ..core.poll import ports_free_script
+from .etcdutil import data_dir, etcd_manifest, etcdctl_argv, retry_script, static_pod_ports
 from .joindata import client_url, peer_url
 from .workflow import API, OPERATOR, Phase, Workflow
 
@@ -121,15 +122,11 @@ LEFT_BEHIND = ("The reset process does not clean CNI configuration (/etc/cni/net
                "The Node object stays in the API: delete it with kubectl delete node <name>")
 
 
-def _etcd_manifest_path() -> str:
-    return posixpath.join(K.MANIFESTS_DIR, f"{K.ETCD}.yaml")
-
-
 def has_local_etcd(ctx) -> bool:
     """Local etcd when the config says so, or (with facts) when the etcd manifest exists (§12)."""
     if ctx.facts is not None:
         paths = ctx.fact("paths", {}) or {}
-        if (paths.get(_etcd_manifest_path()) or {}).get("exists"):
+        if (paths.get(etcd_manifest()) or {}).get("exists"):
             return True
     return ctx.is_control_plane and ctx.cluster.etcd_local is not None and ctx.cluster.etcd_external is None
 
@@ -182,38 +179,21 @@ def remove_member_command(ctx) -> Command:
 STATIC_POD_WAIT_SECONDS = 40
 
 
-def static_pod_ports(ctx) -> list[int]:
-    """The ports kubeadm's static pods listen on, on this host (the API server's bind port
-    from the config when this is a control plane)."""
-    api_port = K.DEFAULT_API_BIND_PORT
-    if ctx.is_control_plane:
-        api_port = ctx.bind_port
-    return sorted({K.ETCD_CLIENT_PORT, K.ETCD_PEER_PORT, api_port, K.KUBE_CONTROLLER_MANAGER_PORT,
-                   K.KUBE_SCHEDULER_PORT})
-
-
 def stop_static_pods_command(ctx) -> Command:
     """Remove the static pod manifests while the kubelet runs, and wait until it has stopped
     those pods (their ports free). Nothing to do without manifests; a kubelet that is not
     running leaves them to the runtime (crictl, later)."""
     q = shlex.quote
     manifests = q(K.MANIFESTS_DIR)
-    hex_ports = "|".join(f"{p:04X}" for p in static_pod_ports(ctx))
-    # listening sockets from /proc/net/tcp{,6} (state 0A), so no ss/netstat is needed
-    listening = ("cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | "
-                 "awk '$4 == \"0A\" { n = split($2, a, \":\"); print a[n] }' | "
-                 f"grep -E '^({hex_ports})$' | head -1")
     script = (
         f"ls {manifests}/*.yaml >/dev/null 2>&1 || exit 0\n"
         "systemctl is-active --quiet kubelet 2>/dev/null || { echo '[reset] the kubelet is not running: "
         "the static pods are left to the container runtime'; exit 0; }\n"
         f"find {manifests} -mindepth 1 -maxdepth 1 -exec rm -rf -- {{}} +\n"
-        f"i=0; while [ $i -lt {STATIC_POD_WAIT_SECONDS} ]; do\n"
-        f"  busy=$({listening}); [ -z \"$busy\" ] && exit 0\n"
-        "  sleep 1; i=$((i+1))\n"
-        "done\n"
-        "echo \"[reset] WARNING: port $((0x$busy)) is still in use after "
-        f"{STATIC_POD_WAIT_SECONDS}s: stop what holds it with your container runtime's tools\" >&2; exit 1")
+        + ports_free_script(static_pod_ports(ctx), STATIC_POD_WAIT_SECONDS,
+                            on_timeout="echo \"[reset] WARNING: $out is still in use after "
+                                       f"{STATIC_POD_WAIT_SECONDS}s: stop what holds it with your container "
+                                       "runtime's tools\" >&2; exit 1"))
     return Command(("sh", "-c", script), "stop the static pods: remove their manifests, wait for the kubelet",
                    ignore_failure=True)
 
@@ -249,9 +229,8 @@ def plan_remove_etcd_member(ctx) -> Plan:
         return plan
     plan.add(remove_member_command(ctx))
     plan.add(stop_static_pods_command(ctx))  # etcd must not run while its data is deleted
-    data_dir = ctx.cluster.etcd_local.data_dir if ctx.cluster.etcd_local is not None else K.DEFAULT_ETCD_DATA_DIR
     # kubeadm deletes the contents, not the directory itself
-    plan.add(FileRemove(data_dir, recursive=True, reason="etcd data (contents)"))
+    plan.add(FileRemove(data_dir(ctx), recursive=True, reason="etcd data (contents)"))
     return plan
 
 
@@ -327,7 +306,7 @@ RESET = Workflow(
               run_if=lambda ctx: removing(ctx) and reachable(ctx),
               skip_reason="--keep-node, or the host is unreachable"),
         Phase("remove-etcd-member", "Remove a local etcd member", run=plan_remove_etcd_member,
-              probes=lambda ctx: [_etcd_manifest_path()]),
+              probes=lambda ctx: [etcd_manifest()]),
         Phase("cleanup-node", "Run cleanup node", run=plan_cleanup_node, run_if=reachable,
               skip_reason="the host is unreachable"),
         Phase("delete-node", "Delete the Node object (kubectl delete node)", run=plan_delete_node, where=API,

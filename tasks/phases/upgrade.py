@@ -122,7 +122,7 @@ def _cri(ctx) -> str:
 
 
 def _backup_script(ctx, directory: str) -> str:
-    from .join import etcdctl_argv
+    from .etcdutil import etcdctl_argv
 
     q = shlex.quote
     part = directory + ".part"
@@ -155,7 +155,7 @@ def etcd_leader_away(ctx) -> Command:
     have, every API server's /readyz fails (its etcd check), so a load balancer has no backend
     left. Best effort: a member that does not lead, or no other member to lead, changes nothing.
     """
-    from .join import etcdctl_argv
+    from .etcdutil import etcdctl_argv
 
     e = shlex.join(etcdctl_argv(ctx.pki_dir, ["https://127.0.0.1:2379"]))
     me = shlex.quote(ctx.node_name)
@@ -324,7 +324,7 @@ def _api_phase(name: str, help_: str, run) -> Phase:
 
 
 def _config_phases():
-    from .apiphases import plan_upload_config_kubeadm, plan_upload_config_kubelet
+    from .uploadconfig import plan_upload_config_kubeadm, plan_upload_config_kubelet
 
     return (Phase("upload-config", "Upload the new ClusterConfiguration and kubelet configuration", where=API,
                   phases=(Phase("kubeadm", "Upload the kubeadm ClusterConfiguration to a ConfigMap",
@@ -334,7 +334,8 @@ def _config_phases():
 
 
 def _addon_phases():
-    from .apiphases import plan_addon_coredns, plan_addon_kube_proxy, plan_bootstrap_rbac
+    from .addons import plan_addon_coredns, plan_addon_kube_proxy
+    from .bootstraptoken import plan_bootstrap_rbac
 
     return (Phase("bootstrap-token", "The RBAC rules nodes join and bootstrap with, for the new version",
                   run=plan_bootstrap_rbac, where=API),

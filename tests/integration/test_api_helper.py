@@ -432,7 +432,7 @@ def test_patch_of_a_missing_object_is_reported_at_once(make_api: Any, apiserver:
 
 
 def kubeadm_certs_step(ns: str, files: dict[str, bytes], key: str) -> tuple[ApiObject, str]:
-    """An upload-certs step as tasks/phases/apiphases.py builds it: a fresh owner token
+    """An upload-certs step as tasks/phases/uploadcerts.py builds it: a fresh owner token
     (``related``), the kubeadm-certs Secret encrypted with ``key`` and owned by the token through
     a ``$(uid:...)`` reference, and the plan's comparison data (the files' sha256 sums)."""
     token_id, token_value = new_token()
@@ -823,3 +823,40 @@ def test_client_errors_are_reported_at_once(case: str, make_api: Any, apiserver:
     assert info.value.problem.endswith(f"(HTTP {403 if case == 'forbidden' else 422})")
     assert info.value.fix == fix
     assert api_admin.get(cm_path(ns, obj["metadata"]["name"])) is None
+
+
+def test_a_control_plane_join_reads_the_etcd_endpoints_with_the_official_client(
+        make_api: Any, apiserver: ApiServerProcess, api_admin: KubeClient) -> None:
+    """tasks.cluster.etcd_endpoints (a control-plane join's check-etcd input) lists the etcd
+    mirror Pods through tasks.api.Api, and names a Pod without the annotation."""
+    from tasks.cluster import etcd_endpoints
+
+    api, _ = make_api(apiserver.url)
+    pods = "/api/v1/namespaces/kube-system/pods"
+    try:
+        api_admin.create("/api/v1/namespaces/kube-system/serviceaccounts",
+                         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}})
+    except Exception:  # noqa: BLE001 - it exists already (a controller manager made it)
+        pass
+    suffix = uuid.uuid4().hex[:8]
+
+    def etcd_pod(name: str, url: str | None) -> dict[str, Any]:
+        meta: dict[str, Any] = {"name": name, "labels": {"component": "etcd", "tier": "control-plane"}}
+        if url:
+            meta["annotations"] = {"kubeadm.kubernetes.io/etcd.advertise-client-urls": url}
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": meta,
+                "spec": {"automountServiceAccountToken": False,
+                         "containers": [{"name": "etcd", "image": "registry.k8s.io/etcd:3.6.8-0"}]}}
+
+    created = [f"etcd-a-{suffix}"]
+    try:
+        api_admin.create(pods, etcd_pod(created[0], "https://10.0.0.1:2379"))
+        assert etcd_endpoints(api, host="m2") == ("https://10.0.0.1:2379",)
+        created.append(f"etcd-b-{suffix}")
+        api_admin.create(pods, etcd_pod(created[1], None))
+        with pytest.raises(KubefabError, match=f"without the .* annotation: etcd-b-{suffix}") as exc:
+            etcd_endpoints(api, host="m2")
+        assert exc.value.host == "m2" and exc.value.phase == "check-etcd"
+    finally:
+        for name in created:
+            api_admin.delete(f"{pods}/{name}?gracePeriodSeconds=0")

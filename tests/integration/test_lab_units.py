@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.core.manifests import render_kubelet_dropin
+from tasks.core.manifests.kubelet import render_kubelet_dropin
 from tests.lab import systemctl
 from tests.lab.hosts import default_control_planes, lab_identity
 

@@ -17,7 +17,7 @@ import subprocess
 import pytest
 import yaml
 
-from tasks.core import config as kubeadm_config
+from tasks.core.config.load import load_config_text
 from tasks.core.errors import ConfigError
 from tests.judge import configs, render
 
@@ -81,7 +81,7 @@ def kubeadm_verdict(text: str, tmp_path) -> tuple[bool, str]:
 
 def kubefab_verdict(text: str) -> tuple[bool, str]:
     try:
-        kubeadm_config.load_config_text(text, source="kubeadm.yaml", node_name="master1",
+        load_config_text(text, source="kubeadm.yaml", node_name="master1",
                                         advertise_address=configs.ADDRESS)
     except ConfigError as exc:
         return False, exc.render()

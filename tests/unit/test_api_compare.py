@@ -1,6 +1,6 @@
 """How kubefab decides that a live object is already as wanted (tasks/api.py)."""
 
-from tasks.api import contains, is_as_wanted
+from tasks.core.compare import contains, is_as_wanted
 
 
 def test_server_defaults_are_not_differences() -> None:

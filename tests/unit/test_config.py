@@ -10,11 +10,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tasks.core import config as C
+from tasks.core.config.durations import format_go_duration, parse_go_duration
+from tasks.core.config.encode import cluster_configuration_v1beta4, render_cluster_configuration
+from tasks.core.config.load import default_config, load_config_file, load_config_text, parse_cluster_configuration
+from tasks.core.config.validate import check_command_line
 from tasks.core import constants as K
 from tasks.core.errors import ConfigError
 from tasks.core.secrets import Secret
-from tasks.core.spec import Arg, EnvVar, HostPathMount, Taint
+from tasks.core.spec import APIEndpoint, Arg, EnvVar, HostPathMount, Taint
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "config"
 NODE = dict(node_name="Node-A", advertise_address="192.0.2.5")
@@ -22,11 +25,11 @@ NODE = dict(node_name="Node-A", advertise_address="192.0.2.5")
 
 def load(text: str, source: str = "test.yaml", **kw):
     args = {**NODE, **kw}
-    return C.load_config_text(text, source=source, **args)
+    return load_config_text(text, source=source, **args)
 
 
 def load_fixture(name: str, **kw):
-    return C.load_config_file(FIXTURES / name, source=name, **{**NODE, **kw})
+    return load_config_file(FIXTURES / name, source=name, **{**NODE, **kw})
 
 
 def errors_of(text: str, source: str = "test.yaml", **kw) -> list[str]:
@@ -93,14 +96,14 @@ def attr(obj, dotted: str):
 @pytest.mark.parametrize("how", ["default_config", "empty file", "bare ClusterConfiguration"])
 def test_kubeadm_defaults(how, path, expected):
     if how == "default_config":
-        cfg = C.default_config(**NODE)
+        cfg = default_config(**NODE)
     else:
         cfg = load("" if how == "empty file" else CLUSTER)
     assert attr(cfg, path) == expected
 
 
 def test_default_bootstrap_token_is_one_unset_token_with_kubeadm_defaults():
-    (tok,) = C.default_config(**NODE).init.bootstrap_tokens
+    (tok,) = default_config(**NODE).init.bootstrap_tokens
     assert isinstance(tok.token, Secret) and not tok.token  # minted by the init phases
     assert tok.ttl == timedelta(hours=24) and tok.expires is None and tok.description == ""
     assert tok.usages == ("signing", "authentication")
@@ -116,7 +119,7 @@ def test_given_token_gets_defaults_and_is_a_secret():
 
 
 def test_default_config_takes_a_version():
-    assert C.default_config(**NODE, kubernetes_version="1.34").cluster.kubernetes_version == "v1.34.0"
+    assert default_config(**NODE, kubernetes_version="1.34").cluster.kubernetes_version == "v1.34.0"
 
 
 def test_file_values_win_over_fallbacks():
@@ -203,7 +206,7 @@ def test_full_v1beta4_file():
     assert j.node_registration.taints is None
     assert j.discovery.unsafe_skip_ca_verification
     assert j.discovery.tls_bootstrap_token.reveal() == "0123ab.cdef0123456789ab"
-    assert j.control_plane.local_api_endpoint == C.APIEndpoint("192.0.2.5", 8443)
+    assert j.control_plane.local_api_endpoint == APIEndpoint("192.0.2.5", 8443)
     assert cfg.kubelet == {"apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
                            "cgroupDriver": "cgroupfs"}
     assert cfg.kube_proxy["mode"] == "ipvs" and cfg.reset["force"] is True
@@ -513,7 +516,7 @@ def test_feature_gates_are_not_judged_against_a_wrong_version():
 def test_kubeadm_config_read_from_a_cluster_keeps_its_feature_gates():
     # a cluster's kubeadm-config was accepted when it was written; joining must not trip on it
     text = CLUSTER + "kubernetesVersion: v1.36.0\nfeatureGates: {ControlPlaneKubeletLocalMode: true}\n"
-    assert C.parse_cluster_configuration(text).feature_gates == (("ControlPlaneKubeletLocalMode", True),)
+    assert parse_cluster_configuration(text).feature_gates == (("ControlPlaneKubeletLocalMode", True),)
 
 
 def test_node_name_and_api_server_sans_are_lower_cased_as_kubeadm_does():
@@ -600,13 +603,13 @@ def test_inline_errors_are_attributed_to_the_inventory():
 # --- files -----------------------------------------------------------------------------------------
 def test_missing_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError) as exc:
-        C.load_config_file(tmp_path / "nope.yaml", **NODE)
+        load_config_file(tmp_path / "nope.yaml", **NODE)
     assert "nope.yaml" in exc.value.problem and "does not exist" in exc.value.problem and exc.value.fix
 
 
 def test_unreadable_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError) as exc:
-        C.load_config_file(tmp_path, **NODE)  # a directory
+        load_config_file(tmp_path, **NODE)  # a directory
     assert "cannot read" in exc.value.problem
 
 
@@ -626,20 +629,20 @@ def test_unreadable_file_is_a_config_error(tmp_path):
     ("-5m", timedelta(minutes=-5), "-5m0s"),
 ])
 def test_go_durations(text, value, canonical):
-    assert C.parse_go_duration(text) == value
-    assert C.format_go_duration(value) == canonical
-    assert C.parse_go_duration(canonical) == value
+    assert parse_go_duration(text) == value
+    assert format_go_duration(value) == canonical
+    assert parse_go_duration(canonical) == value
 
 
 @pytest.mark.parametrize("text", ["", "1", "1d", "h", "1h 30m", "1.h.", "1y", "--1s"])
 def test_bad_go_durations(text):
     with pytest.raises(ValueError):
-        C.parse_go_duration(text)
+        parse_go_duration(text)
 
 
 # --- kubeadm-config round trip (reference §5.2) ------------------------------------------------
 def test_default_rendering_is_what_kubeadm_uploads():
-    text = C.render_cluster_configuration(C.default_config(**NODE, kubernetes_version="v1.33.0").cluster)
+    text = render_cluster_configuration(default_config(**NODE, kubernetes_version="v1.33.0").cluster)
     expected = yaml.safe_load((FIXTURES / "kubeadm-configmap-v1beta4.yaml").read_text())["data"]["ClusterConfiguration"]
     assert text == expected
 
@@ -647,23 +650,23 @@ def test_default_rendering_is_what_kubeadm_uploads():
 @pytest.mark.parametrize("fixture", ["minimal.yaml", "v1beta4-full.yaml", "v1beta3-full.yaml", "v1beta4-equivalent.yaml"])
 def test_round_trip(fixture):
     cluster = load_fixture(fixture).cluster
-    data = C.cluster_configuration_v1beta4(cluster)
+    data = cluster_configuration_v1beta4(cluster)
     assert list(data) == sorted(data)
-    text = C.render_cluster_configuration(cluster)
-    assert C.parse_cluster_configuration(text) == cluster
-    assert C.render_cluster_configuration(C.parse_cluster_configuration(text)) == text  # byte-stable
+    text = render_cluster_configuration(cluster)
+    assert parse_cluster_configuration(text) == cluster
+    assert render_cluster_configuration(parse_cluster_configuration(text)) == text  # byte-stable
     assert yaml.safe_load(text) == data
 
 
 def test_rendering_details():
     cluster = load_fixture("v1beta4-full.yaml").cluster
-    data = C.cluster_configuration_v1beta4(cluster)
+    data = cluster_configuration_v1beta4(cluster)
     assert data["certificateValidityPeriod"] == "2160h0m0s"
     assert data["proxy"] == {"disabled": True}
     assert data["etcd"]["local"]["dataDir"] == "/data/etcd"
     assert data["apiServer"]["extraVolumes"] == [{"hostPath": "/var/log/kubernetes", "mountPath": "/var/log/kubernetes",
                                                   "name": "audit", "pathType": "DirectoryOrCreate"}]
-    text = C.render_cluster_configuration(cluster)
+    text = render_cluster_configuration(cluster)
     assert '"*.api.example.com"' in text and "'" not in text  # go-yaml quotes with double quotes
     assert "caCertificateValidityPeriod: 43800h0m0s\n" in text
 
@@ -673,13 +676,13 @@ def test_kubeadm_written_config_parses_and_renders_identically(fixture):
     text = (FIXTURES / fixture).read_text()
     if fixture.startswith("kubeadm-configmap"):
         text = yaml.safe_load(text)["data"]["ClusterConfiguration"]
-    cluster = C.parse_cluster_configuration(text)
+    cluster = parse_cluster_configuration(text)
     assert cluster.kubernetes_version.startswith("v1.33.")
-    assert C.render_cluster_configuration(cluster) == text
+    assert render_cluster_configuration(cluster) == text
 
 
 def test_kubeadm_written_config_values():
-    cluster = C.parse_cluster_configuration((FIXTURES / "kubeadm-config-v1beta4.yaml").read_text())
+    cluster = parse_cluster_configuration((FIXTURES / "kubeadm-config-v1beta4.yaml").read_text())
     assert cluster.control_plane_endpoint == "192.0.2.10:6443"
     assert cluster.api_server.extra_args == (Arg("audit-log-maxage", "30"), Arg("profiling", "false"))
     assert cluster.controller_manager.extra_args == (Arg("bind-address", "0.0.0.0"),)
@@ -688,10 +691,10 @@ def test_kubeadm_written_config_values():
 
 
 def test_old_v1beta3_kubeadm_config_parses():
-    cluster = C.parse_cluster_configuration((FIXTURES / "kubeadm-config-v1beta3.yaml").read_text())
+    cluster = parse_cluster_configuration((FIXTURES / "kubeadm-config-v1beta3.yaml").read_text())
     assert cluster.api_server.extra_args == (Arg("authorization-mode", "Node,RBAC"),)
     assert cluster.control_plane_endpoint == "lb.example.com:6443"
-    assert "apiVersion: kubeadm.k8s.io/v1beta4\n" in C.render_cluster_configuration(cluster)
+    assert "apiVersion: kubeadm.k8s.io/v1beta4\n" in render_cluster_configuration(cluster)
 
 
 @pytest.mark.parametrize("text,fragment", [
@@ -702,12 +705,12 @@ def test_old_v1beta3_kubeadm_config_parses():
 ])
 def test_parse_cluster_configuration_errors(text, fragment):
     with pytest.raises(ConfigError) as exc:
-        C.parse_cluster_configuration(text)
+        parse_cluster_configuration(text)
     assert any(fragment in d and d.startswith("kubeadm-config ConfigMap: ") for d in exc.value.details), exc.value.details
 
 
 def test_core_config_stays_pure():
-    code = ("import sys, tasks.core.config, tasks.core.inventory; "
+    code = ("import sys, tasks.core.config.load, tasks.core.config.encode, tasks.core.inventory; "
             "bad = [m for m in ('fabric', 'invoke', 'paramiko') if m in sys.modules]; "
             "sys.exit(1 if bad else 0)")
     assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2]).returncode == 0
@@ -773,11 +776,11 @@ def test_kind_and_api_version_of_the_wrong_type(doc, detail):
 
 
 def test_durations_are_bounded_as_go_durations():
-    assert C.parse_go_duration("2562047h") == timedelta(hours=2562047)
+    assert parse_go_duration("2562047h") == timedelta(hours=2562047)
     for text in ("2562048h", "9" * 40 + "h", "9" * 5000 + "s", "1" + "0" * 20 + "ns"):
         with pytest.raises(ValueError, match="out of range"):
-            C.parse_go_duration(text)
-    assert C.parse_go_duration("1." + "0" * 5000 + "1s") == timedelta(seconds=1)  # Go drops the extra digits
+            parse_go_duration(text)
+    assert parse_go_duration("1." + "0" * 5000 + "1s") == timedelta(seconds=1)  # Go drops the extra digits
     (detail,) = errors_of(CLUSTER + "certificateValidityPeriod: " + "9" * 40 + "h\n")
     assert "ClusterConfiguration.certificateValidityPeriod" in detail and "out of range" in detail
 
@@ -812,11 +815,11 @@ def test_yaml_bounds_are_problems_of_the_file():
 def test_command_line_values_are_checked_and_never_echoed():
     key = "f" * 63 + "g"
     with pytest.raises(ConfigError) as exc:
-        C.check_command_line(token=Secret("abcdef.0123456789abcdeX", "t"), ca_cert_hashes=["sha256:xyz"],
+        check_command_line(token=Secret("abcdef.0123456789abcdeX", "t"), ca_cert_hashes=["sha256:xyz"],
                              endpoint="192.0.2.10", certificate_key=Secret(key, "k"))
     err = exc.value
     assert [d.split(":")[1].strip() for d in err.details] == [
         "--token", "--discovery-token-ca-cert-hash[0]", "--endpoint", "--certificate-key"]
     assert "0123456789abcdeX" not in str(err) and key not in str(err) and err.fix
-    C.check_command_line(token=Secret("abcdef.0123456789abcdef", "t"), ca_cert_hashes=["sha256:" + "a" * 64],
+    check_command_line(token=Secret("abcdef.0123456789abcdef", "t"), ca_cert_hashes=["sha256:" + "a" * 64],
                          endpoint="[2001:db8::1]:6443", certificate_key=Secret("A" * 64, "k"))

@@ -42,7 +42,7 @@ from hypothesis import strategies as st
 from hypothesis.database import DirectoryBasedExampleDatabase
 
 from tasks import commands
-from tasks.core import config as kubeadm_config
+from tasks.core.config.validate import CA_CERT_HASH_RE, CERTIFICATE_KEY_RE, TOKEN_RE, check_command_line
 from tasks.core import pki, secrets
 from tasks.core.errors import KubefabError
 from tasks.core.inventory import load_inventory
@@ -630,9 +630,9 @@ def join_flags(draw):
 @given(flags=join_flags())
 def test_join_flags_are_checked_before_anything(flags):
     token, hashes, endpoint, key = flags
-    valid = ((token is None or kubeadm_config.TOKEN_RE.match(token)) and all(kubeadm_config.CA_CERT_HASH_RE.match(h)
-             for h in hashes) and (key is None or kubeadm_config.CERTIFICATE_KEY_RE.match(key)))
-    error = timed("flags", lambda: kubeadm_config.check_command_line(
+    valid = ((token is None or TOKEN_RE.match(token)) and all(CA_CERT_HASH_RE.match(h)
+             for h in hashes) and (key is None or CERTIFICATE_KEY_RE.match(key)))
+    error = timed("flags", lambda: check_command_line(
         token=Secret(token, kind="bootstrap token") if token is not None else None, ca_cert_hashes=hashes,
         endpoint=endpoint, certificate_key=Secret(key, kind="certificate key") if key is not None else None))
     if error is not None:

@@ -19,7 +19,7 @@ from tasks.phases.joindata import EtcdMember, JoinData
 from tasks.runner import build_plans
 
 TOKEN = "abcdef.0123456789abcdef"
-CP_SKIP = ("control-plane-join/mark-control-plane", "wait-control-plane")  # need tasks.core.config (apiphases)
+CP_SKIP = ("control-plane-join/mark-control-plane", "wait-control-plane")  # need tasks.core.config (markcontrolplane, waitcontrolplane)
 
 
 def cluster(version="v1.36.0", cpe="lb.example:6443"):
@@ -282,7 +282,7 @@ def test_unknown_phase_and_help():
 def test_wait_file_script(tmp_path):
     import subprocess
 
-    from tasks.phases.join import wait_file_script
+    from tasks.apply import wait_file_script
 
     target = tmp_path / "kubelet.conf"
     res = subprocess.run(["sh", "-c", wait_file_script(str(target), 0)], capture_output=True, text=True)

@@ -21,7 +21,13 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tasks.core import manifests as m
+from tasks.core.manifests.addons import dump_objects, render_coredns_objects, render_kube_proxy_objects
+from tasks.core.manifests.common import component_config_hash, Flag, merge_args, service_ip
+from tasks.core.manifests.kubelet import (
+    render_instance_config, render_kubeadm_flags_env, render_kubelet_config,
+    render_kubelet_dropin, resolver_mutation, SYSTEMD_RESOLVED_RESOLV_CONF, uses_instance_config,
+)
+from tasks.core.manifests.staticpods import render_static_pods
 from tasks.core.errors import ConfigError, KubefabError
 from tasks.core.render import dump_yaml
 from tasks.core.spec import (
@@ -118,7 +124,7 @@ SCENARIOS = {
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_static_pods_validate(minor, scenario):
     make, node = SCENARIOS[scenario]
-    data = m.render_static_pods(make(minor), **node)
+    data = render_static_pods(make(minor), **node)
     for name, pod in pods_of(data).items():
         validate(pod, minor)
         assert pod["metadata"]["name"] == name
@@ -131,7 +137,7 @@ def test_static_pods_validate(minor, scenario):
 def test_addon_objects_validate(minor, scenario):
     make, node = SCENARIOS[scenario]
     c = make(minor)
-    objs = m.render_coredns_objects(c) + m.render_kube_proxy_objects(
+    objs = render_coredns_objects(c) + render_kube_proxy_objects(
         c, {}, control_plane_url=CP_URL, advertise_address=node["advertise_address"],
         proxy_env={"HTTP_PROXY": "http://proxy.test:3128"})
     assert [o["kind"] for o in objs] == [
@@ -147,16 +153,16 @@ def golden_outputs(minor: int) -> dict[str, bytes]:
     c = sample_cluster(minor)
     node = NodeRegistration(name="m1", kubelet_extra_args=(Arg("node-ip", "10.0.0.11"),))
     worker = NodeRegistration(name="w1", taints=(Taint("dedicated", "NoSchedule", "infra"),))
-    out = {f"{name}.yaml": text for name, text in m.render_static_pods(c, **SAMPLE_NODE).items()}
-    out["kubelet-config.yaml"] = m.render_kubelet_config(c, {"maxPods": 200})
-    out["kubeadm-flags.env"] = m.render_kubeadm_flags_env(c, node, host_hostname="m1")
-    out["kubeadm-flags-worker.env"] = m.render_kubeadm_flags_env(c, worker, host_hostname="node-7",
+    out = {f"{name}.yaml": text for name, text in render_static_pods(c, **SAMPLE_NODE).items()}
+    out["kubelet-config.yaml"] = render_kubelet_config(c, {"maxPods": 200})
+    out["kubeadm-flags.env"] = render_kubeadm_flags_env(c, node, host_hostname="m1")
+    out["kubeadm-flags-worker.env"] = render_kubeadm_flags_env(c, worker, host_hostname="node-7",
                                                                  worker_join=True)
     if for_version(c.kubernetes_version).instance_config:
-        out["instance-config.yaml"] = m.render_instance_config(node.cri_socket)
-    out["10-kubeadm.conf"] = m.render_kubelet_dropin()
-    out["coredns.yaml"] = m.dump_objects(m.render_coredns_objects(c))
-    out["kube-proxy.yaml"] = m.dump_objects(m.render_kube_proxy_objects(
+        out["instance-config.yaml"] = render_instance_config(node.cri_socket)
+    out["10-kubeadm.conf"] = render_kubelet_dropin()
+    out["coredns.yaml"] = dump_objects(render_coredns_objects(c))
+    out["kube-proxy.yaml"] = dump_objects(render_kube_proxy_objects(
         c, {"mode": "iptables"}, control_plane_url=CP_URL, advertise_address="10.0.0.11"))
     return out
 
@@ -185,29 +191,29 @@ def test_golden(minor):
 def test_render_twice_same_bytes(minor):
     assert golden_outputs(minor) == golden_outputs(minor)
     # the order the host reports its proxy variables or CA dirs in must not matter
-    a = m.render_static_pods(sample_cluster(minor), **SAMPLE_NODE)
+    a = render_static_pods(sample_cluster(minor), **SAMPLE_NODE)
     shuffled = dict(SAMPLE_NODE, proxy_env=dict(reversed(list(SAMPLE_NODE["proxy_env"].items()))),
                     host_ca_dirs=tuple(reversed(SAMPLE_NODE["host_ca_dirs"])))
-    assert m.render_static_pods(sample_cluster(minor), **shuffled) == a
+    assert render_static_pods(sample_cluster(minor), **shuffled) == a
 
 
 # --- flags: merge and sort rules ----------------------------------------------------------------
 
 def test_merge_args_override_drops_all_defaults_of_that_name_and_sorts():
-    defaults = [m.Flag("b", "1"), m.Flag("a", "1"), m.Flag("b", "2")]
+    defaults = [Flag("b", "1"), Flag("a", "1"), Flag("b", "2")]
     user = [Arg("c", "z"), Arg("b", "9"), Arg("b", "0")]
     # before the fix (e.g. 1.33.7): everything sorted by name, then value
-    assert m.merge_args(defaults, user, keep_user_order=False) == ["--a=1", "--b=0", "--b=9", "--c=z"]
+    assert merge_args(defaults, user, keep_user_order=False) == ["--a=1", "--b=0", "--b=9", "--c=z"]
     # 1.36 and the back-ports: the remaining defaults sorted, then the user's entries as given
     # (what kubeadm 1.35.4 and 1.36.3 write; tests/judge compares with them)
-    assert m.merge_args(defaults, user, keep_user_order=True) == ["--a=1", "--c=z", "--b=9", "--b=0"]
+    assert merge_args(defaults, user, keep_user_order=True) == ["--a=1", "--c=z", "--b=9", "--b=0"]
 
 
 @pytest.mark.parametrize("minor", MINORS)
 def test_apiserver_extra_args_override_and_order(minor):
     c = cluster(minor, api_server=APIServer(extra_args=(
         Arg("secure-port", "7443"), Arg("audit-log-path", "-"), Arg("authorization-mode", "RBAC,Bogus,Node"))))
-    pod = pods_of(m.render_static_pods(c, node_name="m1", advertise_address="10.0.0.11"))["kube-apiserver"]
+    pod = pods_of(render_static_pods(c, node_name="m1", advertise_address="10.0.0.11"))["kube-apiserver"]
     f = flags(pod)
     assert f["secure-port"] == ["7443"]
     assert f["authorization-mode"] == ["RBAC,Bogus,Node"]  # the user's flag replaces the default
@@ -221,7 +227,7 @@ def test_apiserver_extra_args_override_and_order(minor):
 
 def test_authorization_config_removes_authorization_mode():
     c = cluster(36, api_server=APIServer(extra_args=(Arg("authorization-config", "/etc/kubernetes/authz.yaml"),)))
-    f = flags(pods_of(m.render_static_pods(c, node_name="m1", advertise_address="10.0.0.11"))["kube-apiserver"])
+    f = flags(pods_of(render_static_pods(c, node_name="m1", advertise_address="10.0.0.11"))["kube-apiserver"])
     assert "authorization-mode" not in f
     assert f["authorization-config"] == ["/etc/kubernetes/authz.yaml"]
 
@@ -229,7 +235,7 @@ def test_authorization_config_removes_authorization_mode():
 @pytest.mark.parametrize("pod_subnet", ["", "10.244.0.0/16"])
 def test_controller_manager_flags_depend_on_pod_subnet(pod_subnet):
     c = cluster(35, networking=Networking(pod_subnet=pod_subnet))
-    f = flags(pods_of(m.render_static_pods(c, node_name="m1", advertise_address="10.0.0.11"))
+    f = flags(pods_of(render_static_pods(c, node_name="m1", advertise_address="10.0.0.11"))
               ["kube-controller-manager"])
     ipam = {"allocate-node-cidrs", "cluster-cidr", "service-cluster-ip-range"}
     if pod_subnet:
@@ -254,7 +260,7 @@ def mounts(pod: dict) -> dict[str, dict]:
 
 def test_optional_ca_dirs_only_when_present_on_host():
     c = cluster(34)
-    pods = pods_of(m.render_static_pods(c, node_name="m1", advertise_address="10.0.0.11",
+    pods = pods_of(render_static_pods(c, node_name="m1", advertise_address="10.0.0.11",
                                         host_ca_dirs=("/etc/pki/ca-trust", "/etc/pki/tls/certs", "/opt/other")))
     for name in ("kube-apiserver", "kube-controller-manager"):
         assert set(volumes(pods[name])) >= {"k8s-certs", "ca-certs", "etc-pki-ca-trust", "etc-pki-tls-certs"}
@@ -268,7 +274,7 @@ def test_extra_volumes_replace_by_name_and_sort():
         HostPathMount("k8s-certs", "/srv/pki", "/etc/kubernetes/pki", read_only=True, path_type="Directory"),
         HostPathMount("audit", "/var/log/kubernetes", "/var/log/audit", path_type="DirectoryOrCreate"),
     )))
-    pod = pods_of(m.render_static_pods(c, node_name="m1", advertise_address="10.0.0.11"))["kube-apiserver"]
+    pod = pods_of(render_static_pods(c, node_name="m1", advertise_address="10.0.0.11"))["kube-apiserver"]
     vols = volumes(pod)
     assert vols["k8s-certs"]["hostPath"] == {"path": "/srv/pki", "type": "Directory"}
     assert mounts(pod)["k8s-certs"] == {"mountPath": "/etc/kubernetes/pki", "name": "k8s-certs", "readOnly": True}
@@ -282,7 +288,7 @@ def test_extra_volumes_replace_by_name_and_sort():
 def test_controller_manager_flexvolume_dir_follows_extra_arg():
     c = cluster(33, controller_manager=ControlPlaneComponent(
         extra_args=(Arg("flex-volume-plugin-dir", "/opt/flex"),)))
-    pod = pods_of(m.render_static_pods(c, node_name="m1", advertise_address="10.0.0.11"))["kube-controller-manager"]
+    pod = pods_of(render_static_pods(c, node_name="m1", advertise_address="10.0.0.11"))["kube-controller-manager"]
     assert volumes(pod)["flexvolume-dir"]["hostPath"]["path"] == "/opt/flex"
     assert "readOnly" not in mounts(pod)["flexvolume-dir"]
     assert volumes(pod)["kubeconfig"]["hostPath"] == {"path": "/etc/kubernetes/controller-manager.conf",
@@ -292,7 +298,7 @@ def test_controller_manager_flexvolume_dir_follows_extra_arg():
 def test_controller_manager_has_no_flexvolume_dir_from_136():
     c = cluster(36, controller_manager=ControlPlaneComponent(
         extra_args=(Arg("flex-volume-plugin-dir", "/opt/flex"),)))
-    pod = pods_of(m.render_static_pods(c, node_name="m1", advertise_address="10.0.0.11"))["kube-controller-manager"]
+    pod = pods_of(render_static_pods(c, node_name="m1", advertise_address="10.0.0.11"))["kube-controller-manager"]
     assert "flexvolume-dir" not in volumes(pod) and "flexvolume-dir" not in mounts(pod)
 
 
@@ -300,7 +306,7 @@ def test_controller_manager_has_no_flexvolume_dir_from_136():
 
 def test_ipv6_addresses_are_bracketed():
     make, node = SCENARIOS["ipv6"]
-    pods = pods_of(m.render_static_pods(make(36), **node))
+    pods = pods_of(render_static_pods(make(36), **node))
     api = pods["kube-apiserver"]
     assert api["metadata"]["annotations"] == {
         "kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint": "[fd00::11]:6443"}
@@ -315,17 +321,17 @@ def test_ipv6_addresses_are_bracketed():
     assert f["listen-metrics-urls"] == ["http://[::1]:2381"]
     assert f["initial-cluster"] == ["m1=https://[fd00::11]:2380"]
     assert etcd["spec"]["containers"][0]["livenessProbe"]["httpGet"]["host"] == "::1"
-    proxy_cm = [o for o in m.render_kube_proxy_objects(make(36), {}, control_plane_url="https://[fd00::11]:6443",
+    proxy_cm = [o for o in render_kube_proxy_objects(make(36), {}, control_plane_url="https://[fd00::11]:6443",
                                                        advertise_address="fd00::11") if o["kind"] == "ConfigMap"][0]
     assert yaml.safe_load(proxy_cm["data"]["config.conf"])["bindAddress"] == "::"
-    assert m.service_ip("fd00:10::/108", 10) == "fd00:10::a"
+    assert service_ip("fd00:10::/108", 10) == "fd00:10::a"
 
 
 # --- etcd -----------------------------------------------------------------------------------------
 
 def test_external_etcd():
     make, node = SCENARIOS["external-etcd"]
-    pods = pods_of(m.render_static_pods(make(35), **node))
+    pods = pods_of(render_static_pods(make(35), **node))
     assert set(pods) == {"kube-apiserver", "kube-controller-manager", "kube-scheduler"}
     f = flags(pods["kube-apiserver"])
     assert f["etcd-servers"] == ["https://10.0.0.5:2379,https://10.0.0.6:2379"]
@@ -340,7 +346,7 @@ def test_external_etcd():
 def test_external_etcd_without_tls_files_and_covered_dirs():
     c = cluster(33, etcd_local=None, etcd_external=ExternalEtcd(
         endpoints=("http://10.0.0.5:2379",), ca_file="/etc/kubernetes/pki/etcd-ext/ca.crt"))
-    pod = pods_of(m.render_static_pods(c, node_name="m1", advertise_address="10.0.0.11"))["kube-apiserver"]
+    pod = pods_of(render_static_pods(c, node_name="m1", advertise_address="10.0.0.11"))["kube-apiserver"]
     f = flags(pod)
     assert "etcd-certfile" not in f and "etcd-keyfile" not in f
     assert f["etcd-cafile"] == ["/etc/kubernetes/pki/etcd-ext/ca.crt"]
@@ -350,22 +356,22 @@ def test_external_etcd_without_tls_files_and_covered_dirs():
 
 def test_etcd_join_uses_member_list():
     make, node = SCENARIOS["join"]
-    f = flags(pods_of(m.render_static_pods(make(34), **node))["etcd"])
+    f = flags(pods_of(render_static_pods(make(34), **node))["etcd"])
     assert f["initial-cluster"] == ["m1=https://10.0.0.11:2380,m2=https://10.0.0.12:2380"]
     assert f["initial-cluster-state"] == ["existing"]
     assert f["name"] == ["m2"]
-    init = flags(pods_of(m.render_static_pods(make(34), **SAMPLE_NODE))["etcd"])
+    init = flags(pods_of(render_static_pods(make(34), **SAMPLE_NODE))["etcd"])
     assert "initial-cluster-state" not in init
 
 
 def test_etcd_join_without_member_list_is_an_error():
     with pytest.raises(KubefabError, match="etcd member list"):
-        m.render_static_pods(cluster(36), node_name="m2", advertise_address="10.0.0.12", join=True)
+        render_static_pods(cluster(36), node_name="m2", advertise_address="10.0.0.12", join=True)
 
 
 def test_etcd_metrics_url_moves_the_probe():
     c = cluster(36, etcd_local=LocalEtcd(extra_args=(Arg("listen-metrics-urls", "https://10.0.0.11:2382"),)))
-    etcd = pods_of(m.render_static_pods(c, node_name="m1", advertise_address="10.0.0.11"))["etcd"]
+    etcd = pods_of(render_static_pods(c, node_name="m1", advertise_address="10.0.0.11"))["etcd"]
     container = etcd["spec"]["containers"][0]
     assert container["livenessProbe"]["httpGet"] == {"host": "10.0.0.11", "path": "/livez",
                                                      "port": "probe-port", "scheme": "HTTPS"}
@@ -376,7 +382,7 @@ def test_etcd_metrics_url_moves_the_probe():
 def test_etcd_image_overrides():
     c = cluster(34, image_repository="mirror.test/k8s",
                 etcd_local=LocalEtcd(image_repository="quay.test/coreos", image_tag="v3.6.0"))
-    etcd = pods_of(m.render_static_pods(c, node_name="m1", advertise_address="10.0.0.11"))["etcd"]
+    etcd = pods_of(render_static_pods(c, node_name="m1", advertise_address="10.0.0.11"))["etcd"]
     assert etcd["spec"]["containers"][0]["image"] == "quay.test/coreos/etcd:v3.6.0"
 
 
@@ -384,7 +390,7 @@ def test_etcd_image_overrides():
 
 @pytest.mark.parametrize("minor", MINORS)
 def test_probe_port_by_minor(minor):
-    pods = pods_of(m.render_static_pods(cluster(minor), node_name="m1", advertise_address="10.0.0.11"))
+    pods = pods_of(render_static_pods(cluster(minor), node_name="m1", advertise_address="10.0.0.11"))
     expected_ports = {"kube-apiserver": 6443, "kube-controller-manager": 10257, "kube-scheduler": 10259,
                       "etcd": 2381}
     for name, pod in pods.items():
@@ -401,7 +407,7 @@ def test_probe_port_by_minor(minor):
 
 @pytest.mark.parametrize("minor", MINORS)
 def test_etcd_flags_by_minor(minor):
-    f = flags(pods_of(m.render_static_pods(cluster(minor), node_name="m1", advertise_address="10.0.0.11"))["etcd"])
+    f = flags(pods_of(render_static_pods(cluster(minor), node_name="m1", advertise_address="10.0.0.11"))["etcd"])
     if minor >= 34:
         assert f["feature-gates"] == ["InitialCorruptCheck=true"]
         assert f["watch-progress-notify-interval"] == ["5s"]
@@ -414,7 +420,7 @@ def test_etcd_flags_by_minor(minor):
 
 @pytest.mark.parametrize("minor", MINORS)
 def test_creation_timestamp_by_minor(minor):
-    text = m.render_static_pods(cluster(minor), node_name="m1", advertise_address="10.0.0.11")["kube-scheduler"]
+    text = render_static_pods(cluster(minor), node_name="m1", advertise_address="10.0.0.11")["kube-scheduler"]
     assert (b"  creationTimestamp: null\n" in text) == (minor == 33)
 
 
@@ -422,7 +428,7 @@ def test_creation_timestamp_by_minor(minor):
 def test_kubeadm_flags_env_by_minor(minor):
     c = cluster(minor)
     node = NodeRegistration(name="m1", cri_socket="unix:///run/crio/crio.sock")
-    line = m.render_kubeadm_flags_env(c, node, host_hostname="m1").decode()
+    line = render_kubeadm_flags_env(c, node, host_hostname="m1").decode()
     assert line.startswith('KUBELET_KUBEADM_ARGS="') and line.endswith('"\n') and line.count("\n") == 1
     args = shlex.split(line.split("=", 1)[1])[0].split()
     names = [a.split("=", 1)[0] for a in args]
@@ -435,8 +441,8 @@ def test_kubeadm_flags_env_by_minor(minor):
 @pytest.mark.parametrize("gate", [True, False])
 def test_node_local_cri_socket_gate_overrides_minor_default(gate):
     c = cluster(34, feature_gates=(("NodeLocalCRISocket", gate),))
-    assert m.uses_instance_config(c) is gate
-    line = m.render_kubeadm_flags_env(c, NodeRegistration(name="m1"), host_hostname="m1").decode()
+    assert uses_instance_config(c) is gate
+    line = render_kubeadm_flags_env(c, NodeRegistration(name="m1"), host_hostname="m1").decode()
     assert ("--container-runtime-endpoint=" in line) is not gate
 
 
@@ -444,26 +450,26 @@ def test_kubeadm_flags_env_hostname_taints_and_quoting():
     c = cluster(36)
     worker = NodeRegistration(name="w1", taints=(Taint("a", "NoSchedule", "b"), Taint("c", "NoExecute")),
                               kubelet_extra_args=(Arg("v", "2"), Arg("node-labels", 'x="y\\z"')))
-    line = m.render_kubeadm_flags_env(c, worker, host_hostname="W1", worker_join=True).decode()
+    line = render_kubeadm_flags_env(c, worker, host_hostname="W1", worker_join=True).decode()
     # hostname compared lower-cased; taints only on worker joins; %q escaping of " and \;
     # 1.36: kubeadm's own flags first, then the user's in their order
     assert line == ('KUBELET_KUBEADM_ARGS="--register-with-taints=a=b:NoSchedule,c:NoExecute '
                     '--v=2 --node-labels=x=\\"y\\\\z\\""\n')
-    cp = m.render_kubeadm_flags_env(c, worker, host_hostname="other-host").decode()
+    cp = render_kubeadm_flags_env(c, worker, host_hostname="other-host").decode()
     assert "--register-with-taints" not in cp and "--hostname-override=w1" in cp
-    assert m.render_kubeadm_flags_env(c, NodeRegistration(name="w1"), host_hostname="w1",
+    assert render_kubeadm_flags_env(c, NodeRegistration(name="w1"), host_hostname="w1",
                                       worker_join=True) == b'KUBELET_KUBEADM_ARGS=""\n'
 
 
 def test_kubelet_extra_args_override_sorted_before_136():
     c = cluster(35)
     node = NodeRegistration(name="m1", kubelet_extra_args=(Arg("v", "4"), Arg("container-runtime-endpoint", "x")))
-    line = m.render_kubeadm_flags_env(c, node, host_hostname="m1").decode()
+    line = render_kubeadm_flags_env(c, node, host_hostname="m1").decode()
     assert line == 'KUBELET_KUBEADM_ARGS="--container-runtime-endpoint=x --v=4"\n'
 
 
 def test_instance_config():
-    assert m.render_instance_config("unix:///var/run/containerd/containerd.sock") == \
+    assert render_instance_config("unix:///var/run/containerd/containerd.sock") == \
         b'containerRuntimeEndpoint: "unix:///var/run/containerd/containerd.sock"\n'
 
 
@@ -472,7 +478,7 @@ def test_instance_config():
 @pytest.mark.parametrize("timeout, threshold", [(timedelta(minutes=4), 24), (timedelta(seconds=95), 10),
                                                 (timedelta(seconds=5), 1)])
 def test_startup_failure_threshold_from_timeout(timeout, threshold):
-    pods = pods_of(m.render_static_pods(cluster(36), node_name="m1", advertise_address="10.0.0.11",
+    pods = pods_of(render_static_pods(cluster(36), node_name="m1", advertise_address="10.0.0.11",
                                         timeouts=Timeouts(control_plane_component_health_check=timeout)))
     for pod in pods.values():
         assert pod["spec"]["containers"][0]["startupProbe"]["failureThreshold"] == threshold
@@ -481,7 +487,7 @@ def test_startup_failure_threshold_from_timeout(timeout, threshold):
 def test_probe_hosts_follow_bind_addresses():
     c = cluster(36, scheduler=ControlPlaneComponent(extra_args=(Arg("bind-address", "0.0.0.0"),)),
                 controller_manager=ControlPlaneComponent(extra_args=(Arg("bind-address", "10.0.0.11"),)))
-    pods = pods_of(m.render_static_pods(c, node_name="m1", advertise_address="0.0.0.0"))
+    pods = pods_of(render_static_pods(c, node_name="m1", advertise_address="0.0.0.0"))
     assert "host" not in pods["kube-scheduler"]["spec"]["containers"][0]["livenessProbe"]["httpGet"]
     assert "host" not in pods["kube-apiserver"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]
     kcm = pods["kube-controller-manager"]["spec"]["containers"][0]
@@ -493,7 +499,7 @@ def test_probe_hosts_follow_bind_addresses():
 
 def test_etcd_gets_no_proxy_env():
     c = cluster(36, etcd_local=LocalEtcd(extra_envs=(EnvVar("ETCD_QUOTA_BACKEND_BYTES", "8589934592"),)))
-    pods = pods_of(m.render_static_pods(c, node_name="m1", advertise_address="10.0.0.11",
+    pods = pods_of(render_static_pods(c, node_name="m1", advertise_address="10.0.0.11",
                                         proxy_env={"HTTPS_PROXY": "http://p:3128"}))
     assert pods["etcd"]["spec"]["containers"][0]["env"] == [
         {"name": "ETCD_QUOTA_BACKEND_BYTES", "value": "8589934592"}]
@@ -504,7 +510,7 @@ def test_etcd_gets_no_proxy_env():
 def test_env_proxy_then_extra_envs_sorted():
     c = cluster(36, api_server=APIServer(extra_envs=(EnvVar("https_proxy", "http://override:1"),
                                                      EnvVar("A_VAR", "1"))))
-    pod = pods_of(m.render_static_pods(c, node_name="m1", advertise_address="10.0.0.11",
+    pod = pods_of(render_static_pods(c, node_name="m1", advertise_address="10.0.0.11",
                                        proxy_env={"https_proxy": "http://p:3128", "HTTP_PROXY": "",
                                                   "PATH": "/bin"}))["kube-apiserver"]
     assert pod["spec"]["containers"][0]["env"] == [{"name": "A_VAR", "value": "1"},
@@ -518,14 +524,14 @@ def test_env_proxy_then_extra_envs_sorted():
 ])
 def test_coredns_image(repo, dns, expected):
     c = cluster(34, image_repository=repo, dns=dns)
-    deploy = [o for o in m.render_coredns_objects(c) if o["kind"] == "Deployment"][0]
+    deploy = [o for o in render_coredns_objects(c) if o["kind"] == "Deployment"][0]
     tag = for_version(c.kubernetes_version).coredns_tag
     assert deploy["spec"]["template"]["spec"]["containers"][0]["image"] == expected.format(tag=tag)
 
 
 def test_control_plane_image_tag_replaces_plus():
     c = cluster(36, kubernetes_version="v1.36.1+custom.1")
-    api = pods_of(m.render_static_pods(c, node_name="m1", advertise_address="10.0.0.11"))["kube-apiserver"]
+    api = pods_of(render_static_pods(c, node_name="m1", advertise_address="10.0.0.11"))["kube-apiserver"]
     assert api["spec"]["containers"][0]["image"] == "registry.k8s.io/kube-apiserver:v1.36.1_custom.1"
 
 
@@ -534,7 +540,7 @@ def test_control_plane_image_tag_replaces_plus():
 def test_kubelet_config_fills_and_keeps_user_values():
     c = cluster(36, networking=Networking(service_subnet="10.112.0.0/12,fd00::/108", dns_domain="corp.test"),
                 certificates_dir="/srv/pki")
-    text = m.render_kubelet_config(c, {"rotateCertificates": False, "cgroupDriver": "cgroupfs",
+    text = render_kubelet_config(c, {"rotateCertificates": False, "cgroupDriver": "cgroupfs",
                                        "authentication": {"webhook": {"cacheTTL": "2m"}},
                                        "featureGates": {}})
     doc = yaml.safe_load(text)
@@ -551,22 +557,22 @@ def test_kubelet_config_fills_and_keeps_user_values():
         ("/etc/kubernetes/manifests", "127.0.0.1", 10248)
     assert "featureGates" not in doc
     assert doc["containerRuntimeEndpoint"] == ""
-    node_doc = yaml.safe_load(m.render_kubelet_config(c, {}, cri_socket="unix:///run/crio/crio.sock"))
+    node_doc = yaml.safe_load(render_kubelet_config(c, {}, cri_socket="unix:///run/crio/crio.sock"))
     assert node_doc["containerRuntimeEndpoint"] == "unix:///run/crio/crio.sock"
 
 
 def test_kubelet_config_user_cluster_dns_wins():
-    doc = yaml.safe_load(m.render_kubelet_config(cluster(33), {"clusterDNS": ["169.254.20.10"]}))
+    doc = yaml.safe_load(render_kubelet_config(cluster(33), {"clusterDNS": ["169.254.20.10"]}))
     assert doc["clusterDNS"] == ["169.254.20.10"]
 
 
 def test_kubelet_config_rejects_foreign_kind():
     with pytest.raises(ConfigError):
-        m.render_kubelet_config(cluster(33), {"kind": "KubeProxyConfiguration"})
+        render_kubelet_config(cluster(33), {"kind": "KubeProxyConfiguration"})
 
 
 def test_kubelet_dropin():
-    text = m.render_kubelet_dropin().decode()
+    text = render_kubelet_dropin().decode()
     lines = [line for line in text.splitlines() if line and not line.startswith("#")]
     assert lines == [
         "[Service]",
@@ -585,7 +591,7 @@ def test_kubelet_dropin():
 
 def test_coredns_service_and_corefile():
     c = cluster(35, networking=Networking(service_subnet="10.100.0.0/16", dns_domain="corp.test"))
-    objs = {o["kind"]: o for o in m.render_coredns_objects(c)}
+    objs = {o["kind"]: o for o in render_coredns_objects(c)}
     assert objs["Service"]["metadata"]["name"] == "kube-dns"
     assert objs["Service"]["spec"]["clusterIP"] == "10.100.0.10"
     corefile = objs["ConfigMap"]["data"]["Corefile"]
@@ -597,12 +603,12 @@ def test_coredns_service_and_corefile():
 
 def test_kube_proxy_configmap_hash_and_contents():
     c = cluster(36, networking=Networking(pod_subnet="10.244.0.0/16"))
-    objs = m.render_kube_proxy_objects(c, {"mode": "ipvs", "ipvs": {"strictARP": True}},
+    objs = render_kube_proxy_objects(c, {"mode": "ipvs", "ipvs": {"strictARP": True}},
                                        control_plane_url=CP_URL, advertise_address="10.0.0.11")
     cm = [o for o in objs if o["kind"] == "ConfigMap"][0]
     data = cm["data"]
     assert cm["metadata"]["annotations"]["kubeadm.kubernetes.io/component-config.hash"] == \
-        m.component_config_hash(data)
+        component_config_hash(data)
     assert not data["config.conf"].endswith("\n") and not data["kubeconfig.conf"].endswith("\n")
     conf = yaml.safe_load(data["config.conf"])
     assert conf["mode"] == "ipvs" and conf["ipvs"]["strictARP"] is True
@@ -621,8 +627,8 @@ def test_kube_proxy_configmap_hash_and_contents():
 
 def test_component_config_hash_order():
     data = {"b": "2", "a": "1"}
-    assert m.component_config_hash(data) == "sha256:" + hashlib.sha256(b"12").hexdigest()
-    assert m.component_config_hash(data, {"z": b"\x00", "y": b"\x01"}) == \
+    assert component_config_hash(data) == "sha256:" + hashlib.sha256(b"12").hexdigest()
+    assert component_config_hash(data, {"z": b"\x00", "y": b"\x01"}) == \
         "sha256:" + hashlib.sha256(b"12\x01\x00").hexdigest()
 
 
@@ -633,20 +639,20 @@ def test_component_config_hash_order():
     ("fd00::/108, 10.96.0.0/12", 1, "fd00::1"),
 ])
 def test_service_ip(cidr, n, expected):
-    assert m.service_ip(cidr, n) == expected
+    assert service_ip(cidr, n) == expected
 
 
 @pytest.mark.parametrize("cidr", ["10.96.0.0/29", "not-a-cidr"])
 def test_service_ip_errors(cidr):
     with pytest.raises(ConfigError):
-        m.service_ip(cidr, 10)
+        service_ip(cidr, 10)
 
 
 def test_external_etcd_cert_dirs_minimal_set():
     c = cluster(36, etcd_local=None, etcd_external=ExternalEtcd(
         endpoints=("https://10.0.0.5:2379",), ca_file="/srv/etcd/ca.crt",
         cert_file="/srv/etcd/client/cert.pem", key_file="/etc/pki/tls/certs/etcd.key"))
-    vols = volumes(pods_of(m.render_static_pods(c, node_name="m1", advertise_address="10.0.0.11",
+    vols = volumes(pods_of(render_static_pods(c, node_name="m1", advertise_address="10.0.0.11",
                                                 host_ca_dirs=()))["kube-apiserver"])
     # /srv/etcd covers /srv/etcd/client; /etc/pki/tls/certs is a CA candidate dir, never re-mounted
     assert {n: v["hostPath"]["path"] for n, v in vols.items() if n.startswith("etcd-certs")} == \
@@ -655,7 +661,7 @@ def test_external_etcd_cert_dirs_minimal_set():
 
 @pytest.mark.parametrize("external_ca", [False, True])
 def test_external_ca_empties_the_controller_manager_signing_flags(external_ca):
-    pods = pods_of(m.render_static_pods(cluster(36), node_name="cp1", advertise_address="10.0.0.1",
+    pods = pods_of(render_static_pods(cluster(36), node_name="cp1", advertise_address="10.0.0.1",
                                       external_ca=external_ca))
     f = flags(pods["kube-controller-manager"])
     want = [""] if external_ca else ["/etc/kubernetes/pki/ca.crt"]
@@ -664,24 +670,24 @@ def test_external_ca_empties_the_controller_manager_signing_flags(external_ca):
 
 
 def test_etcd_mounts_data_first_volumes_by_name():
-    pod = pods_of(m.render_static_pods(cluster(36), node_name="cp1", advertise_address="10.0.0.1"))["etcd"]
+    pod = pods_of(render_static_pods(cluster(36), node_name="cp1", advertise_address="10.0.0.1"))["etcd"]
     assert [v["name"] for v in pod["spec"]["volumes"]] == ["etcd-certs", "etcd-data"]
     assert [v["name"] for v in pod["spec"]["containers"][0]["volumeMounts"]] == ["etcd-data", "etcd-certs"]
 
 
 @pytest.mark.parametrize("user, resolved, want, warns", [
-    ({}, True, m.SYSTEMD_RESOLVED_RESOLV_CONF, False),
+    ({}, True, SYSTEMD_RESOLVED_RESOLV_CONF, False),
     ({}, False, None, False),
     ({"resolvConf": "/etc/my-resolv.conf"}, True, "/etc/my-resolv.conf", True),
-    ({"resolvConf": m.SYSTEMD_RESOLVED_RESOLV_CONF}, True, m.SYSTEMD_RESOLVED_RESOLV_CONF, False),
+    ({"resolvConf": SYSTEMD_RESOLVED_RESOLV_CONF}, True, SYSTEMD_RESOLVED_RESOLV_CONF, False),
 ])
 def test_resolv_conf_where_systemd_resolved_runs(user, resolved, want, warns):
-    doc = yaml.safe_load(m.render_kubelet_config(cluster(36), user, cri_socket="unix:///run/containerd/containerd.sock",
+    doc = yaml.safe_load(render_kubelet_config(cluster(36), user, cri_socket="unix:///run/containerd/containerd.sock",
                                                  systemd_resolved=resolved))
     assert doc.get("resolvConf") == want
-    assert (m.resolver_mutation(dict(user), resolved) is not None) == warns
+    assert (resolver_mutation(dict(user), resolved) is not None) == warns
     # the ConfigMap copy (no node) never carries the node's resolver
-    assert "resolvConf" not in yaml.safe_load(m.render_kubelet_config(cluster(36), {}))
+    assert "resolvConf" not in yaml.safe_load(render_kubelet_config(cluster(36), {}))
 
 
 @pytest.mark.parametrize("version, keeps", [
@@ -692,7 +698,7 @@ def test_extra_args_order_follows_the_patch_release_with_the_backport(version, k
     assert keeps_user_arg_order(version) is keeps
     c = replace(ClusterConfiguration(kubernetes_version=version), api_server=APIServer(extra_args=(
         Arg("service-account-issuer", "https://new"), Arg("service-account-issuer", "https://a-old"))))
-    args = command(pods_of(m.render_static_pods(c, node_name="m1", advertise_address="10.0.0.11"))
+    args = command(pods_of(render_static_pods(c, node_name="m1", advertise_address="10.0.0.11"))
                    ["kube-apiserver"])[1:]
     issuers = [a for a in args if a.startswith("--service-account-issuer=")]
     assert issuers == (["--service-account-issuer=https://new", "--service-account-issuer=https://a-old"] if keeps

@@ -222,19 +222,19 @@ def test_a_patched_static_pod_is_written_as_kubeadm_rereads_it(tmp_path):
     creationTimestamp."""
     import yaml
 
-    from tasks.core import manifests
+    from tasks.core.manifests.staticpods import patch_static_pod, render_static_pods
     from tasks.core.spec import ClusterConfiguration
 
     _write(tmp_path, {"kube-scheduler.yaml": "status: null\nspec:\n  hostNetwork: false\n  containers:\n"
                                              "  - name: kube-scheduler\n    tty: false\n    volumeMounts:\n"
                                              "    - mountPath: /etc/kubernetes/scheduler.conf\n      readOnly: false\n"})
-    pods = manifests.render_static_pods(ClusterConfiguration(kubernetes_version="v1.33.0"), node_name="m1",
+    pods = render_static_pods(ClusterConfiguration(kubernetes_version="v1.33.0"), node_name="m1",
                                         advertise_address="10.0.0.1")
-    data, notes = manifests.patch_static_pod(pods["kube-scheduler"], "kube-scheduler", P.load_patch_dir(tmp_path))
+    data, notes = patch_static_pod(pods["kube-scheduler"], "kube-scheduler", P.load_patch_dir(tmp_path))
     doc = yaml.safe_load(data)
     assert notes and doc["status"] == {} and doc["metadata"]["creationTimestamp"] is None
     assert "hostNetwork" not in doc["spec"] and "tty" not in doc["spec"]["containers"][0]
     assert doc["spec"]["containers"][0]["volumeMounts"] == [{"mountPath": "/etc/kubernetes/scheduler.conf",
                                                              "name": "kubeconfig"}]
-    untouched, none = manifests.patch_static_pod(pods["etcd"], "etcd", P.load_patch_dir(tmp_path))
+    untouched, none = patch_static_pod(pods["etcd"], "etcd", P.load_patch_dir(tmp_path))
     assert untouched == pods["etcd"] and none == []

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tasks.core import pki
+from tasks.core.endpoints import split_host_port
 from tasks.core.errors import PKIError
 from tasks.core.spec import APIServer, ClusterConfiguration, ExternalEtcd, LocalEtcd, Networking
 
@@ -464,10 +465,10 @@ def test_check_expiration(tree):
 
 
 def test_split_host_port():
-    assert pki.split_host_port("lb:6443") == ("lb", "6443")
-    assert pki.split_host_port("[fd00::1]:6443") == ("fd00::1", "6443")
-    assert pki.split_host_port("fd00::1") == ("fd00::1", "")
-    assert pki.split_host_port("10.0.0.1") == ("10.0.0.1", "")
+    assert split_host_port("lb:6443") == ("lb", "6443")
+    assert split_host_port("[fd00::1]:6443") == ("fd00::1", "6443")
+    assert split_host_port("fd00::1") == ("fd00::1", "")
+    assert split_host_port("10.0.0.1") == ("10.0.0.1", "")
     assert pki.first_service_ip("10.96.0.0/12", 10) == ipaddress.ip_address("10.96.0.10")
 
 
