@@ -8,7 +8,6 @@ SshTransport's real loop against a strict fake Fabric connection.
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 from pathlib import Path
@@ -165,31 +164,6 @@ def test_timeouts_and_refusals_of_trust_are_not_retried(exc):
 
 
 # ---- the API client's key ----------------------------------------------------------------
-
-def test_the_client_key_is_never_written_to_a_file(tmp_path, monkeypatch, key_cache):
-    from datetime import datetime, timedelta, timezone
-
-    from tasks import discovery
-    from tasks.core import pki
-    from tasks.core.spec import ClusterConfiguration
-
-    cluster = ClusterConfiguration(kubernetes_version="v1.36.3", encryption_algorithm="ECDSA-P256")
-    now = datetime.now(timezone.utc)
-    ca = pki.build_ca("kubernetes", algorithm="ECDSA-P256", now=now, validity=timedelta(days=1), keygen=key_cache)
-    admin = pki.build_client_cert(ca, "kubernetes-admin", ("kubeadm:cluster-admins",), cluster=cluster, now=now,
-                                  keygen=key_cache)
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
-    import tempfile
-
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    opened: list[str] = []
-    real_open = os.open
-    monkeypatch.setattr(os, "open", lambda path, *a, **kw: (opened.append(str(path)), real_open(path, *a, **kw))[1])
-    reader = discovery.ApiReader("https://192.0.2.1:6443", ca_pem=ca.cert_pem, client_cert_pem=admin.cert_pem,
-                                 client_key=Secret(admin.key_pem, kind="private key"))
-    assert reader.context is not None
-    assert list(tmp_path.iterdir()) == [] and opened == []
-
 
 def test_the_api_session_writes_no_key_file(tmp_path, monkeypatch, key_cache):
     """The official client writes kubeconfig data to temp files (deleted only at a clean exit);
