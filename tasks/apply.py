@@ -193,14 +193,7 @@ def render_diff(host: str, plans: list[Plan], facts, *, show_secrets: bool = Fal
 
 
 # --- waits ---------------------------------------------------------------------------------
-PROBE_FUNCTION = r"""
-probe() {
-  if command -v curl >/dev/null 2>&1; then curl -ksS --max-time 5 -o /dev/stdout -w ' HTTP %{http_code}' "$1" 2>&1
-  elif command -v wget >/dev/null 2>&1; then wget -q --no-check-certificate -T 5 -O - "$1" 2>&1
-  else python3 -c 'import sys,ssl,urllib.request as u;c=ssl._create_unverified_context();print(u.urlopen(sys.argv[1],timeout=5,context=c).read().decode())' "$1" 2>&1
-  fi
-}
-"""
+from .core.poll import PROBE_FUNCTION  # noqa: E402 - the host-side URL probe, one copy
 
 
 def host_wait_script(waits: list[Wait]) -> str:

@@ -30,6 +30,18 @@ def poll(check: Callable[[], tuple[bool, T]], timeout: float, *, interval: float
         sleep(interval)
 
 
+# sh: ``probe URL`` prints the answer of a (loopback) health URL, with curl, wget or python3,
+# whichever the host has; ``ok`` or `` HTTP 200`` at the end means healthy
+PROBE_FUNCTION = r"""
+probe() {
+  if command -v curl >/dev/null 2>&1; then curl -ksS --max-time 5 -o /dev/stdout -w ' HTTP %{http_code}' "$1" 2>&1
+  elif command -v wget >/dev/null 2>&1; then wget -q --no-check-certificate -T 5 -O - "$1" 2>&1
+  else python3 -c 'import sys,ssl,urllib.request as u;c=ssl._create_unverified_context();print(u.urlopen(sys.argv[1],timeout=5,context=c).read().decode())' "$1" 2>&1
+  fi
+}
+"""
+
+
 def poll_script(body: str, timeout_s: int, *, ok_patterns: tuple[str, ...] = (), on_timeout: str = "",
                 interval: int = 1) -> str:
     """A POSIX sh loop that runs ``body`` every ``interval`` seconds until it succeeds (or its

@@ -198,13 +198,7 @@ RESTARTED_SCRIPT = r"""
 # $1 component, $2 Pod name, $3 seconds, $4 health URL, $5 CRI endpoint, $6 backup manifest
 c=$1; pod=$2; t=$3; url=$4; cri=$5; backup=$6; before=%(before)s; parked=%(parked)s
 manifest=%(manifests)s/$c.yaml
-probe() {
-  if command -v curl >/dev/null 2>&1; then curl -ksS --max-time 5 -o /dev/stdout -w ' HTTP %%{http_code}' "$1" 2>&1
-  elif command -v wget >/dev/null 2>&1; then wget -q --no-check-certificate -T 5 -O - "$1" 2>&1
-  else python3 -c 'import sys,ssl,urllib.request as u;c=ssl._create_unverified_context();print(u.urlopen(sys.argv[1],timeout=5,context=c).read().decode())' "$1" 2>&1
-  fi
-}
-end=$(( $(date +%%s) + t )); last=""; seen=""
+%(probe)send=$(( $(date +%%s) + t )); last=""; seen=""
 while [ "$(date +%%s)" -lt "$end" ]; do
   for id in $(crictl -r "$cri" pods --name "^$pod\$" --state ready -q 2>/dev/null); do
     grep -q "^$c $id\$" "$before" 2>/dev/null && continue
@@ -232,10 +226,16 @@ exit 1
 """
 
 
+def restarted_script(before: str, parked: str, manifests: str) -> str:
+    from ..core.poll import PROBE_FUNCTION
+
+    return RESTARTED_SCRIPT % {"before": shlex.quote(before), "parked": shlex.quote(parked),
+                               "manifests": shlex.quote(manifests), "probe": PROBE_FUNCTION}
+
+
 def _restarted(ctx, component: str) -> Command:
     data = upgrade_data(ctx)
-    script = RESTARTED_SCRIPT % {"before": shlex.quote(PODS_BEFORE), "parked": shlex.quote(PARKED_DIR),
-                                 "manifests": shlex.quote(K.MANIFESTS_DIR)}
+    script = restarted_script(PODS_BEFORE, PARKED_DIR, K.MANIFESTS_DIR)
     timeout = int(ctx.timeouts.upgrade_manifests.total_seconds())
     backup = posixpath.join(backup_dir(data.target), "manifests", f"{component}.yaml")
     return Command(("sh", "-c", script, "restarted", component, f"{component}-{ctx.node_name}", str(timeout),

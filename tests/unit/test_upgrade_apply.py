@@ -244,8 +244,7 @@ def sandbox(tmp_path):
 
 
 def run_restarted(sandbox: Path, seconds: int = 2) -> subprocess.CompletedProcess:
-    script = phases.RESTARTED_SCRIPT % {"before": str(sandbox / "before"), "parked": str(sandbox / "parked"),
-                                        "manifests": str(sandbox / "manifests")}
+    script = phases.restarted_script(str(sandbox / "before"), str(sandbox / "parked"), str(sandbox / "manifests"))
     env = {**os.environ, "PATH": f"{sandbox / 'bin'}:{os.environ['PATH']}", "FAKE": str(sandbox)}
     return subprocess.run(["sh", "-c", script, "restarted", "kube-apiserver", "kube-apiserver-m1", str(seconds),
                            "https://127.0.0.1:6443/readyz", "unix:///run/containerd/containerd.sock",
@@ -267,8 +266,7 @@ def test_a_parked_api_server_is_started_again_when_etcd_fails(sandbox):
     (sandbox / "ready").write_text("aaaa\n")
     (sandbox / "parked" / "kube-apiserver.yaml").write_text("parked\n")
     (sandbox / "manifests" / "kube-apiserver.yaml").unlink()  # moved out while etcd restarts
-    script = phases.RESTARTED_SCRIPT % {"before": str(sandbox / "before"), "parked": str(sandbox / "parked"),
-                                        "manifests": str(sandbox / "manifests")}
+    script = phases.restarted_script(str(sandbox / "before"), str(sandbox / "parked"), str(sandbox / "manifests"))
     env = {**os.environ, "PATH": f"{sandbox / 'bin'}:{os.environ['PATH']}", "FAKE": str(sandbox)}
     r = subprocess.run(["sh", "-c", script, "restarted", "etcd", "etcd-m1", "2", "http://127.0.0.1:2381/readyz",
                         "unix:///run/containerd/containerd.sock", str(sandbox / "backup" / "etcd.yaml")],
