@@ -212,6 +212,36 @@ def test_ready_node_of_same_name_refused(api):
     assert exc.value.host == "w1" and "reset" in exc.value.fix
 
 
+def test_workers_of_one_command_share_one_discovery(api):
+    """cluster-up and `join -H w1,...` ask cluster-info and the ConfigMaps once, however many
+    workers ask at once; each worker still gets its own Ready-Node check (kubeadm's)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    publish_cluster_info(api)
+    publish_config(api, node_ready=True)  # a Ready Node "w1"; the others have no Node
+    cache = discovery.WorkerDiscoveryCache()
+    settings = Discovery(token=Secret(TOKEN), api_server_endpoint=api.endpoint, ca_cert_hashes=(pin(api),))
+
+    def join(name):
+        try:
+            return discovery.discover(settings, node_name=name, timeout=2, host=name, cache=cache)
+        except KubefabError as exc:
+            return exc
+
+    with ThreadPoolExecutor(8) as pool:
+        got = dict(zip([f"w{i}" for i in range(1, 9)], pool.map(join, [f"w{i}" for i in range(1, 9)])))
+    assert isinstance(got["w1"], KubefabError) and "already exists" in str(got["w1"])
+    assert all(d.cluster_name == "prod" for n, d in got.items() if n != "w1")
+    paths = [p for p, _ in api.requests]
+    assert cache.fetches == 1
+    assert paths.count(discovery._cm_path("kubeadm-config")) == 1 and paths.count(discovery.CLUSTER_INFO_PATH) == 2
+    assert sorted(p for p in paths if p.startswith("/api/v1/nodes/")) == [f"/api/v1/nodes/w{i}" for i in range(1, 9)]
+    other = Discovery(token=Secret(TOKEN), api_server_endpoint=api.endpoint, ca_cert_hashes=(pin(api),),
+                      unsafe_skip_ca_verification=True)
+    discovery.discover(other, node_name="w9", timeout=2, host="w9", cache=cache)  # other settings: asked again
+    assert cache.fetches == 2
+
+
 def test_control_plane_join_needs_endpoint(api):
     publish_cluster_info(api)
     publish_config(api, cpe="")
