@@ -58,3 +58,20 @@ def test_workers_join_while_the_control_planes_join(monkeypatch, tmp_path):
     assert max(at[("end", w.name)] for w in workers) < at[("end", "cp2")]  # all done during the first CP join
     assert at[("start", "cp3")] >= at[("end", "cp2")]
     assert cluster.JOIN_PARALLEL == 30
+
+
+def test_transports_count_the_bytes_they_send(tmp_path):
+    """The benchmark's bytes per host: command lines (with stdin) and uploaded files, per round trip."""
+    from tasks.core.plan import FileWrite, Plan
+    from tasks.remote.transport import LocalTransport
+
+    t = LocalTransport("local")
+    t.run("true")
+    assert t.stats.bytes_sent == len("true")
+    plan = Plan("p", "local")
+    plan.add(FileWrite(str(tmp_path / "a"), b"x" * 1000, mode=0o600), FileWrite(str(tmp_path / "b"), b"y" * 24, mode=0o600))
+    t.apply(plan)
+    sftp = [e for e in t.stats.entries if e.kind == "sftp"]
+    assert len(sftp) == 1 and sftp[0].sent == 1024
+    assert t.stats.bytes_sent == 4 + 1024 + sum(e.sent for e in t.stats.entries if e.kind == "command"
+                                                 and e.what != "true")
