@@ -200,14 +200,23 @@ probe() {
   else python3 -c 'import sys,ssl,urllib.request as u;c=ssl._create_unverified_context();print(u.urlopen(sys.argv[1],timeout=5,context=c).read().decode())' "$1" 2>&1
   fi
 }
-# each argument: <timeout seconds> <url>; polled in order, each until ok or its own deadline
+# each argument pair: <timeout seconds> <url, or /path of a file that must exist and not be empty>;
+# polled in order, each until ok or its own deadline; then, after "--remove", files removed once
+# every wait held (kubeadm removes bootstrap-kubelet.conf after the TLS bootstrap)
 while [ $# -gt 0 ]; do
+  [ "$1" = --remove ] && { shift; break; }
   deadline=$(( $(date +%s) + $1 )); url=$2; shift 2
   while :; do
-    last=$(probe "$url"); case "$last" in ok*|*"HTTP 200") echo "ok $url"; break;; esac
+    case "$url" in
+      /*) if [ -s "$url" ]; then echo "ok $url"; break; fi; last="$url not written";;
+      *) last=$(probe "$url"); case "$last" in ok*|*"HTTP 200") echo "ok $url"; break;; esac;;
+    esac
     [ "$(date +%s)" -ge "$deadline" ] && { echo "failed $url"; echo "last answer: $last"; exit 1; }
     sleep 1
   done
+done
+for f in "$@"; do
+  if [ -e "$f" ] || [ -L "$f" ]; then rm -f -- "$f" || { echo "failed remove $f"; exit 1; }; echo "removed $f"; fi
 done
 """
 
@@ -220,24 +229,42 @@ done
 """
 
 
-def wait_on_host(transport, waits: list[Wait], *, host: str, phase: str) -> None:
-    """Poll local URLs on the host, in order, until each answers ok: one round trip for all."""
+def wait_on_host(transport, waits: list[Wait], *, host: str, phase: str,
+                 then_remove: list[FileRemove] = ()) -> list[str]:
+    """Poll local URLs and files on the host, in order, until each is ok, then remove
+    ``then_remove``: one round trip for all (a worker's kubelet-healthz, its TLS bootstrap and the
+    removal of bootstrap-kubelet.conf).
+
+    :returns: the paths that were there and are removed.
+    """
     argv = ["sh", "-c", POLL_SCRIPT, "poll"]
     for wait in waits:
         argv += [str(int(wait.timeout.total_seconds())), wait.target]
+    if then_remove:
+        argv += ["--remove", *(r.path for r in then_remove)]
     budget = sum(w.timeout.total_seconds() for w in waits)
     with output.waiting(f"{phase}: " + ", ".join(dict.fromkeys(w.check for w in waits)), [host]):
         result = transport.run(argv, check=False, timeout=budget + 30)
+    lines = result.stdout.strip().splitlines()
     if result.exit_code != 0:
-        lines = result.stdout.strip().splitlines()
+        removing = next((ln[len("failed remove "):] for ln in lines if ln.startswith("failed remove ")), None)
+        if removing is not None:
+            raise RemoteError(f"cannot remove {removing}", host=host, phase=phase, details=lines[-3:],
+                              fix="check the file system on the host, then re-run")
         failed = next((ln[len("failed "):] for ln in lines if ln.startswith("failed ")), waits[-1].target)
         wait = next((w for w in waits if w.target == failed), waits[-1])
         logs = transport.run(["sh", "-c", LOG_TAIL_SCRIPT], check=False, timeout=30)
-        raise RemoteError(
-            f"{failed} did not become healthy within {int(wait.timeout.total_seconds())}s",
-            host=host, phase=phase,
-            details=[ln for ln in (lines[-1:] + logs.stdout.splitlines()) if ln][:40],
-            fix="look at the logs above; once the cause is fixed, re-running continues from here")
+        details = [ln for ln in (lines[-1:] + logs.stdout.splitlines()) if ln][:40]
+        timeout = int(wait.timeout.total_seconds())
+        if failed.startswith("/"):
+            raise RemoteError(f"{failed} was not written within {timeout}s ({wait.check})", host=host, phase=phase,
+                              details=details[1:],
+                              fix="look at the kubelet log above (TLS bootstrap: is the token valid and the "
+                                  "auto-approval RBAC in place?); re-running continues from here")
+        raise RemoteError(f"{failed} did not become healthy within {timeout}s", host=host, phase=phase,
+                          details=details,
+                          fix="look at the logs above; once the cause is fixed, re-running continues from here")
+    return [ln[len("removed "):] for ln in lines if ln.startswith("removed ")]
 
 
 
@@ -368,7 +395,11 @@ def execute(ctx, transport, steps, plans: list[Plan], result, *, replan) -> list
                     plan = replan(step_, ctx.with_facts(fresh))
             check_where(plan.phase, step_.where, plan.steps)
             messages += [s for s in plan.steps if isinstance(s, Message)]
-            for kind, seg in _segments(plan.actions):
+            segs = _segments(plan.actions)
+            removed_with_waits = -1  # a segment of removals done in the round trip of the waits before it
+            for n, (kind, seg) in enumerate(segs):
+                if n == removed_with_waits:
+                    continue
                 if kind == "host":
                     pending.append(Plan(plan.phase, plan.host, seg))
                     continue
@@ -381,7 +412,14 @@ def execute(ctx, transport, steps, plans: list[Plan], result, *, replan) -> list
                         host_waits.append(step)  # consecutive ones share one round trip
                         nxt = seg[i + 1] if i + 1 < len(seg) else None
                         if not (isinstance(nxt, Wait) and _polled_on_host(nxt)):
-                            wait_on_host(transport, host_waits, host=host, phase=plan.phase)
+                            then = _removals_after(segs, n) if nxt is None else []
+                            gone = wait_on_host(transport, host_waits, host=host, phase=plan.phase,
+                                                then_remove=then)
+                            if then:
+                                removed_with_waits = n + 1
+                                files.forget([r.path for r in then])
+                                changed += len(gone)
+                                unchanged += len(then) - len(gone)
                             host_waits = []
                         continue
                     if isinstance(step, Wait):
@@ -415,8 +453,17 @@ def _segments(steps) -> list[tuple[str, list]]:
 
 
 def _polled_on_host(step: Wait) -> bool:
-    """A health URL on the host's own loopback (kubelet, controller manager, scheduler, etcd)."""
-    return step.on == "host" and step.target.startswith(("http://", "https://"))
+    """A health URL on the host's own loopback (kubelet, controller manager, scheduler, etcd), or a
+    file that must appear there (kubelet.conf after the TLS bootstrap): polled by POLL_SCRIPT."""
+    return step.on == "host" and step.target.startswith(("http://", "https://", "/"))
+
+
+def _removals_after(segs: list, n: int) -> list[FileRemove]:
+    """The next segment when it only removes files: it can ride in the round trip of the waits."""
+    if n + 1 < len(segs) and segs[n + 1][0] == "host" and segs[n + 1][1] and all(
+            isinstance(s, FileRemove) and not s.recursive for s in segs[n + 1][1]):
+        return list(segs[n + 1][1])
+    return []
 
 
 def _wait(ctx, transport, step: Wait, phase: str, api) -> None:
@@ -465,6 +512,10 @@ class HostFiles:
                 keep = runs
             out.append(Plan(plan.phase, plan.host, keep, notes=list(plan.notes)))
         return out, dropped
+
+    def forget(self, paths: list[str]) -> None:
+        for path in paths:
+            self.known.pop(path, None)
 
     def record(self, plans: list[Plan], result) -> None:
         """Remember the files the host now holds (written or found identical)."""
