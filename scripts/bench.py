@@ -7,8 +7,8 @@ For each N of ``--sizes`` (default 5,20), ``--repeat`` times (default 1; fresh l
   3. with ``--join-new K`` (default 10, on the first repetition of the first size): the lab grown
      by K hosts, the same files a worker join writes pushed to them with plain ``ssh ... tar``
      (the floor), then ``fab -H <the K new hosts> join``.
-Each fab run is measured from outside (wall time, operator-side CPU seconds and peak RSS of the
-fab process, load averages before and after: other work on the machine counts) and from its own
+Each kubefab run is measured from outside (wall time, operator-side CPU seconds and peak
+RSS of its process, load averages before and after: other work on the machine counts) and from its own
 ``-o json`` summary (per host: seconds, SSH round trips, bytes sent, per-phase timings); after a
 fresh run the Nodes' Ready times are read from the API (lastTransitionTime of Ready, 1 s
 resolution) relative to the start.
@@ -244,7 +244,7 @@ def main() -> None:
     ap.add_argument("--json", action="store_true", help="print the results as one JSON document")
     ap.add_argument("--sizes", default="5,20", help="comma list of N (hosts, 3 of them control planes)")
     ap.add_argument("--repeat", type=int, default=1, help="fresh labs per size (min and median reported)")
-    ap.add_argument("--join-new", type=int, default=10, help="hosts joined with fab -H ... join afterwards (0: none)")
+    ap.add_argument("--join-new", type=int, default=10, help="new hosts joined afterwards by the join task, all at once (0: none)")
     ap.add_argument("--parallel", type=int, default=0, help="pass --parallel N to fab (default: fab's own)")
     ap.add_argument("--lab-dir", default=os.environ.get(LAB_DIR_ENV) or DEFAULT_LAB_DIR)
     ap.add_argument("--init", action="store_true", help="also the single-host init numbers")
