@@ -270,7 +270,7 @@ def discover_token(endpoint: str, token: Secret | str, *, ca_pins: Iterable[str]
                                "mean a different cluster or a man in the middle")
         again = ApiReader(server, ca_pem=ca, timeout=REQUEST_TIMEOUT)
         try:
-            resp = again.get(CLUSTER_INFO_PATH)
+            resp = get_with_short_retry(again, CLUSTER_INFO_PATH)
         except KubefabError as exc:
             raise exc.with_context(host=host, phase=PHASE)
         if resp.status != 200:
@@ -328,9 +328,29 @@ def discover_file(path_or_url: str, *, host: str | None = None) -> tuple[Discove
 
 
 # --- the cluster's configuration, read with the bootstrap token ---------------------------------
+SHORT_RETRY_SECONDS = 10.0
+
+
+def get_with_short_retry(client: ApiReader, path: str, *, seconds: float = SHORT_RETRY_SECONDS,
+                         interval: float = 0.5, sleep: Callable[[float], None] = time.sleep,
+                         clock: Callable[[], float] = time.monotonic):
+    """One GET, tried again for a few seconds when the connection itself fails (kubeadm's
+    ``GetConfigMapWithShortRetry`` idea): right after init a load balancer may still send a
+    request to a control plane whose API server is not up and close it. An HTTP answer, or a
+    TLS verification failure, is returned or raised at once."""
+    deadline = clock() + seconds
+    while True:
+        try:
+            return client.get(path)
+        except ApiError as exc:
+            if not exc.problem.startswith("cannot reach") or clock() >= deadline:
+                raise
+        sleep(interval)
+
+
 def _get_object(client: ApiReader, path: str, what: str, *, host: str | None, optional: bool = False) -> dict | None:
     try:
-        resp = client.get(path)
+        resp = get_with_short_retry(client, path)
     except KubefabError as exc:
         raise exc.with_context(host=host, phase=PHASE)
     if resp.status == 200:

@@ -386,3 +386,28 @@ def test_what_discovery_waits_for_is_said_once_when_it_appears(api, capsys):
                                  host="w1")
     err = capsys.readouterr().err
     assert err.count("cluster-info has no jws-kubeconfig-zzzzzz signature; retrying") == 1, err
+
+
+def test_a_dropped_connection_is_tried_again_briefly_an_answer_is_not():
+    """Right after init a load balancer may close a request (SSLEOFError, found on the lab when
+    workers discover while the control planes join): the GETs after cluster-info retry for a few
+    seconds, as kubeadm's GetConfigMapWithShortRetry does; an HTTP answer is never retried."""
+    from tasks.core.errors import ApiError
+
+    class Flaky:
+        def __init__(self, failures):
+            self.failures, self.calls = failures, 0
+
+        def get(self, path):
+            self.calls += 1
+            if self.calls <= self.failures:
+                raise ApiError("cannot reach https://lb:6443: SSLEOFError: EOF occurred in violation of protocol")
+            return discovery.Response(403, b"{}")
+
+    now = [0.0]
+    kw = dict(sleep=lambda s: now.__setitem__(0, now[0] + s), clock=lambda: now[0], seconds=10, interval=0.5)
+    reader = Flaky(3)
+    assert discovery.get_with_short_retry(reader, "/x", **kw).status == 403 and reader.calls == 4
+    with pytest.raises(ApiError, match="SSLEOFError"):
+        discovery.get_with_short_retry(Flaky(1000), "/x", **kw)
+    assert now[0] >= 10
