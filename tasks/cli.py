@@ -380,9 +380,10 @@ def cluster_up(c, inventory="", state_dir="", dry_run=False, show_secrets=False,
                parallel=30, patches="", debug=False):
     """Bring up the whole cluster of the inventory: init, control-plane joins, workers.
 
-    init (with --upload-certs) on the first control plane of the inventory, the other control
-    planes one at a time, the workers in parallel; then waits for every Node to be Ready and
-    prints a summary. Re-running converges; a host added to the inventory is joined.
+    init (with --upload-certs) on the first control plane of the inventory, then the other control
+    planes one at a time while the workers join in parallel (--parallel at a time); then waits for
+    every Node to be Ready and prints a summary. Re-running converges; a host added to the
+    inventory is joined.
 
     Examples:
       fab cluster-up --inventory inventory/hosts.yaml
