@@ -151,13 +151,29 @@ def tar_floor(lab, source: str, targets: list[str], parallel: int) -> dict:
     return {"wall_seconds": round(time.monotonic() - t0, 2), "hosts": len(targets), "tar_bytes": len(payload)}
 
 
+def lab_up(lab, n: int, attempts: int = 3) -> dict:
+    """``lab.up``, tried again when a host's sshd did not answer in time: on a loaded machine the
+    lab's banner probe (one host after another, 30 s for all) misses hosts of a big lab; ``up``
+    keeps the hosts that run and starts the rest again."""
+    from tests.lab.hosts import LabError
+
+    for attempt in range(attempts):
+        try:
+            return lab.up(n, lb=True)
+        except LabError as exc:
+            if attempt == attempts - 1:
+                raise
+            print(f"bench: lab up {n}: {str(exc).splitlines()[0]}; again", file=sys.stderr, flush=True)
+    raise AssertionError("unreachable")
+
+
 def bench_size(n: int, lab_dir: str, *, join_new: int, parallel: int | None) -> dict:
     lab = fresh_lab(lab_dir)
     result: dict = {"n": n, "control_planes": 3, "workers": n - 3}
     extra = ["--parallel", str(parallel)] if parallel else []
     try:
         t0 = time.monotonic()
-        status = lab.up(n, lb=True)
+        status = lab_up(lab, n)
         result["lab_up_seconds"] = round(time.monotonic() - t0, 2)
         with tempfile.TemporaryDirectory(prefix="kubefab-bench-state-") as tmp:
             state = Path(tmp) / "state"
@@ -167,7 +183,7 @@ def bench_size(n: int, lab_dir: str, *, join_new: int, parallel: int | None) -> 
             result["fresh"]["node_ready_seconds"] = node_ready_times(lab, state, started)
             result["rerun"] = fab(lab, "cluster-up", *common, *extra)
             if join_new:
-                status = lab.up(n + join_new, lb=True)
+                status = lab_up(lab, n + join_new)
                 new = [f"node{i}" for i in range(n + 1, n + join_new + 1)]
                 result["floor_ssh_tar"] = tar_floor(lab, f"node{n}", new, parallel or 30)
                 started = time.time()
