@@ -196,18 +196,29 @@ def render_diff(host: str, plans: list[Plan], facts, *, show_secrets: bool = Fal
 from .core.poll import PROBE_FUNCTION  # noqa: E402 - the host-side URL probe, one copy
 
 
-def host_wait_script(waits: list[Wait]) -> str:
-    """One sh script for a phase's waits on the host: each URL polled in order (the one poll
-    loop, :func:`tasks.core.poll.poll_script`) until it answers ok or its own deadline passes;
-    then it prints ``failed <url>`` and ``last answer: ...`` and exits 1."""
+def host_wait_script(waits: list[Wait], then_remove: Iterable[str] = ()) -> str:
+    """One sh script for a phase's waits on the host, in order, each polled (the one poll loop,
+    :func:`tasks.core.poll.poll_script`) until it holds or its own deadline passes: a URL until
+    it answers ok, a path (``/...``) until the file exists and is not empty. Then the paths
+    ``then_remove`` are removed, once every wait held (kubeadm removes bootstrap-kubelet.conf
+    after the TLS bootstrap). Prints ``ok <target>`` per wait and ``removed <path>``; on a
+    timeout ``failed <target>`` and ``last answer: ...`` and exits 1 with nothing removed."""
     from .core.poll import poll_script
 
     parts = [PROBE_FUNCTION]
     for wait in waits:
-        url = shlex.quote(wait.target)
-        body = f'last=$(probe {url}); case "$last" in ok*|*"HTTP 200") echo "ok "{url};; *) echo "$last"; false;; esac'
-        on_timeout = f'echo "failed "{url}; echo "last answer: $out"; exit 1'
-        parts.append("(\n" + poll_script(body, int(wait.timeout.total_seconds()), on_timeout=on_timeout) + ") || exit 1\n")
+        t = shlex.quote(wait.target)
+        if wait.target.startswith("/"):
+            body = f'if [ -s {t} ]; then echo "ok "{t}; else echo {t}" not written"; false; fi'
+        else:
+            body = f'last=$(probe {t}); case "$last" in ok*|*"HTTP 200") echo "ok "{t};; *) echo "$last"; false;; esac'
+        on_timeout = f'echo "failed "{t}; echo "last answer: $out"; exit 1'
+        parts.append("(\n" + poll_script(body, int(wait.timeout.total_seconds()), on_timeout=on_timeout)
+                     + ") || exit 1\n")
+    for path in then_remove:
+        q = shlex.quote(path)
+        parts.append(f'if [ -e {q} ] || [ -L {q} ]; then rm -f -- {q} || {{ echo "failed remove "{q}; exit 1; }}; '
+                     f'echo "removed "{q}; fi\n')
     return "".join(parts)
 
 
@@ -220,32 +231,38 @@ done
 """
 
 
-def wait_file_script(path: str, timeout_s: int) -> str:
-    """The host-side poll for a ``kubelet-tls-bootstrap`` Wait: the file exists and is not empty
-    (kubeadm polls every second for timeouts.tlsBootstrap)."""
-    from .core.poll import poll_script
+def wait_on_host(transport, waits: list[Wait], *, host: str, phase: str,
+                 then_remove: list[FileRemove] = ()) -> list[str]:
+    """Poll local URLs and files on the host, in order, until each is ok, then remove
+    ``then_remove``: one round trip for all (a worker's kubelet-healthz, its TLS bootstrap and the
+    removal of bootstrap-kubelet.conf).
 
-    q = shlex.quote(path)
-    return poll_script(f"[ -s {q} ] && echo ok || {{ echo {shlex.quote(f'last answer: {path} not written')}; false; }}",
-                       int(timeout_s), on_timeout='echo "$out"')
-
-
-def wait_on_host(transport, waits: list[Wait], *, host: str, phase: str) -> None:
-    """Poll local URLs on the host, in order, until each answers ok: one round trip for all."""
-    argv = ["sh", "-c", host_wait_script(waits)]
+    :returns: the paths that were there and are removed.
+    """
+    argv = ["sh", "-c", host_wait_script(waits, [r.path for r in then_remove])]
     budget = sum(w.timeout.total_seconds() for w in waits)
     with output.waiting(f"{phase}: " + ", ".join(dict.fromkeys(w.check for w in waits)), [host]):
         result = transport.run(argv, check=False, timeout=budget + 30)
+    lines = result.stdout.strip().splitlines()
     if result.exit_code != 0:
-        lines = result.stdout.strip().splitlines()
+        removing = next((ln[len("failed remove "):] for ln in lines if ln.startswith("failed remove ")), None)
+        if removing is not None:
+            raise RemoteError(f"cannot remove {removing}", host=host, phase=phase, details=lines[-3:],
+                              fix="check the file system on the host, then re-run")
         failed = next((ln[len("failed "):] for ln in lines if ln.startswith("failed ")), waits[-1].target)
         wait = next((w for w in waits if w.target == failed), waits[-1])
         logs = transport.run(["sh", "-c", LOG_TAIL_SCRIPT], check=False, timeout=30)
-        raise RemoteError(
-            f"{failed} did not become healthy within {int(wait.timeout.total_seconds())}s",
-            host=host, phase=phase,
-            details=[ln for ln in (lines[-1:] + logs.stdout.splitlines()) if ln][:40],
-            fix="look at the logs above; once the cause is fixed, re-running continues from here")
+        details = [ln for ln in (lines[-1:] + logs.stdout.splitlines()) if ln][:40]
+        timeout = int(wait.timeout.total_seconds())
+        if failed.startswith("/"):
+            raise RemoteError(f"{failed} was not written within {timeout}s ({wait.check})", host=host, phase=phase,
+                              details=details[1:],
+                              fix="look at the kubelet log above (TLS bootstrap: is the token valid and the "
+                                  "auto-approval RBAC in place?); re-running continues from here")
+        raise RemoteError(f"{failed} did not become healthy within {timeout}s", host=host, phase=phase,
+                          details=details,
+                          fix="look at the logs above; once the cause is fixed, re-running continues from here")
+    return [ln[len("removed "):] for ln in lines if ln.startswith("removed ")]
 
 
 
@@ -376,7 +393,11 @@ def execute(ctx, transport, steps, plans: list[Plan], result, *, replan) -> list
                     plan = replan(step_, ctx.with_facts(fresh))
             check_where(plan.phase, step_.where, plan.steps)
             messages += [s for s in plan.steps if isinstance(s, Message)]
-            for kind, seg in _segments(plan.actions):
+            segs = _segments(plan.actions)
+            removed_with_waits = -1  # a segment of removals done in the round trip of the waits before it
+            for n, (kind, seg) in enumerate(segs):
+                if n == removed_with_waits:
+                    continue
                 if kind == "host":
                     pending.append(Plan(plan.phase, plan.host, seg))
                     continue
@@ -389,7 +410,14 @@ def execute(ctx, transport, steps, plans: list[Plan], result, *, replan) -> list
                         host_waits.append(step)  # consecutive ones share one round trip
                         nxt = seg[i + 1] if i + 1 < len(seg) else None
                         if not (isinstance(nxt, Wait) and _polled_on_host(nxt)):
-                            wait_on_host(transport, host_waits, host=host, phase=plan.phase)
+                            then = _removals_after(segs, n) if nxt is None else []
+                            gone = wait_on_host(transport, host_waits, host=host, phase=plan.phase,
+                                                then_remove=then)
+                            if then:
+                                removed_with_waits = n + 1
+                                files.forget([r.path for r in then])
+                                changed += len(gone)
+                                unchanged += len(then) - len(gone)
                             host_waits = []
                         continue
                     if isinstance(step, Wait):
@@ -423,12 +451,21 @@ def _segments(steps) -> list[tuple[str, list]]:
 
 
 def _polled_on_host(step: Wait) -> bool:
-    """A health URL on the host's own loopback (kubelet, controller manager, scheduler, etcd)."""
-    return step.on == "host" and step.target.startswith(("http://", "https://"))
+    """A health URL on the host's own loopback (kubelet, controller manager, scheduler, etcd), or a
+    file that must appear there (kubelet.conf after the TLS bootstrap): :func:`host_wait_script`."""
+    return step.on == "host" and step.target.startswith(("http://", "https://", "/"))
+
+
+def _removals_after(segs: list, n: int) -> list[FileRemove]:
+    """The next segment when it only removes files: it can ride in the round trip of the waits."""
+    if n + 1 < len(segs) and segs[n + 1][0] == "host" and segs[n + 1][1] and all(
+            isinstance(s, FileRemove) and not s.recursive for s in segs[n + 1][1]):
+        return list(segs[n + 1][1])
+    return []
 
 
 def _wait(ctx, transport, step: Wait, phase: str, api) -> None:
-    """An API path is polled from here through the API client; a file wait on the host itself."""
+    """An API path is polled from here through the API client (any other wait is the host's)."""
     if step.on == "api" and step.check == "node-ready":
         from .session import wait_node_ready
 
@@ -439,7 +476,7 @@ def _wait(ctx, transport, step: Wait, phase: str, api) -> None:
 
         wait_api_ready(api(), step.target, step.timeout.total_seconds(), host=ctx.host_name, phase=phase)
     else:
-        wait_file_on_host(transport, step, host=ctx.host_name, phase=phase)
+        wait_on_host(transport, [step], host=ctx.host_name, phase=phase)
 
 
 class HostFiles:
@@ -479,6 +516,10 @@ class HostFiles:
             out.append(Plan(plan.phase, plan.host, keep, notes=list(plan.notes)))
         return out, dropped
 
+    def forget(self, paths: list[str]) -> None:
+        for path in paths:
+            self.known.pop(path, None)
+
     def record(self, plans: list[Plan], result) -> None:
         """Remember the files the host now holds (written or found identical)."""
         from .remote.transport import host_steps
@@ -491,18 +532,3 @@ class HostFiles:
                     self.known[step.path] = (step.sha256, step.mode)
                 else:
                     self.known.pop(step.path, None)
-
-
-
-def wait_file_on_host(transport, wait: Wait, *, host: str, phase: str) -> None:
-    """Poll until a file exists and is not empty on the host (kubelet.conf after TLS bootstrap)."""
-    timeout = int(wait.timeout.total_seconds())
-    with output.waiting(f"{wait.check} ({wait.target})", [host]):
-        result = transport.run(["sh", "-c", wait_file_script(wait.target, timeout)], check=False,
-                               timeout=timeout + 30)
-    if result.exit_code != 0:
-        logs = transport.run(["sh", "-c", LOG_TAIL_SCRIPT], check=False, timeout=30)
-        raise RemoteError(f"{wait.target} was not written within {timeout}s ({wait.check})", host=host, phase=phase,
-                          details=[ln for ln in logs.stdout.splitlines() if ln][:40],
-                          fix="look at the kubelet log above (TLS bootstrap: is the token valid and the "
-                              "auto-approval RBAC in place?); re-running continues from here")

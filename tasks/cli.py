@@ -303,13 +303,13 @@ JOIN_HELP = {
     "endpoint": "API server endpoint host:port for discovery (default: controlPlaneEndpoint, else the first "
                 "control plane)",
     "certificate_key": "Key (64 hex chars) that decrypts kubeadm-certs (default: the state dir's)",
-    "parallel": "How many workers join at once (default 10)",
+    "parallel": "How many workers join at once (default 30, as k0sctl)",
 }
 
 
 def _join(c, *, control_plane: bool, inventory, state_dir, dry_run, only, skip_phases, show_secrets,
           ignore_preflight_errors, accept_new_host_keys, prompt_for_sudo_password, token, discovery_token_ca_cert_hash,
-          discovery_token_unsafe_skip_ca_verification, discovery_file, endpoint, certificate_key="", parallel=10, patches=""):
+          discovery_token_unsafe_skip_ca_verification, discovery_file, endpoint, certificate_key="", parallel=30, patches=""):
     from . import cluster
 
     inv, state = _inventory_and_state(inventory, state_dir)
@@ -331,7 +331,7 @@ def _join(c, *, control_plane: bool, inventory, state_dir, dry_run, only, skip_p
 def join(c, inventory="", state_dir="", dry_run=False, only="", skip_phases="", show_secrets=False,
          ignore_preflight_errors="", accept_new_host_keys=False, prompt_for_sudo_password=False, token="",
          discovery_token_ca_cert_hash="", discovery_token_unsafe_skip_ca_verification=False, discovery_file="",
-         endpoint="", parallel=10, patches="", debug=False):
+         endpoint="", parallel=30, patches="", debug=False):
     """Join the -H hosts to the cluster as workers, in parallel (kubeadm join).
 
     Discovery (cluster-info checked against the token's signature and the CA pin), then the
@@ -377,12 +377,13 @@ def join_control_plane(c, inventory="", state_dir="", dry_run=False, only="", sk
 
 @kubefab_task(help={**COMMON_HELP, "parallel": JOIN_HELP["parallel"]}, reports=True)
 def cluster_up(c, inventory="", state_dir="", dry_run=False, show_secrets=False, accept_new_host_keys=False,
-               parallel=10, patches="", debug=False):
+               parallel=30, patches="", debug=False):
     """Bring up the whole cluster of the inventory: init, control-plane joins, workers.
 
-    init (with --upload-certs) on the first control plane of the inventory, the other control
-    planes one at a time, the workers in parallel; then waits for every Node to be Ready and
-    prints a summary. Re-running converges; a host added to the inventory is joined.
+    init (with --upload-certs) on the first control plane of the inventory, then the other control
+    planes one at a time while the workers join in parallel (--parallel at a time); then waits for
+    every Node to be Ready and prints a summary. Re-running converges; a host added to the
+    inventory is joined.
 
     Examples:
       fab cluster-up --inventory inventory/hosts.yaml

@@ -25,6 +25,12 @@ from .phases.context import Options, RunContext
 from .pipeline import HostResult, Run, report, run_hosts, run_workflow, ssh_connector
 
 
+# Workers joining at once (cluster-up, join): k0sctl's default. The work per worker on this side is
+# small (one discovery per command, a facts probe, an upload); the hosts do the rest.
+JOIN_PARALLEL = 30
+CONTROL_PLANE_JOIN_KEYS = 10
+
+
 @dataclass(frozen=True)
 class JoinFlags:
     """kubeadm join's discovery flags (empty: from the state dir and the inventory)."""
@@ -49,7 +55,7 @@ def discovery_endpoint(inv, cfg) -> str:
     return join_host_port(first.advertise_address or first.address, K.DEFAULT_API_BIND_PORT)
 
 
-def _discover(inv, host, cfg, *, state, flags: JoinFlags, control_plane: bool):
+def _discover(inv, host, cfg, *, state, flags: JoinFlags, control_plane: bool, cache=None):
     from . import discovery
     from .core.spec import Discovery
 
@@ -67,7 +73,7 @@ def _discover(inv, host, cfg, *, state, flags: JoinFlags, control_plane: bool):
     return discovery.discover(d, node_name=cfg.join.node_registration.name, control_plane=control_plane,
                               certificate_key=key, external_etcd=cfg.cluster.etcd_external is not None,
                               timeout=cfg.join.timeouts.discovery.total_seconds(), host=host.name, state=state,
-                              endpoint=discovery_endpoint(inv, cfg))
+                              endpoint=discovery_endpoint(inv, cfg), cache=cache)
 
 
 def etcd_endpoints(api, *, host: str | None = None) -> tuple[str, ...]:
@@ -149,7 +155,8 @@ def _etcd_members(inv, host, ctx, jd, *, connect):
     return discovery.with_etcd_members(jd, result.stdout, endpoints)
 
 
-def join_context(inv, host, *, control_plane: bool, state, options: Options, flags: JoinFlags, connect) -> RunContext:
+def join_context(inv, host, *, control_plane: bool, state, options: Options, flags: JoinFlags, connect,
+                 cache=None) -> RunContext:
     """A join's prepare step: discovery from this machine, the join config it gives, and for a
     control plane with local etcd the existing members (asked on an existing control plane).
     Nothing is written: new leaves and kubeconfigs wait in the context's pending store."""
@@ -166,7 +173,7 @@ def join_context(inv, host, *, control_plane: bool, state, options: Options, fla
 
     announce_patches(RunContext(config=cfg, host_name=host.name, state=state, options=options))
     output.info("discovery", host=host.name, phase="preflight")
-    jd = _discover(inv, host, cfg, state=state, flags=flags, control_plane=control_plane)
+    jd = _discover(inv, host, cfg, state=state, flags=flags, control_plane=control_plane, cache=cache)
     cfg = discovery.join_config(cfg, jd, host=host.name)
     ctx = RunContext(config=cfg, host_name=host.name, state=state, options=options, now=datetime.now(timezone.utc),
                      join_data=jd, store=PendingStore(state))
@@ -176,24 +183,27 @@ def join_context(inv, host, *, control_plane: bool, state, options: Options, fla
 
 
 def join_run(inv, host, *, control_plane: bool, state, options: Options, flags: JoinFlags, connect, only=(),
-             skip=()) -> Run:
+             skip=(), cache=None) -> Run:
     from .phases.join import JOIN, JOIN_CONTROL_PLANE
 
     role = "control-plane" if control_plane else "worker"
     return Run(JOIN_CONTROL_PLANE if control_plane else JOIN, role,
                lambda: join_context(inv, host, control_plane=control_plane, state=state, options=options,
-                                    flags=flags, connect=connect),
+                                    flags=flags, connect=connect, cache=cache),
                only=tuple(only), skip=tuple(skip),
                done=lambda r: f"{host.name} joined as {role} in {time.monotonic() - r.timer.started:.1f}s: "
                               f"{r.changed} changed, {r.unchanged} unchanged")
 
 
 def join_host(inv, host, *, control_plane: bool, state, options: Options, flags: JoinFlags, only=(), skip=(),
-              accept_new_host_keys: bool = False, sudo: Secret | None = None) -> HostResult:
-    """One host's join, from discovery to the last wait. Raises KubefabError on failure."""
+              accept_new_host_keys: bool = False, sudo: Secret | None = None, cache=None) -> HostResult:
+    """One host's join, from discovery to the last wait. Raises KubefabError on failure.
+
+    :param cache: a :class:`tasks.discovery.WorkerDiscoveryCache` shared by the workers of one command.
+    """
     connect = ssh_connector(inv, accept_new_host_keys=accept_new_host_keys, sudo_password=sudo)
     run = join_run(inv, host, control_plane=control_plane, state=state, options=options, flags=flags,
-                   connect=connect, only=only, skip=skip)
+                   connect=connect, only=only, skip=skip, cache=cache)
     return run_workflow(host, run, connect=connect, options=options)
 
 
@@ -213,9 +223,11 @@ def _resolve_join_targets(inv, names: list[str], *, control_plane: bool):
 
 
 def join(inv, names: list[str], *, control_plane: bool, state, options: Options, flags: JoinFlags, only=(), skip=(),
-         accept_new_host_keys: bool = False, prompt_for_sudo_password: bool = False, parallel: int = 10) -> None:
-    """``fab -H ... join`` (workers in parallel) / ``join-control-plane`` (one at a time)."""
+         accept_new_host_keys: bool = False, prompt_for_sudo_password: bool = False,
+         parallel: int = JOIN_PARALLEL) -> None:
+    """``fab -H ... join`` (workers in parallel, one discovery for all) / ``join-control-plane`` (one at a time)."""
     from .core.config.validate import check_command_line
+    from .discovery import WorkerDiscoveryCache
     from .phases.join import JOIN, JOIN_CONTROL_PLANE
 
     check_command_line(token=flags.token, ca_cert_hashes=flags.ca_cert_hashes, endpoint=flags.endpoint,
@@ -230,7 +242,7 @@ def join(inv, names: list[str], *, control_plane: bool, state, options: Options,
         check_cluster_serves(inv, state, ssh_connector(inv, accept_new_host_keys=accept_new_host_keys,
                                                        sudo_password=sudo))
     kw = dict(control_plane=control_plane, state=state, options=options, flags=flags, only=only, skip=skip,
-              accept_new_host_keys=accept_new_host_keys, sudo=sudo)
+              accept_new_host_keys=accept_new_host_keys, sudo=sudo, cache=WorkerDiscoveryCache())
     outcomes = run_hosts(hosts, lambda h: join_host(inv, h, **kw), parallel=1 if control_plane else parallel,
                          role=_role)
     report(outcomes, dry_run=options.dry_run)
@@ -388,11 +400,16 @@ def _etcd_status(source, ctx, connect):
 
 
 # --- cluster-up -------------------------------------------------------------------------------------
-def cluster_up(inv, *, state, options: Options, accept_new_host_keys: bool = False, parallel: int = 10,
+def cluster_up(inv, *, state, options: Options, accept_new_host_keys: bool = False, parallel: int = JOIN_PARALLEL,
                wait_ready_seconds: float = 300) -> None:
-    """Init the first control plane, join the others one at a time, workers in parallel,
-    wait for every Node Ready, then the summary. The init goes through init's own checks."""
+    """Init the first control plane, then the other control planes one at a time and, at the same
+    time, the workers in parallel (a worker needs only the API through the endpoint and a token,
+    as kubeadm join does); wait for every Node Ready, then the summary. The init goes through
+    init's own checks."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from .commands import check_init, init_run
+    from .discovery import WorkerDiscoveryCache
     from .session import cluster_api, ready_nodes, wait_nodes_ready
 
     state.check()
@@ -409,6 +426,13 @@ def cluster_up(inv, *, state, options: Options, accept_new_host_keys: bool = Fal
 
         check_cluster_serves(inv, state, connect)
         first_down = _unreachable(first, connect)
+    others = [h for h in inv.control_planes if h.name != first.name]
+    new_cps = [h for h in others if not (state.root / "nodes" / h.node_name).exists()]
+    if new_cps and not options.dry_run:
+        # a new control plane's join makes 10 keys (7 certificates, 3 kubeconfigs): make them while init waits
+        from .core.pki import pregenerate_keys
+
+        pregenerate_keys(inv.kubeadm_config(first).cluster.encryption_algorithm, CONTROL_PLANE_JOIN_KEYS * len(new_cps))
     if first_down is not None:
         output.info(f"unreachable ({first_down.problem}); cluster-up goes on with the other hosts, which "
                     "do not need it", host=first.name)
@@ -421,20 +445,29 @@ def cluster_up(inv, *, state, options: Options, accept_new_host_keys: bool = Fal
         if not outcomes[0].ok:
             report(outcomes, dry_run=options.dry_run, seconds=time.monotonic() - started)
     flags = JoinFlags()
-    others = [h for h in inv.control_planes if h.name != first.name]
     ready: set[str] = set()
     if not options.dry_run:
         with cluster_api(inv, state, connect=connect) as (_, api):
             ready = ready_nodes(api)
     kw = dict(state=state, options=options, flags=flags, accept_new_host_keys=accept_new_host_keys, ready=ready)
-    if others:
+    cache = WorkerDiscoveryCache()
+
+    def control_planes() -> list[HostResult]:
+        if not others:
+            return []
         output.stage(f"join-control-plane, one at a time: {', '.join(h.name for h in others)}")
-        outcomes += run_hosts(others, lambda h: _joined_or_join(inv, h, control_plane=True, **kw), parallel=1,
-                              role=_role)
-    if inv.workers:
-        output.stage(f"join, {min(parallel, len(inv.workers))} at a time: {', '.join(h.name for h in inv.workers)}")
-        outcomes += run_hosts(inv.workers, lambda h: _joined_or_join(inv, h, control_plane=False, **kw),
-                              parallel=parallel, role=_role)
+        return run_hosts(others, lambda h: _joined_or_join(inv, h, control_plane=True, **kw), parallel=1, role=_role)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kubefab-control-planes") as pool:
+        joining = pool.submit(control_planes)  # the workers do not wait for it
+        workers: list[HostResult] = []
+        if inv.workers:
+            output.stage(f"join, {min(parallel, len(inv.workers))} at a time"
+                         + (", while the control planes join" if others else "")
+                         + f": {', '.join(h.name for h in inv.workers)}")
+            workers = run_hosts(inv.workers, lambda h: _joined_or_join(inv, h, control_plane=False, cache=cache, **kw),
+                                parallel=parallel, role=_role)
+        outcomes += joining.result() + workers
     ok_nodes = [inv.host(o.host) for o in outcomes if o.ok]
     if not options.dry_run and ok_nodes:
         with cluster_api(inv, state, connect=connect) as (_, api):

@@ -257,7 +257,7 @@ def discover_token(endpoint: str, token: Secret | str, *, ca_pins: Iterable[str]
                                "mean a different cluster or a man in the middle")
         again = ApiReader(server, ca_pem=ca, timeout=REQUEST_TIMEOUT)
         try:
-            resp = again.get(CLUSTER_INFO_PATH)
+            resp = get_with_short_retry(again, CLUSTER_INFO_PATH)
         except KubefabError as exc:
             raise exc.with_context(host=host, phase=PHASE)
         if resp.status != 200:
@@ -315,9 +315,29 @@ def discover_file(path_or_url: str, *, host: str | None = None) -> tuple[Discove
 
 
 # --- the cluster's configuration, read with the bootstrap token ---------------------------------
+SHORT_RETRY_SECONDS = 10.0
+
+
+def get_with_short_retry(client: ApiReader, path: str, *, seconds: float = SHORT_RETRY_SECONDS,
+                         interval: float = 0.5, sleep: Callable[[float], None] = time.sleep,
+                         clock: Callable[[], float] = time.monotonic):
+    """One GET, tried again for a few seconds when the connection itself fails (kubeadm's
+    ``GetConfigMapWithShortRetry`` idea): right after init a load balancer may still send a
+    request to a control plane whose API server is not up and close it. An HTTP answer, or a
+    TLS verification failure, is returned or raised at once."""
+    deadline = clock() + seconds
+    while True:
+        try:
+            return client.get(path)
+        except ApiError as exc:
+            if not exc.problem.startswith("cannot reach") or clock() >= deadline:
+                raise
+        sleep(interval)
+
+
 def _get_object(client: ApiReader, path: str, what: str, *, host: str | None, optional: bool = False) -> dict | None:
     try:
-        resp = client.get(path)
+        resp = get_with_short_retry(client, path)
     except KubefabError as exc:
         raise exc.with_context(host=host, phase=PHASE)
     if resp.status == 200:
@@ -381,7 +401,18 @@ def download_certs(client: ApiReader, certificate_key: Secret | str, *, external
         raise exc.with_context(host=host)
 
 
-def fetch_join_data(discovered: Discovered, tls_bootstrap_token: Secret | None, *, node_name: str,
+def check_no_ready_node(client: ApiReader, node_name: str, *, host: str | None = None) -> None:
+    """kubeadm join refuses a node name whose Node exists and is Ready."""
+    node = _get_object(client, f"/api/v1/nodes/{urllib.parse.quote(node_name)}", f"Node {node_name}",
+                       host=host, optional=True)
+    if node is not None and node_is_ready(node):
+        raise KubefabError(f"a Node with name {node_name!r} and status \"Ready\" already exists in the cluster",
+                           host=host, phase=PHASE,
+                           fix="reset that node first and delete it (kubectl delete node), or give this host "
+                               "another node name")
+
+
+def fetch_join_data(discovered: Discovered, tls_bootstrap_token: Secret | None, *, node_name: str | None,
                     control_plane: bool = False, certificate_key: Secret | None = None,
                     external_etcd: bool = False, source: str = "token", host: str | None = None,
                     reader: ApiReader | None = None) -> JoinData:
@@ -403,13 +434,8 @@ def fetch_join_data(discovered: Discovered, tls_bootstrap_token: Secret | None, 
     proxy_cm = _get_object(client, _cm_path(K.KUBE_PROXY_CONFIGMAP), "ConfigMap kube-system/kube-proxy",
                            host=host, optional=True)
     proxy = ((proxy_cm or {}).get("data") or {}).get("config.conf")
-    node = _get_object(client, f"/api/v1/nodes/{urllib.parse.quote(node_name)}", f"Node {node_name}",
-                       host=host, optional=True)
-    if node is not None and node_is_ready(node):
-        raise KubefabError(f"a Node with name {node_name!r} and status \"Ready\" already exists in the cluster",
-                           host=host, phase=PHASE,
-                           fix="reset that node first and delete it (kubectl delete node), or give this host "
-                               "another node name")
+    if node_name is not None:
+        check_no_ready_node(client, node_name, host=host)
     try:
         doc = load_document(cluster_yaml, source="kubeadm-config ConfigMap") or {}
     except ConfigError:
@@ -443,14 +469,58 @@ def resolve_discovery(discovery: Discovery, state=None, *, endpoint: str = "") -
                    api_server_endpoint=discovery.api_server_endpoint or endpoint)
 
 
+class WorkerDiscoveryCache:
+    """One discovery for every worker of a command: ``fab -H w1,...,w50 join`` and cluster-up ask
+    for cluster-info (JWS and pin checked) and the kubeadm-config, kubelet-config and kube-proxy
+    ConfigMaps once per set of discovery settings, not once per worker; each worker still checks
+    that no Ready Node has its name, as kubeadm does. Thread-safe: workers that ask at the same
+    time wait for the first one's answer; a failed discovery is not kept (the next worker asks again)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._entries: dict[tuple, tuple[Any, JoinData | None]] = {}
+        self.fetches = 0
+
+    def get(self, key: tuple, fetch: Callable[[], JoinData]) -> JoinData:
+        import threading
+
+        with self._lock:
+            lock, data = self._entries.setdefault(key, (threading.Lock(), None))
+        with lock:
+            with self._lock:
+                data = self._entries[key][1]
+            if data is None:
+                data = fetch()
+                self.fetches += 1
+                with self._lock:
+                    self._entries[key] = (lock, data)
+            return data
+
+
+def _reveal(secret: Secret | None):
+    return None if secret is None else secret.reveal()
+
+
 def discover(discovery: Discovery, *, node_name: str, control_plane: bool = False,
              certificate_key: Secret | None = None, external_etcd: bool = False, timeout: float = 300.0,
-             host: str | None = None, state=None, endpoint: str = "") -> JoinData:
+             host: str | None = None, state=None, endpoint: str = "",
+             cache: WorkerDiscoveryCache | None = None) -> JoinData:
     """Everything a join needs, from kubeadm's discovery settings (token or file).
 
+    :param cache: share one discovery between the workers of a command (control planes never:
+        each downloads kubeadm-certs with the certificate key).
     :raises KubefabError: see :func:`discover_token`, :func:`discover_file`, :func:`fetch_join_data`.
     """
     d = resolve_discovery(discovery, state, endpoint=endpoint)
+    if cache is not None and not control_plane:
+        key = (d.file_kubeconfig_path, d.api_server_endpoint, _reveal(d.token), _reveal(d.tls_bootstrap_token),
+               tuple(d.ca_cert_hashes), d.unsafe_skip_ca_verification)
+        data = cache.get(key, lambda: discover(d, node_name=None, timeout=timeout, host=host))
+        check_no_ready_node(ApiReader(data.server, ca_pem=data.ca_pem, token=data.tls_bootstrap_token), node_name,
+                            host=host)
+        return data
     if d.file_kubeconfig_path:
         found, user = discover_file(d.file_kubeconfig_path, host=host)
         token = d.tls_bootstrap_token or (Secret(user["token"], kind="bootstrap token") if user.get("token") else None)

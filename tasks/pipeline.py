@@ -49,6 +49,8 @@ class HostResult:
     seconds: float = 0.0
     error: str = ""
     fix: str = ""                    # the failure's own fix line, when it has one
+    round_trips: int = 0             # SSH round trips to the host (facts, uploads, commands, waits)
+    bytes_sent: int = 0              # payload bytes sent to it: command lines, stdin, files
     timer: Timer = field(default_factory=Timer)
     plan: list | None = None         # a dry-run: the difference, as data (:func:`tasks.apply.diff_data`)
     state_writes: list = field(default_factory=list)  # a dry-run: what it would create in the state dir
@@ -65,7 +67,7 @@ class HostResult:
         """This host's entry of the ``RunSummary`` document (see the README's Output section)."""
         data = {"host": self.host, "role": self.role, "result": "ok" if self.ok else "failed",
                 "phases": self.phases, "changed": self.changed, "unchanged": self.unchanged,
-                "seconds": round(self.seconds, 2)}
+                "seconds": round(self.seconds, 2), "roundTrips": self.round_trips, "bytesSent": self.bytes_sent}
         if not self.ok:
             data["error"] = self.error
             data["fix"] = self.fix
@@ -162,6 +164,7 @@ def run_workflow(host, run: Run, *, connect: Callable, options) -> HostResult:
             ctx.store.commit()  # the PKI, kubeconfigs and join material the plans were made from
         messages = execute(ctx, transport, steps, plans, result, replan=plan_step)
     finally:
+        result.round_trips, result.bytes_sent = transport.stats.count, transport.stats.bytes_sent
         transport.close()
     result.phases = len([p for p in plans if p.actions])
     result.seconds = time.monotonic() - started

@@ -62,19 +62,57 @@ _SERIAL_LIMIT = 2**63 - 2
 
 
 # --- keys ------------------------------------------------------------------------------------
+_SPARE_KEYS: dict[str, list] = {}
+_SPARE_LOCK = threading.Lock()
+
+
+def pregenerate_keys(algorithm: str, count: int) -> threading.Thread | None:
+    """Make ``count`` keys of ``algorithm`` in a background thread, for :func:`generate_private_key`
+    to hand out later: cluster-up starts it while init waits on its host, so the control-plane
+    joins find their keys made (RSA-2048 is about 60 ms of CPU each). Each key is handed out
+    once; with none left, keys are made as before. Only the process's memory holds them.
+
+    :returns: the thread (None when ``count`` is 0).
+    """
+    algo = algorithm or K.DEFAULT_ENCRYPTION_ALGORITHM
+    if count <= 0:
+        return None
+    if algo not in K.ENCRYPTION_ALGORITHMS:
+        _new_key(algo)  # raises the PKIError that names it, here rather than in the thread
+
+    def fill() -> None:
+        for _ in range(count):
+            key = _new_key(algo)
+            with _SPARE_LOCK:
+                _SPARE_KEYS.setdefault(algo, []).append(key)
+
+    thread = threading.Thread(target=fill, name="kubefab-keys", daemon=True)
+    thread.start()
+    return thread
+
+
 def generate_private_key(algorithm: str) -> PrivateKey:
-    """Make a private key for a kubeadm ``encryptionAlgorithm`` (reference §1.3).
+    """Make a private key for a kubeadm ``encryptionAlgorithm`` (reference §1.3), or hand out one
+    :func:`pregenerate_keys` made.
 
     :raises PKIError: for an algorithm kubeadm does not know.
     """
     algo = algorithm or K.DEFAULT_ENCRYPTION_ALGORITHM
+    with _SPARE_LOCK:
+        spare = _SPARE_KEYS.get(algo)
+        if spare:
+            return spare.pop()
+    return _new_key(algo)
+
+
+def _new_key(algo: str) -> PrivateKey:
     if algo.startswith("RSA-") and algo in K.ENCRYPTION_ALGORITHMS:
         return rsa.generate_private_key(public_exponent=65537, key_size=int(algo[4:]))
     if algo == "ECDSA-P256":
         return ec.generate_private_key(ec.SECP256R1())
     if algo == "ECDSA-P384":
         return ec.generate_private_key(ec.SECP384R1())
-    raise PKIError(f"unknown encryptionAlgorithm {algorithm!r}", phase=CERTS_PHASE,
+    raise PKIError(f"unknown encryptionAlgorithm {algo!r}", phase=CERTS_PHASE,
                    fix=f"use one of {', '.join(K.ENCRYPTION_ALGORITHMS)}")
 
 

@@ -21,7 +21,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import yaml
 import yaml.emitter
 import yaml.nodes
@@ -272,7 +271,10 @@ def _to_yaml_filter(value: Any, indent: int = 0, sort_keys: bool = True) -> str:
 
 @functools.lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    """The one Jinja2 environment: strict about undefined names, keeps trailing newlines."""
+    """The one Jinja2 environment: strict about undefined names, keeps trailing newlines.
+    (Jinja2 is imported here, on first use: ``fab --list`` and ``--help`` never pay for it.)"""
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
         undefined=jinja2.StrictUndefined,
@@ -292,6 +294,8 @@ def render_template(template: str, /, **values: Any) -> bytes:
 
     :raises KubefabError: when the template is missing or uses a value it was not given.
     """
+    import jinja2
+
     try:
         text = environment().get_template(template).render(**values)
     except jinja2.TemplateNotFound as exc:

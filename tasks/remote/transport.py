@@ -102,6 +102,7 @@ class RoundTrip:
     kind: str  # "command" | "sftp"
     what: str
     seconds: float
+    sent: int = 0  # payload bytes sent: the command line and its stdin, or the files uploaded
 
 
 @dataclass
@@ -111,9 +112,14 @@ class RoundTrips:
     entries: list[RoundTrip] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def record(self, kind: str, what: str, seconds: float) -> None:
+    def record(self, kind: str, what: str, seconds: float, sent: int = 0) -> None:
         with self._lock:
-            self.entries.append(RoundTrip(kind, scrub(what)[:200], seconds))
+            self.entries.append(RoundTrip(kind, scrub(what)[:200], seconds, sent))
+
+    @property
+    def bytes_sent(self) -> int:
+        """Payload bytes sent to the host (SSH's own framing and encryption not counted)."""
+        return sum(e.sent for e in self.entries)
 
     @property
     def count(self) -> int:
@@ -529,7 +535,8 @@ class _BaseTransport:
             code, out_b, err_b = self._exec(wire, stdin, timeout or DEFAULT_COMMAND_TIMEOUT)
         finally:
             seconds = time.monotonic() - started
-            self.stats.record("command", self._scrub(text.splitlines()[0] if text else ""), seconds)
+            self.stats.record("command", self._scrub(text.splitlines()[0] if text else ""), seconds,
+                              len(wire.encode()) + len(stdin))
         err = self._sudo_check(code, err_b.decode("utf-8", "replace"))
         result = RunResult(self._scrub(text), code, self._scrub(out_b.decode("utf-8", "replace")),
                            self._scrub(err), seconds, out_b)
@@ -944,6 +951,7 @@ class SshTransport(_BaseTransport):
         sftp = self._sftp()
         created: list[str] = []
         staged: dict[int, str] = {}
+        sent = 0
         current = ""
         private_dir = None
         try:
@@ -980,7 +988,9 @@ class SshTransport(_BaseTransport):
                     # mode before content: a private key is never readable by others, not even empty
                     fh.chmod(step.mode if private_dir is None else 0o600)
                     fh.set_pipelined(True)
-                    fh.write(step.data())
+                    payload = step.data()
+                    fh.write(payload)
+                    sent += len(payload)
                 staged[i] = dest
         except Exception as exc:
             self._cleanup_sftp(sftp, created)
@@ -994,7 +1004,7 @@ class SshTransport(_BaseTransport):
                               host=self.host, fix="check free space and permissions on the host, then re-run") \
                 from None
         sftp.close()
-        self.stats.record("sftp", f"upload {len(files)} files", time.monotonic() - started)
+        self.stats.record("sftp", f"upload {len(files)} files", time.monotonic() - started, sent)
         return staged, private_dir
 
     def _cleanup_sftp(self, sftp, created: list[str]) -> None:
@@ -1041,6 +1051,7 @@ class LocalTransport(_BaseTransport):
         started = time.monotonic()
         created: list[str] = []
         staged: dict[int, str] = {}
+        sent = 0
         current = ""
         try:
             for i, step in files:
@@ -1058,7 +1069,9 @@ class LocalTransport(_BaseTransport):
                 created.append(dest)
                 with os.fdopen(fd, "wb") as fh:
                     os.fchmod(fh.fileno(), step.mode)
-                    fh.write(step.data())
+                    payload = step.data()
+                    fh.write(payload)
+                    sent += len(payload)
                 staged[i] = dest
         except OSError as exc:
             for path in created:
@@ -1069,7 +1082,7 @@ class LocalTransport(_BaseTransport):
             self.stats.record("sftp", f"upload {len(files)} files (failed)", time.monotonic() - started)
             raise RemoteError(f"upload failed at {current}: {exc.strerror or exc}; no target file was changed",
                               host=self.host, fix="check the path and permissions, then re-run") from None
-        self.stats.record("sftp", f"upload {len(files)} files", time.monotonic() - started)
+        self.stats.record("sftp", f"upload {len(files)} files", time.monotonic() - started, sent)
         return staged, None
 
 

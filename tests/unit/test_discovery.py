@@ -212,6 +212,36 @@ def test_ready_node_of_same_name_refused(api):
     assert exc.value.host == "w1" and "reset" in exc.value.fix
 
 
+def test_workers_of_one_command_share_one_discovery(api):
+    """cluster-up and `join -H w1,...` ask cluster-info and the ConfigMaps once, however many
+    workers ask at once; each worker still gets its own Ready-Node check (kubeadm's)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    publish_cluster_info(api)
+    publish_config(api, node_ready=True)  # a Ready Node "w1"; the others have no Node
+    cache = discovery.WorkerDiscoveryCache()
+    settings = Discovery(token=Secret(TOKEN), api_server_endpoint=api.endpoint, ca_cert_hashes=(pin(api),))
+
+    def join(name):
+        try:
+            return discovery.discover(settings, node_name=name, timeout=2, host=name, cache=cache)
+        except KubefabError as exc:
+            return exc
+
+    with ThreadPoolExecutor(8) as pool:
+        got = dict(zip([f"w{i}" for i in range(1, 9)], pool.map(join, [f"w{i}" for i in range(1, 9)])))
+    assert isinstance(got["w1"], KubefabError) and "already exists" in str(got["w1"])
+    assert all(d.cluster_name == "prod" for n, d in got.items() if n != "w1")
+    paths = [p for p, _ in api.requests]
+    assert cache.fetches == 1
+    assert paths.count(discovery._cm_path("kubeadm-config")) == 1 and paths.count(discovery.CLUSTER_INFO_PATH) == 2
+    assert sorted(p for p in paths if p.startswith("/api/v1/nodes/")) == [f"/api/v1/nodes/w{i}" for i in range(1, 9)]
+    other = Discovery(token=Secret(TOKEN), api_server_endpoint=api.endpoint, ca_cert_hashes=(pin(api),),
+                      unsafe_skip_ca_verification=True)
+    discovery.discover(other, node_name="w9", timeout=2, host="w9", cache=cache)  # other settings: asked again
+    assert cache.fetches == 2
+
+
 def test_control_plane_join_needs_endpoint(api):
     publish_cluster_info(api)
     publish_config(api, cpe="")
@@ -356,3 +386,28 @@ def test_what_discovery_waits_for_is_said_once_when_it_appears(api, capsys):
                                  host="w1")
     err = capsys.readouterr().err
     assert err.count("cluster-info has no jws-kubeconfig-zzzzzz signature; retrying") == 1, err
+
+
+def test_a_dropped_connection_is_tried_again_briefly_an_answer_is_not():
+    """Right after init a load balancer may close a request (SSLEOFError, found on the lab when
+    workers discover while the control planes join): the GETs after cluster-info retry for a few
+    seconds, as kubeadm's GetConfigMapWithShortRetry does; an HTTP answer is never retried."""
+    from tasks.core.errors import ApiError
+
+    class Flaky:
+        def __init__(self, failures):
+            self.failures, self.calls = failures, 0
+
+        def get(self, path):
+            self.calls += 1
+            if self.calls <= self.failures:
+                raise ApiError("cannot reach https://lb:6443: SSLEOFError: EOF occurred in violation of protocol")
+            return discovery.Response(403, b"{}")
+
+    now = [0.0]
+    kw = dict(sleep=lambda s: now.__setitem__(0, now[0] + s), clock=lambda: now[0], seconds=10, interval=0.5)
+    reader = Flaky(3)
+    assert discovery.get_with_short_retry(reader, "/x", **kw).status == 403 and reader.calls == 4
+    with pytest.raises(ApiError, match="SSLEOFError"):
+        discovery.get_with_short_retry(Flaky(1000), "/x", **kw)
+    assert now[0] >= 10

@@ -134,11 +134,17 @@ def tree(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def _tree_paths(tree: Path) -> list[str]:
+    return [str(tree / n) for n in AWKWARD] + [str(tree / n) for n in
+                                               ("dir-full", "dir-empty", "link", "fifo", "absent")]
+
+
+@pytest.mark.parametrize("python", [False, True], ids=["sh-probe", "python-probe"])
 @pytest.mark.parametrize("shell", [["sh"], ["bash", "--posix"]], ids=["dash", "bash-posix"])
-def test_probe_runs_in_posix_shells_and_matches_python(tree: Path, shell: list[str]):
-    paths = [str(tree / n) for n in AWKWARD] + [str(tree / n) for n in
-                                                ("dir-full", "dir-empty", "link", "fifo", "absent")]
-    script = build_probe(paths, binaries=["sh", "definitely-not-a-binary"], cri_sockets=["/run/nope.sock"])
+def test_probe_runs_in_posix_shells_and_matches_python(tree: Path, shell: list[str], python: bool):
+    paths = _tree_paths(tree)
+    script = build_probe(paths, binaries=["sh", "definitely-not-a-binary"], cri_sockets=["/run/nope.sock"],
+                         python=python)
     assert subprocess.run([*shell, "-n", "-c", script]).returncode == 0
     proc = subprocess.run([*shell, "-c", script], capture_output=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
@@ -168,6 +174,75 @@ def test_probe_runs_in_posix_shells_and_matches_python(tree: Path, shell: list[s
     assert link.sha256 == hashlib.sha256((tree / "plain.conf").read_bytes()).hexdigest()
     assert facts.paths[str(tree / "fifo")].type == "fifo"
     assert facts.paths[str(tree / "absent")].exists is False
+
+
+def _raw_probe(script: str, env: dict | None = None) -> dict:
+    proc = subprocess.run(["/bin/sh", "-c", script], capture_output=True, timeout=30, env=env)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_python_probe_prints_exactly_what_the_sh_probe_prints(tree: Path, monkeypatch):
+    """The one-process probe (probe.py) is a faster spelling of probe.sh, not new facts: every key
+    and value of the raw object is the same (sockets, a proxy variable and a non-ASCII path included)."""
+    sock = tree / "cri.sock"
+    import socket
+
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(sock))
+    env = dict(os.environ, HTTPS_PROXY="http://proxy.example:3128", no_proxy="10.0.0.0/8,.svc")
+    paths = _tree_paths(tree) + ["/", "/etc/os-release", "/proc/swaps", str(tree / "ünïcödé")]
+    kw = dict(binaries=["sh", "ls", "definitely-not-a-binary"], cri_sockets=[str(sock), "/run/nope.sock"])
+    try:
+        by_sh = _raw_probe(build_probe(paths, python=False, **kw), env)
+        by_python = _raw_probe(build_probe(paths, python=True, **kw), env)
+    finally:
+        server.close()
+    assert by_python.keys() == by_sh.keys()
+    for key in by_sh:
+        if key == "proxy_env":  # in environment order, which sh keeps in its own way
+            assert sorted(by_python[key].splitlines()) == sorted(by_sh[key].splitlines())
+        elif key != "listeners":  # sockets come and go between the two runs
+            assert by_python[key] == by_sh[key], key
+    assert by_python["listeners"]["tool"] == by_sh["listeners"]["tool"]
+    assert by_python["cri_sockets"] == {str(sock): True, "/run/nope.sock": False}
+    assert "HTTPS_PROXY=http://proxy.example:3128" in by_python["proxy_env"].splitlines()
+
+
+def test_python_probe_forks_no_process_per_path(tree: Path):
+    """The point of probe.py: the cost of a probe does not grow with the paths probed. Counted with
+    strace when present, else by the time of 400 paths against 4."""
+    import shutil
+    import time
+
+    few, many = _tree_paths(tree)[:2], [str(tree / f"absent-{i}") for i in range(100)] + _tree_paths(tree)
+    if shutil.which("strace"):
+        def forks(paths):
+            out = subprocess.run(["strace", "-f", "-c", "-e", "trace=clone,clone3,fork,vfork", "sh", "-c",
+                                  build_probe(paths)], capture_output=True, text=True, timeout=60).stderr
+            return sum(int(ln.split()[3]) for ln in out.splitlines() if ln.split()[-1:] and
+                       ln.split()[-1] in ("clone", "clone3", "fork", "vfork"))
+        assert forks(many) - forks(few) < 10  # the sh probe forks about 17 per path: 7000 more here
+        return
+    def seconds(paths, python):
+        t = time.monotonic()
+        _raw_probe(build_probe(paths, python=python))
+        return time.monotonic() - t
+    assert seconds(many, True) < seconds(many, False) / 2
+
+
+def test_probe_falls_back_to_sh_without_python3_or_when_it_fails(tree: Path, tmp_path_factory):
+    paths = _tree_paths(tree)[:3]
+    bin_dir = tmp_path_factory.mktemp("bin")  # /usr/bin without python
+    for tool in Path("/usr/bin").iterdir():
+        if not tool.name.startswith("python"):
+            (bin_dir / tool.name).symlink_to(tool)
+    no_python = dict(os.environ, PATH=str(bin_dir))
+    assert _raw_probe(build_probe(paths), no_python)["paths"] == _raw_probe(build_probe(paths, python=False))["paths"]
+    broken = build_probe(paths).replace("KF_PY=", "KF_PY=AAAA", 1)  # python3 fails: nothing but the sh object
+    proc = subprocess.run(["sh", "-c", broken], capture_output=True, text=True, timeout=30,
+                          env=dict(os.environ, PATH="/usr/bin:/bin"))
+    assert proc.stdout.count('{"probe":') == 1 and parse_probe(proc.stdout).paths[paths[0]].exists
 
 
 def test_probe_survives_a_non_posix_login_shell_wrapper():

@@ -279,19 +279,6 @@ def test_unknown_phase_and_help():
     assert "check-etcd" not in text  # hidden, as in kubeadm
 
 
-def test_wait_file_script(tmp_path):
-    import subprocess
-
-    from tasks.apply import wait_file_script
-
-    target = tmp_path / "kubelet.conf"
-    res = subprocess.run(["sh", "-c", wait_file_script(str(target), 0)], capture_output=True, text=True)
-    assert res.returncode == 1 and "not written" in res.stdout
-    target.write_text("apiVersion: v1\n")
-    res = subprocess.run(["sh", "-c", wait_file_script(str(target), 5)], capture_output=True, text=True)
-    assert res.returncode == 0 and res.stdout.strip() == "ok"
-
-
 # --- --patches ---------------------------------------------------------------------------------------
 def _patch_dir(root):
     root.mkdir()

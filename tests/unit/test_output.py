@@ -85,7 +85,8 @@ def test_summary_document_names_each_hosts_error_and_fix(capsys, data_format):
     doc = json.loads(out)
     assert doc["kind"] == "RunSummary" and doc["command"] == "join" and doc["result"] == "failed"
     assert doc["hosts"][0] == {"host": "w1", "role": "worker", "result": "ok", "phases": 5, "changed": 12,
-                               "unchanged": 3, "seconds": 2.5, "timings": []}
+                               "unchanged": 3, "seconds": 2.5, "roundTrips": 0, "bytesSent": 0,
+                               "timings": []}
     assert doc["hosts"][1]["error"] == "[preflight] w2: discovery failed" and doc["hosts"][1]["fix"] == "check --endpoint"
     assert "HOST" in err and "FAILED" in err  # the table stays on stderr
     assert "check --endpoint" in exc.value.render()

@@ -302,3 +302,62 @@ def test_reset_dry_run_of_a_removal_lists_drain_and_delete_after_one_probe(tmp_p
     out = capsys.readouterr().out
     assert "api: cordon Node master3" in out and "api: drain Node master3 (--force, --timeout 90s)" in out
     assert out.index("[drain]") < out.index("[cleanup-node]") < out.index("api: delete Node master3")
+
+
+def _kubelet_start_like_workflow():
+    from datetime import timedelta
+
+    from tasks.core.plan import FileRemove, FileWrite, Wait
+
+    def run(ctx):
+        return Plan("kubelet-start", "fake", [
+            FileWrite("/var/lib/kubelet/config.yaml", b"kind: KubeletConfiguration\n", mode=0o644),
+            Command(("systemctl", "restart", "kubelet"), "restart", on_change=True),
+            Wait("kubelet-healthz", "http://127.0.0.1:10248/healthz", timedelta(seconds=40)),
+            Wait("kubelet-tls-bootstrap", "/etc/kubernetes/kubelet.conf", timedelta(seconds=40)),
+            FileRemove("/etc/kubernetes/bootstrap-kubelet.conf")])
+
+    return Workflow("t", (Phase("kubelet-start", "k", run=run),))
+
+
+def test_a_worker_join_waits_and_removes_the_bootstrap_kubeconfig_in_one_round_trip():
+    """Round-trip budget of a fresh worker (issue 17): facts, upload, apply + start, ONE wait. The
+    kubelet's health, its TLS bootstrap and the removal of bootstrap-kubelet.conf share a round trip."""
+    from tasks.apply import execute
+    from tasks.pipeline import HostResult
+    from tasks.runner import plan_step
+
+    wf = _kubelet_start_like_workflow()
+    steps = wf.select()
+    ctx = Ctx(facts=_facts())
+    fake = StrictTransport([(r"poll 40 http://127\.0\.0\.1:10248/healthz 40 /etc/kubernetes/kubelet\.conf "
+                             r"--remove /etc/kubernetes/bootstrap-kubelet\.conf$",
+                             ok("ok http://127.0.0.1:10248/healthz\nok /etc/kubernetes/kubelet.conf\n"
+                                "removed /etc/kubernetes/bootstrap-kubelet.conf\n"))], allow_apply=True)
+    result = HostResult("fake", "worker")
+    execute(ctx, fake, steps, [plan_step(s, ctx) for s in steps], result, replan=plan_step)
+    assert len(fake.applied) == 1 and fake.stats.count == 2 and not fake.expect
+    assert [s.__class__.__name__ for p in fake.applied[0] for s in p.steps] == ["FileWrite", "Command"]
+    assert result.timer.rows[-1].changed == 1  # the removal counts as a change
+
+
+def test_the_host_poll_script_waits_for_files_then_removes(tmp_path):
+    """The host's wait script itself, in the real sh: a file wait holds once the file is not
+    empty; the removals run only after every wait held; a wait that times out removes nothing."""
+    import subprocess
+    from datetime import timedelta
+
+    from tasks.apply import host_wait_script
+    from tasks.core.plan import Wait
+
+    conf, boot = tmp_path / "kubelet.conf", tmp_path / "bootstrap.conf"
+    boot.write_text("x")
+    conf.write_text("")
+    wait = lambda seconds: Wait("kubelet-tls-bootstrap", str(conf), timedelta(seconds=seconds))  # noqa: E731
+    r = subprocess.run(["sh", "-c", host_wait_script([wait(0)], [str(boot)])], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 1 and f"failed {conf}" in r.stdout and boot.exists()
+    conf.write_text("apiVersion: v1\n")
+    r = subprocess.run(["sh", "-c", host_wait_script([wait(5)], [str(boot), str(tmp_path / "absent")])],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and r.stdout.splitlines() == [f"ok {conf}", f"removed {boot}"] and not boot.exists()

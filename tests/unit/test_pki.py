@@ -632,3 +632,19 @@ def test_a_bad_leaf_fails_before_the_missing_leaves_are_made(tmp_path, key_cache
         pki.ensure_node_pki(cp, tmp_path / "nodes" / NODE, cluster, node_name=NODE, advertise_address=ADV,
                             now=fixed_now, keygen=key_cache)
     assert snapshot(tmp_path) == before
+
+
+def test_pregenerated_keys_are_handed_out_once_then_made_again():
+    """cluster-up makes the control-plane joins' keys while init waits: each spare key goes to one
+    certificate only, of the algorithm asked for, and without spares keys are still made."""
+    from tasks.core import pki as p
+
+    p.pregenerate_keys("ECDSA-P256", 3).join()
+    spare = list(p._SPARE_KEYS["ECDSA-P256"])
+    got = [p.generate_private_key("ECDSA-P256") for _ in range(4)]
+    assert {id(k) for k in got[:3]} == {id(k) for k in spare} and got[3] not in spare
+    assert len({k.private_numbers().private_value for k in got}) == 4
+    assert isinstance(p.generate_private_key("RSA-2048"), p.rsa.RSAPrivateKey)  # no RSA spare: made
+    assert p.pregenerate_keys("ECDSA-P256", 0) is None
+    with pytest.raises(p.PKIError, match="unknown encryptionAlgorithm"):
+        p.pregenerate_keys("DSA-1024", 2)
