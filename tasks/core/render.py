@@ -19,7 +19,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 import yaml.emitter
@@ -27,6 +27,9 @@ import yaml.nodes
 import yaml.resolver
 
 from .errors import KubefabError
+
+if TYPE_CHECKING:  # imported on first use (see environment())
+    import jinja2
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 
