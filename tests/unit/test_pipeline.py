@@ -330,8 +330,9 @@ def test_a_worker_join_waits_and_removes_the_bootstrap_kubeconfig_in_one_round_t
     wf = _kubelet_start_like_workflow()
     steps = wf.select()
     ctx = Ctx(facts=_facts())
-    fake = StrictTransport([(r"poll 40 http://127\.0\.0\.1:10248/healthz 40 /etc/kubernetes/kubelet\.conf "
-                             r"--remove /etc/kubernetes/bootstrap-kubelet\.conf$",
+    # one script: the kubelet's health, then kubelet.conf written, then the removal
+    fake = StrictTransport([(r"probe http://127\.0\.0\.1:10248/healthz.*\[ -s /etc/kubernetes/kubelet\.conf \].*"
+                             r"rm -f -- /etc/kubernetes/bootstrap-kubelet\.conf",
                              ok("ok http://127.0.0.1:10248/healthz\nok /etc/kubernetes/kubelet.conf\n"
                                 "removed /etc/kubernetes/bootstrap-kubelet.conf\n"))], allow_apply=True)
     result = HostResult("fake", "worker")
