@@ -1,0 +1,220 @@
+"""The cluster lock (flock in the state dir) and the host lock's holder (flock(1) in a shell), for real:
+processes racing, a lock held by a live process, a stale lock of a killed one."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tasks import locks
+from tasks.core.errors import KubefabError, RemoteError
+from tasks.core.state import ClusterState
+
+CTX = multiprocessing.get_context("fork")
+
+
+def _hold(root: str, ready, release, command: str = "fab -H node1 join") -> None:
+    with locks.cluster_lock(ClusterState(Path(root)), command):
+        ready.set()
+        release.wait(30)
+
+
+def _race(root: str, barrier, results, hold_s: float) -> None:
+    barrier.wait(10)
+    try:
+        with locks.cluster_lock(ClusterState(Path(root)), "fab cluster-up"):
+            time.sleep(hold_s)
+        results.put(("ok", os.getpid()))
+    except KubefabError as exc:
+        results.put(("locked", exc.render()))
+
+
+def test_racing_processes_one_wins_the_others_fail_at_once_naming_it(tmp_path):
+    root = tmp_path / "state"
+    n = 6
+    barrier, results = CTX.Barrier(n), CTX.Queue()
+    procs = [CTX.Process(target=_race, args=(str(root), barrier, results, 1.5)) for _ in range(n)]
+    started = time.monotonic()
+    for p in procs:
+        p.start()
+    got = [results.get(timeout=30) for _ in procs]
+    for p in procs:
+        p.join(10)
+    winners = [pid for what, pid in got if what == "ok"]
+    losers = [msg for what, msg in got if what == "locked"]
+    assert len(winners) == 1, got
+    assert len(losers) == n - 1
+    for msg in losers:
+        assert f"pid {winners[0]}" in msg and "`fab cluster-up`" in msg and "since " in msg, msg
+        assert "fix: wait for that run to finish" in msg and f"kill {winners[0]}" in msg
+    assert time.monotonic() - started < 15
+    assert not root.exists()  # the lock alone made the state dir: nothing is left behind
+
+
+def test_a_live_holder_is_named_and_the_lock_is_free_after_it(tmp_path):
+    root = tmp_path / "state"
+    root.mkdir()
+    ready, release = CTX.Event(), CTX.Event()
+    p = CTX.Process(target=_hold, args=(str(root), ready, release))
+    p.start()
+    try:
+        assert ready.wait(10)
+        t0 = time.monotonic()
+        with pytest.raises(KubefabError) as err:
+            with locks.cluster_lock(ClusterState(root), "fab reset"):
+                pass
+        assert time.monotonic() - t0 < 1  # at once, no waiting
+        msg = err.value.render()
+        assert f"pid {p.pid}" in msg and "`fab -H node1 join`" in msg and "locked by" in msg
+        holder = locks.read_cluster_holder(ClusterState(root))
+        assert holder is not None and holder.pid == p.pid and holder.boot_id == locks.boot_id()
+    finally:
+        release.set()
+        p.join(10)
+    assert not (root / locks.LOCK_NAME).exists()  # released and removed
+    with locks.cluster_lock(ClusterState(root), "fab reset") as me:
+        assert json.loads((root / locks.LOCK_NAME).read_text())["pid"] == me.pid == os.getpid()
+    assert root.is_dir() and list(root.iterdir()) == []  # the state dir existed before: kept
+
+
+def test_a_killed_holders_lock_is_taken_over_with_a_line(tmp_path, capsys):
+    root = tmp_path / "state"
+    ready, release = CTX.Event(), CTX.Event()
+    p = CTX.Process(target=_hold, args=(str(root), ready, release, "fab cluster-up"))
+    p.start()
+    assert ready.wait(10)
+    os.kill(p.pid, signal.SIGKILL)  # no cleanup: its record stays in the file
+    p.join(10)
+    assert (root / locks.LOCK_NAME).exists()
+    with locks.cluster_lock(ClusterState(root), "fab cluster-up"):
+        pass
+    line = capsys.readouterr().err
+    assert "taking over the lock of a run that is gone" in line and f"pid {p.pid}" in line
+
+
+def test_a_lock_file_replaced_between_open_and_lock_is_not_trusted(tmp_path, monkeypatch):
+    """Run A releases (removes the file) just after run B opened it: B must lock the new file."""
+    root = tmp_path / "state"
+    root.mkdir()
+    real_flock = locks.fcntl.flock
+    calls = []
+
+    def flock(fd, op):
+        if not calls:  # the first attempt: the file is removed and recreated under us
+            os.unlink(root / locks.LOCK_NAME)
+            (root / locks.LOCK_NAME).write_text("")
+        calls.append(fd)
+        return real_flock(fd, op)
+
+    monkeypatch.setattr(locks.fcntl, "flock", flock)
+    with locks.cluster_lock(ClusterState(root), "fab join") as me:
+        assert len(calls) == 2
+        assert json.loads((root / locks.LOCK_NAME).read_text())["pid"] == me.pid
+
+
+# --- the host lock's holder, run by a real sh and flock(1) on this machine -------------------------------
+class LocalHeld:
+    """What SshTransport.start_held returns, for a shell on this machine."""
+
+    def __init__(self, script: str) -> None:
+        self.proc = subprocess.Popen(["sh", "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        self.out = b""
+
+    def wait_for(self, marker: str, timeout: float):
+        os.set_blocking(self.proc.stdout.fileno(), False)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            chunk = self.proc.stdout.read() or b""
+            self.out += chunk
+            if marker.encode() in self.out:
+                return self.out.decode(), None
+            if self.proc.poll() is not None:
+                self.out += self.proc.stdout.read() or b""
+                return self.out.decode(), self.proc.returncode
+            time.sleep(0.01)
+        raise AssertionError("no answer")
+
+    def close(self, wait: float = 0.0) -> None:
+        self.proc.stdin.close()
+        if wait:
+            self.proc.wait(wait)
+
+
+class LocalTransport:
+    def __init__(self, path: str) -> None:
+        self.host, self.path, self.started = "node1", path, []
+
+    def start_held(self, script: str) -> LocalHeld:
+        script = script.replace(locks.HOST_LOCK, self.path)
+        held = LocalHeld(script)
+        self.started.append(held)
+        return held
+
+
+@pytest.fixture
+def flock_bin():
+    if subprocess.run(["sh", "-c", "command -v flock"], capture_output=True).returncode != 0:
+        pytest.fail("flock(1) (util-linux) is needed for the host lock tests")
+
+
+def test_host_lock_busy_names_the_holder_and_frees_on_release(tmp_path, flock_bin):
+    path = str(tmp_path / "kubefab.lock")
+    first = locks.HostLock(LocalTransport(path), "fab -H node1 join").start()
+    first.wait()
+    assert first.held
+    pid, holder = locks.parse_host_record(Path(path).read_text())
+    assert holder is not None and holder.pid == os.getpid() and pid > 0
+    second = locks.HostLock(LocalTransport(path), "fab -H node1 reset").start()
+    t0 = time.monotonic()
+    # the holder is this very process, alive: no take-over
+    with pytest.raises(RemoteError) as err:
+        second.wait()
+    assert time.monotonic() - t0 < 2
+    msg = err.value.render()
+    assert "[lock] node1:" in msg and f"pid {os.getpid()}" in msg and "`fab -H node1 join`" in msg
+    first.release()  # the holder's input closes: it exits at once
+    third = locks.HostLock(LocalTransport(path), "fab -H node1 reset").start()
+    third.wait()
+    assert third.held
+    third.release()
+
+
+def test_host_lock_of_a_dead_run_of_this_machine_is_taken_over(tmp_path, flock_bin, capsys):
+    path = str(tmp_path / "kubefab.lock")
+    # a holder whose record names a process of this machine that is gone (its session still up)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    record = json.loads(locks.Holder.me("fab cluster-up").to_json())
+    record["pid"] = dead.pid
+    stale = LocalHeld(locks.host_lock_script(json.dumps(record)).replace(locks.HOST_LOCK, path))
+    assert stale.wait_for(locks.HELD_MARK, 5)[1] is None
+    lock = locks.HostLock(LocalTransport(path), "fab -H node1 join").start()
+    lock.wait()
+    assert lock.held
+    assert "taking over /run/kubefab.lock from a run of this machine that is gone" in capsys.readouterr().err
+    assert stale.proc.wait(5) is not None  # the stale holder was killed
+    lock.release()
+
+
+def test_host_lock_of_another_machine_is_never_taken_over(tmp_path, flock_bin):
+    path = str(tmp_path / "kubefab.lock")
+    record = json.loads(locks.Holder.me("fab cluster-up").to_json())
+    record.update(machine="elsewhere", pid=1, bootID="another-boot")
+    other = LocalHeld(locks.host_lock_script(json.dumps(record)).replace(locks.HOST_LOCK, path))
+    assert other.wait_for(locks.HELD_MARK, 5)[1] is None
+    try:
+        with pytest.raises(RemoteError) as err:
+            locks.HostLock(LocalTransport(path), "fab -H node1 join").start().wait()
+        msg = err.value.render()
+        assert "@elsewhere (pid 1" in msg and "sshd drops its session" in msg and "kill " in msg
+        assert other.proc.poll() is None
+    finally:
+        other.close(wait=5)
