@@ -16,9 +16,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-import os
 import ssl
-import tempfile
 import time
 import urllib.parse
 from dataclasses import dataclass, replace
@@ -94,14 +92,12 @@ class ApiReader:
             self._load_client_cert(client_cert_pem, client_key)
 
     def _load_client_cert(self, cert_pem: bytes, key: Secret) -> None:
-        # ssl only loads a chain from files: write both to a private temp dir, then delete them
-        with tempfile.TemporaryDirectory(prefix="kubefab-") as tmp:
-            path = Path(tmp) / "client.pem"
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            raw = key.reveal()
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(cert_pem + b"\n" + (raw if isinstance(raw, bytes) else raw.encode()))
-            self.context.load_cert_chain(str(path))
+        # ssl only loads a chain from a file: an in-memory one (never on a disk, not even /tmp)
+        from .keyfiles import memory_file
+
+        raw = key.reveal()
+        with memory_file(cert_pem + b"\n" + (raw if isinstance(raw, bytes) else raw.encode()), "client.pem") as path:
+            self.context.load_cert_chain(path)
 
     def get(self, path: str) -> Response:
         """One GET.

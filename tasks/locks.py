@@ -141,8 +141,8 @@ def cluster_lock(state, command: str) -> Iterator[Holder]:
     root = Path(state.root)
     path = root / LOCK_NAME
     me = Holder.me(command)
-    created = [d for d in (root, *root.parents) if not d.exists()]
-    fd = _acquire(path, me)
+    created: list[Path] = []
+    fd = _acquire(path, me, created)
     try:
         yield me
     finally:
@@ -158,10 +158,24 @@ def cluster_lock(state, command: str) -> Iterator[Holder]:
                 break
 
 
-def _acquire(path: Path, me: Holder) -> int:
+def _mkdirs(d: Path, created: list[Path]) -> None:
+    """``mkdir -p``, noting in ``created`` (deepest first) the directories this call made."""
+    missing = []
+    while not d.exists():
+        missing.append(d)
+        d = d.parent
+    for m in reversed(missing):
+        try:
+            m.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        created.insert(0, m)
+
+
+def _acquire(path: Path, me: Holder, created: list[Path]) -> int:
     for _ in range(50):
         try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _mkdirs(path.parent, created)
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         except OSError as exc:
             if exc.errno == errno.ENOENT:  # the state dir was just removed by a releasing run
@@ -172,6 +186,11 @@ def _acquire(path: Path, me: Holder) -> int:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = Holder.parse(_read_fd(fd))
+            for _ in range(50):  # the holder writes its record right after it locked: give it a moment
+                if holder is not None:
+                    break
+                time.sleep(0.02)
+                holder = Holder.parse(_read_fd(fd))
             os.close(fd)
             who = holder.describe() if holder else "another kubefab run (it has not written its record yet)"
             raise KubefabError(f"the cluster state {path.parent} is locked by {who}",
@@ -191,9 +210,25 @@ def _acquire(path: Path, me: Holder) -> int:
         os.ftruncate(fd, 0)
         os.pwrite(fd, (me.to_json() + "\n").encode(), 0)
         os.fsync(fd)
+        _remove_stale_temps(path.parent)
         return fd
     raise KubefabError(f"cannot take the cluster lock {path}: it keeps being replaced",
                        fix="check that nothing else removes files in the state dir, then run again")
+
+
+def _remove_stale_temps(root: Path) -> None:
+    """Temp files of a killed run's atomic writes (never a target: those are whole, old or new).
+    Only called with the lock held, so no live run is writing them."""
+    from .core.state import is_temp_name
+
+    stale = [p for p in root.rglob(".*.tmp") if p.is_file() and is_temp_name(p.name)]
+    for p in stale:
+        try:
+            p.unlink()
+        except OSError:
+            continue
+    if stale:
+        output.info(f"[lock] removed {len(stale)} temp file(s) a killed run left in {root}")
 
 
 def _read_fd(fd: int) -> str:
@@ -282,8 +317,8 @@ class HostLock:
             self.held = True
             return
         if code == NO_FLOCK:
-            output.info(f"[lock] WARNING: no flock(1) on the host: it is not locked against another run "
-                        f"(install util-linux)", host=self.host)
+            output.info("[lock] WARNING: no flock(1) on the host: it is not locked against another run "
+                        "(install util-linux)", host=self.host)
             return
         if code == BUSY:
             pid, holder = parse_host_record(out)

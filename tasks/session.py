@@ -45,12 +45,15 @@ def api_session(kubeconfig: bytes, *, timeout: float, transport=None, via: tuple
 
     from .api import Api
 
+    from .keyfiles import kubeconfig_in_memory
+
     cfg = yaml.safe_load(kubeconfig)
     server = cfg["clusters"][0]["cluster"]["server"]
     address, port = split_host_port(server.removeprefix("https://"))
     configuration = kclient.Configuration()
-    kube_config.KubeConfigLoader(cfg).load_and_set(configuration)
     with ExitStack() as stack:
+        # the client key stays in memory: the client's own loader writes it to a temp file in /tmp
+        kube_config.KubeConfigLoader(kubeconfig_in_memory(cfg, stack)).load_and_set(configuration)
         if not reachable(address, int(port or 443)) and transport is not None and via is not None:
             output.info(f"{server} is not reachable from here: tunnelling through SSH to "
                         f"{via[0]}:{via[1]}", host=host)
