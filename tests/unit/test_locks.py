@@ -258,3 +258,33 @@ def test_a_killed_writer_leaves_the_old_file_or_the_new_one_and_the_next_lock_cl
     # killed mid-write almost always leaves a temp: then the lock says it removed it
     err = capsys.readouterr().err
     assert err == "" or "temp file(s) a killed run left" in err
+
+
+# --- what init and cluster-up print on purpose (issue 15, item 6) ------------------------------------
+@pytest.mark.parametrize("skip_token,skip_key", [(False, False), (True, False), (False, True), (True, True)])
+def test_join_commands_print_the_token_and_key_unless_skipped(tmp_path, capsys, skip_token, skip_key):
+    from tasks.core import inventory
+    from tasks.core.statestore import PendingStore
+    from tasks.phases.apiphases import plan_show_join_command
+    from tasks.phases.context import Options, RunContext
+    from tasks.pipeline import say
+    from tests.unit.test_cli import ROOT
+
+    inv = inventory.load_inventory(ROOT / "inventory" / "hosts.yaml")
+    state = ClusterState(tmp_path / "state")
+    ctx = RunContext(config=inv.kubeadm_config(inv.host("master1")), host_name="master1", state=state,
+                     options=Options(upload_certs=True, skip_token_print=skip_token, skip_certificate_key_print=skip_key),
+                     store=PendingStore(state), selected=frozenset({"upload-certs", "show-join-command"}))
+    token, key = ctx.bootstrap_tokens[0].token.reveal(), ctx.certificate_key.reveal()
+    say("master1", plan_show_join_command(ctx).steps)  # as the pipeline prints them (scrubbed unless revealed)
+    text = capsys.readouterr().out
+    assert text.count("kubeadm join ") == 2
+    assert (token in text) is not skip_token and (token.split(".")[1] in text) is not skip_token
+    assert (key in text) is not skip_key
+    assert ("[upload-certs] Using certificate key:" in text) is not skip_key
+    if skip_token:
+        assert "--token <redacted bootstrap token>" in text
+    if skip_key:
+        assert "--certificate-key <certificate key>" in text
+    else:
+        assert f"--control-plane --certificate-key {key}" in text  # in the command too, as kubeadm prints it
