@@ -288,3 +288,52 @@ def test_join_commands_print_the_token_and_key_unless_skipped(tmp_path, capsys, 
         assert "--certificate-key <certificate key>" in text
     else:
         assert f"--control-plane --certificate-key {key}" in text  # in the command too, as kubeadm prints it
+
+
+# --- the pipeline takes the host lock before anything else on the host -------------------------------
+def test_a_busy_host_fails_before_the_facts_and_writes_nothing(tmp_path, flock_bin):
+    from dataclasses import dataclass
+
+    from tasks.commands import init_run
+    from tasks.core import inventory
+    from tasks.phases.context import Options
+    from tasks.pipeline import run_workflow
+    from tests.unit.test_cli import ROOT
+    from tests.unit.test_pipeline import StrictTransport
+
+    @dataclass
+    class Locking(StrictTransport):
+        lock_path: str = ""
+
+        def start_held(self, script):
+            return LocalTransport(self.lock_path).start_held(script)
+
+    path = str(tmp_path / "kubefab.lock")
+    record = json.loads(locks.Holder.me("fab -H master1 init").to_json())
+    record.update(machine="bastion", bootID="other")
+    other = LocalHeld(locks.host_lock_script(json.dumps(record)).replace(locks.HOST_LOCK, path))
+    assert other.wait_for(locks.HELD_MARK, 5)[1] is None
+    inv = inventory.load_inventory(ROOT / "inventory" / "hosts.yaml")
+    host, state = inv.host("master1"), ClusterState(tmp_path / "state")
+    try:
+        for dry_run in (False, True):
+            options = Options(dry_run=dry_run, upload_certs=True, ignore_preflight_errors=frozenset({"all"}))
+            fake = Locking([] if not dry_run else [(r"kubefab|probe|sh -c", _probe_result())], lock_path=path)
+            run = init_run(inv, host, state=state, options=options)
+            if dry_run:  # a dry-run takes no lock: it reads the host and changes nothing
+                assert run_workflow(host, run, connect=lambda h: fake, options=options).ok
+                continue
+            with pytest.raises(RemoteError) as err:
+                run_workflow(host, run, connect=lambda h: fake, options=options)
+            assert "is held by " in err.value.render() and "@bastion" in err.value.render()
+            assert fake.calls == [] and fake.closed  # not even the facts
+            assert fake.stats.count == 1  # the lock's round trip
+            assert not state.root.exists()
+    finally:
+        other.close(wait=5)
+
+
+def _probe_result():
+    from tests.unit.test_pipeline import probe
+
+    return probe()[1]
