@@ -223,7 +223,7 @@ class Api:
     def _apply_once(self, step: ApiObject, obj: dict[str, Any]) -> Result:
         ref = step.ref()
         live = self.get(obj)
-        if step.strategy in ("cordon", "drain", "delete"):
+        if step.strategy in ("cordon", "uncordon", "drain", "delete"):
             return self._remove_node_step(step, obj, live)
         if step.strategy == "patch":
             return self._patch(step, obj, live)
@@ -312,12 +312,29 @@ class Api:
                     raise
                 return Result(ref, "unchanged")
             return Result(ref, "deleted")
+        marks = (obj["metadata"].get("annotations") or {})
         if step.strategy == "cordon":
+            # an upgrade marks the Nodes it cordons (annotations in the wanted object), so that it
+            # uncordons those and leaves alone a node that was cordoned before it
             if (live.get("spec") or {}).get("unschedulable"):
                 return Result(ref, "unchanged")
-            self.request("PATCH", object_path(obj), {"spec": {"unschedulable": True}},
-                         content_type="application/merge-patch+json")
+            patch: dict[str, Any] = {"spec": {"unschedulable": True}}
+            if marks:
+                patch["metadata"] = {"annotations": marks}
+            self.request("PATCH", object_path(obj), patch, content_type="application/merge-patch+json")
             return Result(ref, "cordoned")
+        if step.strategy == "uncordon":
+            # only a Node that carries the wanted annotations (cordoned by this kind of run)
+            have = live["metadata"].get("annotations") or {}
+            if marks and not all(k in have for k in marks):
+                return Result(ref, "unchanged")
+            if not marks and not (live.get("spec") or {}).get("unschedulable"):
+                return Result(ref, "unchanged")
+            patch = {"spec": {"unschedulable": None}}
+            if marks:
+                patch["metadata"] = {"annotations": {k: None for k in marks}}
+            self.request("PATCH", object_path(obj), patch, content_type="application/merge-patch+json")
+            return Result(ref, "uncordoned")
         from . import output
         from .drain import drain
 

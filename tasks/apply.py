@@ -421,7 +421,12 @@ def _polled_on_host(step: Wait) -> bool:
 
 def _wait(ctx, transport, step: Wait, phase: str, api) -> None:
     """An API path is polled from here through the API client; a file wait on the host itself."""
-    if step.on == "api":
+    if step.on == "api" and step.check == "node-ready":
+        from .session import wait_node_ready
+
+        wait_node_ready(api(), step.target, step.timeout.total_seconds(), version=step.expect, host=ctx.host_name,
+                        phase=phase)
+    elif step.on == "api":
         from .session import wait_api_ready
 
         wait_api_ready(api(), step.target, step.timeout.total_seconds(), host=ctx.host_name, phase=phase)

@@ -540,7 +540,8 @@ def check_expiration(c, inventory="", state_dir="", debug=False):
 
 
 @kubefab_task(help={**{k: COMMON_HELP[k] for k in ("inventory", "state_dir", "accept_new_host_keys", "debug")},
-                    "version": "The release to upgrade to (vMAJOR.MINOR.PATCH); kubefab never looks it up"},
+                    "version": "The release to upgrade to (vMAJOR.MINOR.PATCH; default: the config's "
+                               "kubernetesVersion); kubefab never looks it up"},
               reports=True)
 def upgrade_plan(c, version="", inventory="", state_dir="", accept_new_host_keys=False, debug=False):
     """Show what an upgrade to --version changes, and whether it is allowed (kubeadm upgrade plan).
@@ -551,19 +552,68 @@ def upgrade_plan(c, version="", inventory="", state_dir="", accept_new_host_keys
     than three minors behind the target.
 
     Examples:
+      fab upgrade.plan
       fab upgrade.plan --version v1.36.3
       fab upgrade.plan --version v1.36.3 -o json
     """
     from . import upgrade as upgrade_cmd
     from .pipeline import ssh_connector
 
-    upgrade_cmd.parse_target(version)
+    if version:
+        upgrade_cmd.parse_target(version)
     inv, state = _inventory_and_state(inventory, state_dir)
-    upgrade_cmd.plan(inv, state, target=version, connect=ssh_connector(inv, accept_new_host_keys=accept_new_host_keys))
+    target = version or upgrade_cmd.resolve_target(inv, "")
+    upgrade_cmd.plan(inv, state, target=target, connect=ssh_connector(inv, accept_new_host_keys=accept_new_host_keys))
+
+
+@kubefab_task(help={**{k: COMMON_HELP[k] for k in ("inventory", "state_dir", "accept_new_host_keys", "debug",
+                                                    "dry_run")},
+                    "version": "The release to upgrade to (vMAJOR.MINOR.PATCH); it must be the config's "
+                               "kubernetesVersion, which is the default",
+                    "certificate_renewal": "Renew the certificates of the components that change (default: on, "
+                                           "as kubeadm); --no-certificate-renewal keeps them",
+                    "max_unavailable": "Workers upgraded (drained) at once: a count or a percentage of the "
+                                       "workers (default 10%, at least 1)",
+                    "drain_timeout": "How long one node's drain may take, a Go duration (default 5m; 0s: no limit)",
+                    "delete_emptydir_data": "Drain pods with emptyDir volumes too; their data is lost "
+                                            "(kubectl drain's flag)",
+                    "patches": "A kubeadm patches directory, as for init and join"},
+              reports=True)
+def upgrade_apply(c, version="", inventory="", state_dir="", certificate_renewal=True, max_unavailable="",
+                  drain_timeout="5m", delete_emptydir_data=False, patches="", dry_run=False,
+                  accept_new_host_keys=False, debug=False):
+    """Upgrade the whole cluster to the config's kubernetesVersion (kubeadm upgrade apply + node).
+
+    Set kubernetesVersion in the kubeadm config to the new release first (one minor at a time),
+    and install the new kubelet on each node when this command asks for it (kubefab installs no
+    packages). Checks that every control plane and etcd member is healthy, then, one control
+    plane at a time: backs up its manifests and an etcd snapshot (/etc/kubernetes/tmp/
+    kubefab-upgrade-<version>/), renews its certificates, and replaces etcd, the API server, the
+    controller manager and the scheduler one by one, each waited for and rolled back if it does
+    not come up healthy. Then kubeadm-config, kubelet-config, the RBAC rules, CoreDNS and
+    kube-proxy; then each node's kubelet (control planes first, then the workers
+    --max-unavailable at a time): drain, new kubelet files, restart, Ready, uncordon. A re-run
+    after a failure continues where it stopped.
+
+    Examples:
+      fab upgrade.plan                       # what changes, and whether kubeadm allows it
+      fab upgrade.apply --dry-run
+      fab upgrade.apply
+      fab upgrade.apply --version v1.36.3 --max-unavailable 2 -o json
+    """
+    from . import upgrade as upgrade_cmd
+
+    inv, state = _inventory_and_state(inventory, state_dir)
+    options = Options(dry_run=dry_run, inventory_path=str(resolve_inventory_path(inventory)), patches=patches)
+    flags = upgrade_cmd.ApplyFlags(certificate_renewal=certificate_renewal, max_unavailable=str(max_unavailable),
+                                   drain_timeout=drain_timeout, delete_emptydir_data=delete_emptydir_data)
+    upgrade_cmd.apply(inv, state, version=version, options=options, flags=flags,
+                      accept_new_host_keys=accept_new_host_keys)
 
 
 upgrade = Collection("upgrade")
 upgrade.add_task(upgrade_plan, name="plan")
+upgrade.add_task(upgrade_apply, name="apply")
 
 
 @kubefab_task(help={"client_name": "The user's name, used as the certificate's CN (required)",

@@ -31,7 +31,8 @@ def build_plans(workflow: Workflow, ctx, *, only: Iterable[str] = (), skip: Iter
 def select(workflow: Workflow, ctx, *, only: Iterable[str] = (), skip: Iterable[str] = ()) -> list[Step]:
     """The selected leaf phases: ``only``/``skip`` plus the config's ``skipPhases``."""
     node = ctx.config.init or ctx.config.join
-    return workflow.select(only, list(skip) + list(node.skip_phases if node else ()))
+    from_config = list(node.skip_phases) if node is not None and workflow.config_skip else []
+    return workflow.select(only, list(skip) + from_config)
 
 
 def with_selection(ctx, steps: list[Step]):

@@ -109,11 +109,41 @@ def wait_api_ready(api, path: str, timeout: float, *, host: str, phase: str) -> 
                        fix="check the kube-apiserver and etcd logs on the host; re-run init to continue")
 
 
+def node_state(node: dict) -> tuple[bool, str]:
+    """``(Ready condition is True, the kubelet version it reports)`` of a Node object."""
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                for c in (node.get("status") or {}).get("conditions") or [])
+    return ready, ((node.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion", "")
+
+
+def wait_node_ready(api, path: str, timeout: float, *, version: str = "", host: str, phase: str) -> None:
+    """Poll the Node at ``path`` until it is Ready (and its kubelet reports ``version``)."""
+    from .api import ApiStatus
+    from .core.poll import poll
+
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    last = ["no answer"]
+
+    def ready():
+        try:
+            ok, running = node_state(api.request("GET", path))
+        except (ApiStatus, ApiError) as exc:
+            last[0] = str(exc)
+            return False, None
+        last[0] = f"Ready={ok}, kubelet {running or 'unknown'}"
+        return ok and (not version or running == version), None
+
+    what = f"Node {name} Ready" + (f" with kubelet {version}" if version else "")
+    with output.waiting(what, [host]):
+        done, _ = poll(ready, timeout)
+    if not done:
+        raise ApiError(f"{what}: not within {int(timeout)}s (last: {last[0]})", host=host, phase=phase,
+                       fix=f"look at the kubelet on {host} (journalctl -u kubelet); once it runs, re-run to continue")
+
+
 def ready_nodes(api) -> set[str]:
     """Names of the Nodes whose Ready condition is True."""
-    nodes = api.request("GET", "/api/v1/nodes")["items"]
-    return {n["metadata"]["name"] for n in nodes if any(
-        c.get("type") == "Ready" and c.get("status") == "True" for c in n.get("status", {}).get("conditions", []))}
+    return {n["metadata"]["name"] for n in api.request("GET", "/api/v1/nodes")["items"] if node_state(n)[0]}
 
 
 def wait_nodes_ready(api, node_names: list[str], timeout: float) -> None:

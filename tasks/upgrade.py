@@ -15,7 +15,9 @@ behind the target.
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 import yaml
 
@@ -231,5 +233,273 @@ def plan(inv, state, *, target: str, connect) -> UpgradePlan:
     return result
 
 
-__all__ = ["ClusterVersions", "ComponentUpgrade", "UpgradePlan", "compute", "parse_target", "plan",
-           "read_cluster", "render_text"]
+# --- upgrade.apply ------------------------------------------------------------------------------
+def resolve_target(inv, version: str) -> str:
+    """The release to upgrade to: the config's ``kubernetesVersion``; ``--version`` must agree.
+
+    kubefab renders what the config says (``init`` and ``cluster-up`` too), so an upgrade the
+    config does not name would be undone by the next ``cluster-up``.
+
+    :raises ConfigError: a ``--version`` the config does not name, with the edit to make.
+    """
+    configured = inv.kubeadm_config(inv.first_control_plane).cluster.kubernetes_version
+    if not version:
+        return parse_target(configured)
+    target = parse_target(version)
+    if target != parse_target(configured):
+        raise ConfigError(f"--version {target}, but the kubeadm config says kubernetesVersion: {configured}",
+                          phase="upgrade/apply",
+                          fix=f"set kubernetesVersion: {target} in the ClusterConfiguration (or cluster: in the "
+                              "inventory), then run `fab upgrade.apply`: kubefab renders the config's version, and "
+                              "init or cluster-up with the old one would undo the upgrade")
+    return target
+
+
+def _max_unavailable(text: str, workers: int) -> int:
+    """``--max-unavailable``: a count or a percentage of the workers (default 10 %, at least one)."""
+    raw = (text or "10%").strip()
+    try:
+        value = int(raw[:-1]) * workers // 100 if raw.endswith("%") else int(raw)
+    except ValueError:
+        raise ConfigError(f"--max-unavailable {text[:40]!r} is not a number or a percentage",
+                          fix="give a count (--max-unavailable 2) or a percentage of the workers (10%)") from None
+    if value < 0 or (raw.endswith("%") and not 0 <= int(raw[:-1]) <= 100):
+        raise ConfigError(f"--max-unavailable {text} is out of range", fix="give 1 or more, or 1% to 100%")
+    return max(1, value)
+
+
+def _health_problems(inv, nodes: list[dict], pods: list[dict]) -> list[str]:
+    """kubeadm's upgrade preflight, cluster side: every control-plane Node Ready and its static
+    Pods (mirror Pods) Ready."""
+    from .session import node_state
+
+    by_name = {n["metadata"]["name"]: n for n in nodes}
+    problems = []
+    for host in inv.control_planes:
+        name = inv.kubeadm_config(host, join=True).join.node_registration.name
+        node = by_name.get(name)
+        if node is None:
+            problems.append(f"{host.name}: no Node {name} in the cluster")
+            continue
+        if not node_state(node)[0]:
+            problems.append(f"{host.name}: Node {name} is not Ready")
+        for component in (*CONTROL_PLANE_COMPONENTS, K.ETCD):
+            mine = [p for p in pods if p["spec"].get("nodeName") == name
+                    and p["metadata"].get("labels", {}).get("component") == component]
+            ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                        for p in mine for c in (p.get("status") or {}).get("conditions") or [])
+            if component == K.ETCD and not mine:
+                continue  # external etcd, checked with etcdctl when local
+            if not ready:
+                problems.append(f"{host.name}: {component} is not Ready")
+    return problems
+
+
+def _etcd_members(inv, state, connect) -> str:
+    """``etcdctl member list`` from the first control plane, after ``endpoint health`` of every
+    member: the quorum kubeadm's preflight wants. Returns the member list JSON.
+
+    :raises KubefabError: an unhealthy member or a learner (a failed join), named.
+    """
+    import json
+
+    from .phases.context import RunContext
+    from .phases.join import etcdctl_argv
+    from .core.endpoints import join_host_port
+
+    first = inv.first_control_plane
+    ctx = RunContext(config=inv.kubeadm_config(first), host_name=first.name, state=state)
+    endpoints = ["https://" + join_host_port(h.advertise_address or h.address, K.ETCD_CLIENT_PORT)
+                 for h in inv.control_planes]
+    listing = shlex.join(etcdctl_argv(ctx.pki_dir, endpoints, "member", "list", "-w", "json"))
+    health = shlex.join(etcdctl_argv(ctx.pki_dir, endpoints, "endpoint", "health", "-w", "json"))
+    transport = connect(first)
+    try:
+        result = transport.run(f"{listing} && echo @@kubefab@@ && {health}", check=False, timeout=120)
+    finally:
+        transport.close()
+    members_text, _, health_text = result.stdout.partition("@@kubefab@@")
+    problems = []
+    try:
+        for entry in json.loads(health_text or "[]"):
+            if not entry.get("health"):
+                problems.append(f"etcd at {entry.get('endpoint')}: {entry.get('error') or 'unhealthy'}")
+        members = json.loads(members_text).get("members") or []
+    except (ValueError, AttributeError):
+        raise KubefabError("etcd's member list or health could not be read on " + first.name, host=first.name,
+                           phase="upgrade/preflight", details=result.tail(),
+                           fix="check etcd on the control planes (crictl ps --name etcd), then re-run") from None
+    for m in members:
+        if m.get("isLearner"):
+            problems.append(f"etcd member {m.get('name') or m.get('ID')} is a learner (a control-plane join that "
+                            "did not finish)")
+    if problems or result.exit_code != 0:
+        raise KubefabError("etcd is not healthy: the upgrade would put its quorum at risk", phase="upgrade/preflight",
+                           details=problems or result.tail(),
+                           fix="bring every member back (or finish or reset the half-joined control plane), "
+                               "then re-run")
+    return members_text
+
+
+@dataclass(frozen=True)
+class ApplyFlags:
+    """``upgrade.apply``'s flags."""
+
+    certificate_renewal: bool = True
+    max_unavailable: str = ""
+    drain_timeout: str = "5m"
+    delete_emptydir_data: bool = False
+
+
+def _renew_names(current: ClusterVersions, node: str, target: str, etcd_tag: str, cluster) -> list[str]:
+    """The certificates kubeadm renews for the components that change on ``node``."""
+    from .phases.renew import READERS, renewable_names
+
+    moving = {name for name in CONTROL_PLANE_COMPONENTS
+              for version, nodes in current.components.get(name, {}).items() if node in nodes and version != target}
+    if any(node in nodes and tag != etcd_tag for tag, nodes in current.etcd.items()):
+        moving.add(K.ETCD)
+    names = [n for n in renewable_names(cluster) if READERS.get(n) in moving
+             or (n == "etcd-healthcheck-client" and K.ETCD in moving)]
+    if K.KUBE_APISERVER in moving:
+        names += [K.ADMIN_KUBECONFIG, K.SUPER_ADMIN_KUBECONFIG]
+    return names
+
+
+def apply(inv, state, *, version: str, options, flags: ApplyFlags, accept_new_host_keys: bool = False) -> None:
+    """``fab upgrade.apply``: the control planes one at a time, the cluster's config and addons,
+    then every kubelet (see :mod:`tasks.phases.upgrade`)."""
+    import time
+    from dataclasses import replace
+
+    from .core import manifests
+    from .core.config import parse_go_duration
+    from .core.plan import DrainSpec
+    from .core.statestore import PendingStore
+    from .discovery import with_etcd_members
+    from .phases import upgrade as phases
+    from .phases.context import RunContext
+    from .phases.join import state_join_data
+    from .phases.kubelet import kubelet_config_bytes
+    from .phases.renew import build_renewal
+    from .pipeline import HostResult, Run, report, run_hosts, run_workflow, ssh_connector
+    from .session import cluster_api, node_state
+
+    started = time.monotonic()
+    target = resolve_target(inv, version)
+    try:
+        drain_seconds = parse_go_duration(flags.drain_timeout).total_seconds()
+    except ValueError as exc:
+        raise ConfigError(f"--drain-timeout: {exc}", fix="give a Go duration such as 90s or 5m (0: no limit)") from None
+    state.check()
+    if not (state.pki_dir / "ca.crt").exists():
+        raise KubefabError(f"no cluster PKI in {state.root}", fix="pass --state-dir of the cluster to upgrade")
+    connect = ssh_connector(inv, accept_new_host_keys=accept_new_host_keys)
+    first = inv.first_control_plane
+    workers = [h for h in inv.hosts if not h.is_control_plane]
+    batch = _max_unavailable(flags.max_unavailable, len(workers))
+
+    output.stage(f"[upgrade] reading the cluster for the upgrade to {target}")
+    with cluster_api(inv, state, connect=connect) as (_, api):
+        current = read_cluster(api)
+        nodes = api.request("GET", "/api/v1/nodes")["items"]
+        pods = api.request("GET", f"/api/v1/namespaces/{K.KUBE_SYSTEM_NAMESPACE}/pods",
+                           query={"labelSelector": "tier=control-plane"})["items"]
+    planned = compute(current, target)
+    if not output.data_mode():
+        output.err(render_text(planned))
+    for w in planned.warnings:
+        output.err(f"[upgrade/versions] WARNING: {w}")
+    if planned.errors:
+        raise KubefabError(f"the upgrade to {target} is not possible", phase="upgrade/preflight",
+                           details=planned.errors, fix="pick a target one minor above the cluster's at most")
+    problems = _health_problems(inv, nodes, pods)
+    if problems:
+        raise KubefabError("the control plane is not healthy: kubeadm does not upgrade it in this state",
+                           phase="upgrade/preflight", details=problems,
+                           fix="bring the named components back (`fab -H <host> join-control-plane` converges one), "
+                               "then re-run")
+    first_cfg = inv.kubeadm_config(first)
+    members = _etcd_members(inv, state, connect) if first_cfg.cluster.etcd_local is not None else ""
+
+    now = datetime.now(timezone.utc)
+    first_ctx = RunContext(config=first_cfg, host_name=first.name, state=state, options=options, now=now,
+                           store=PendingStore(state))
+    kubelet_config = kubelet_config_bytes(first_ctx)
+    etcd_tag = _tag_version(manifests.etcd_image(first_cfg.cluster))
+    admin = (first_ctx.node_state_dir / K.ADMIN_KUBECONFIG).read_bytes()
+    node_info = {n["metadata"]["name"]: n for n in nodes}
+
+    def context(host, *, cluster_side: bool = False) -> RunContext:
+        """The host's context as init (the first control plane) or a join renders it."""
+        if host.name == first.name:
+            ctx = replace(first_ctx, store=PendingStore(state))
+        else:
+            ctx = RunContext(config=inv.kubeadm_config(host, join=True), host_name=host.name, state=state,
+                             options=options, now=now, store=PendingStore(state))
+            jd = replace(state_join_data(ctx), kubelet_config=kubelet_config)
+            if host.is_control_plane and members:
+                jd = with_etcd_members(jd, members)
+            ctx = replace(ctx, join_data=jd)
+        node = node_info.get(ctx.node_name)
+        ready, running = node_state(node) if node is not None else (False, "")
+        annotations = (node or {}).get("metadata", {}).get("annotations") or {}
+        data = phases.UpgradeData(
+            target=target, renewed=flags.certificate_renewal, node_exists=node is not None, node_version=running,
+            unschedulable=bool(((node or {}).get("spec") or {}).get("unschedulable")),
+            cordoned_by_kubefab=phases.CORDONED_ANNOTATION in annotations,
+            drain=DrainSpec(delete_emptydir_data=flags.delete_emptydir_data, timeout_seconds=drain_seconds,
+                            host=host.name))
+        ctx = replace(ctx, upgrade=data)
+        if cluster_side:
+            ctx = replace(ctx, cluster_kubeconfig=admin)
+        return ctx
+
+    def control_plane(host) -> HostResult:
+        def prepare():
+            ctx = context(host)
+            if not flags.certificate_renewal:
+                return ctx
+            names = _renew_names(current, ctx.node_name, target, etcd_tag, ctx.cluster)
+            try:
+                return replace(ctx, renewal=build_renewal(ctx, names))
+            except KubefabError as exc:
+                raise exc.with_context(host=host.name, phase="upgrade/certs")
+        return run_workflow(host, Run(phases.CONTROL_PLANE, "control-plane", prepare, table=False,
+                                      done=lambda r: f"{host.name}: control plane at {target} in {r.seconds:.1f}s"),
+                            connect=connect, options=options)
+
+    def cluster(workflow, role: str) -> HostResult:
+        return run_workflow(first, Run(workflow, role, lambda: context(first), table=False),
+                            connect=connect, options=options)
+
+    def kubelet(host) -> HostResult:
+        return run_workflow(host, Run(phases.KUBELET, "kubelet", lambda: context(host, cluster_side=True),
+                                      table=False,
+                                      done=lambda r: f"{host.name}: kubelet at {target} in {r.seconds:.1f}s"),
+                            connect=connect, options=options)
+
+    results: list[HostResult] = []
+
+    def step(hosts, fn, role: str, parallel: int = 1) -> bool:
+        out = run_hosts(hosts, fn, parallel=parallel, role=lambda h: role)
+        results.extend(out)
+        return all(r.ok for r in out)
+
+    output.stage(f"[upgrade] control planes, one at a time: {', '.join(h.name for h in inv.control_planes)}")
+    ok = step([first], control_plane, "control-plane") and step([first], lambda h: cluster(phases.CONFIG, "config"),
+                                                                   "config")
+    for host in inv.control_planes[1:]:
+        ok = ok and step([host], control_plane, "control-plane")
+    ok = ok and step([first], lambda h: cluster(phases.ADDONS, "addons"), "addons")
+    if ok:
+        output.stage(f"[upgrade] kubelets: the control planes, then the workers {batch} at a time")
+        step(list(inv.control_planes), kubelet, "kubelet")
+        step(workers, kubelet, "kubelet", parallel=batch)
+    report(results, dry_run=options.dry_run, seconds=time.monotonic() - started)
+    if not options.dry_run:
+        output.stage(f"[upgrade] SUCCESS! The cluster runs {target}.")
+
+
+__all__ = ["ApplyFlags", "ClusterVersions", "ComponentUpgrade", "UpgradePlan", "apply", "compute", "parse_target",
+           "plan", "read_cluster", "render_text", "resolve_target"]

@@ -101,7 +101,9 @@ class ApiObject:
     whose ``jws-kubeconfig-*`` keys belong to the controller manager), ``patch`` (add labels,
     annotations and taints to an existing object: the Node), ``cordon``, ``drain`` and ``delete``
     (reset's node removal: mark the Node unschedulable, evict its pods as ``drain`` says, delete
-    it; an object already gone is unchanged), ``kubeadm-certs`` (create the
+    it; an object already gone is unchanged; ``cordon`` also sets the object's annotations, and
+    ``uncordon`` acts only on a Node that carries them and removes them: an upgrade's mark),
+    ``kubeadm-certs`` (create the
     ``related`` owner token first, then the Secret; unchanged when ``compare`` says so).
     """
 
@@ -179,13 +181,15 @@ class Wait:
 
     ``on``: ``host`` polls ``target`` on the host itself (a loopback URL, or a file that must
     exist and not be empty); ``api`` polls the API server's ``target`` path from the operator
-    machine through the API client.
+    machine through the API client. ``node-ready`` (``on="api"``, ``target`` a Node's path)
+    waits for the Node's Ready condition, and for the kubelet version ``expect`` when given.
     """
 
     check: str
     target: str
     timeout: timedelta = timedelta(minutes=4)
     on: str = "host"
+    expect: str = ""
 
     def describe(self) -> str:
         return f"wait for {self.check} {self.target} (up to {int(self.timeout.total_seconds())}s)"
@@ -195,6 +199,8 @@ class Wait:
                  "timeout_seconds": int(self.timeout.total_seconds())}
         if self.on != "host":
             entry["on"] = self.on
+        if self.expect:
+            entry["expect"] = self.expect
         return entry
 
 

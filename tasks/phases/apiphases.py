@@ -126,7 +126,20 @@ def plan_bootstrap_token(ctx) -> Plan:
     plan = Plan("bootstrap-token", ctx.host_name)
     for token in ctx.bootstrap_tokens:
         plan.add(ApiObject(bootstrap.token_secret_manifest(token, now=ctx.now), strategy="retain", secret=True))
-    plan.add(
+    # merge: the controller manager adds jws-kubeconfig-<id> keys; an update would drop them
+    plan.add(*bootstrap_rbac(ctx, cluster_info="merge"))
+    return plan
+
+
+def plan_bootstrap_rbac(ctx) -> Plan:
+    """``upgrade apply``'s bootstrap-token phase: the rules again (the new version's), no token,
+    and cluster-info only where it is missing (kubeadm's CreateBootstrapConfigMapIfNotExists)."""
+    return Plan("bootstrap-token", ctx.host_name, list(bootstrap_rbac(ctx, cluster_info="retain")))
+
+
+def bootstrap_rbac(ctx, *, cluster_info: str) -> list[ApiObject]:
+    """The RBAC that lets bootstrap tokens join and nodes renew, and the public cluster-info."""
+    steps = [
         ApiObject(rbac.cluster_role_binding("kubeadm:kubelet-bootstrap", "system:node-bootstrapper",
                                             rbac.groups(BOOTSTRAP))),
         ApiObject(rbac.cluster_role("kubeadm:get-nodes", [rbac.rule(["nodes"], ["get"])])),
@@ -137,23 +150,22 @@ def plan_bootstrap_token(ctx) -> Plan:
         ApiObject(rbac.cluster_role_binding(
             "kubeadm:node-autoapprove-certificate-rotation",
             "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", rbac.groups(K.NODES_GROUP))),
-    )
+    ]
     if versions.kubelet_client_rbac(ctx.cluster.kubernetes_version):
-        plan.add(ApiObject(rbac.cluster_role_binding(K.KUBELET_API_ADMIN_BINDING, K.KUBELET_API_ADMIN_ROLE,
-                                                     [rbac.subject("User", K.APISERVER_KUBELET_CLIENT_CN)])))
+        steps.append(ApiObject(rbac.cluster_role_binding(K.KUBELET_API_ADMIN_BINDING, K.KUBELET_API_ADMIN_ROLE,
+                                                         [rbac.subject("User", K.APISERVER_KUBELET_CLIENT_CN)])))
     from ..core import kubeconfig as kc
 
     info = kc.cluster_info_kubeconfig(ctx.control_plane_url, ctx.cluster_pki.ca_cert_pem,
                                       preferences=kc.writes_preferences(ctx.cluster.minor))
-    # retain: the controller manager adds jws-kubeconfig-<id> keys; an update would drop them
-    plan.add(ApiObject(rbac.config_map(K.CLUSTER_INFO_CONFIGMAP, K.KUBE_PUBLIC_NAMESPACE, {"kubeconfig": info}),
-                       strategy="merge"))
+    steps.append(ApiObject(rbac.config_map(K.CLUSTER_INFO_CONFIGMAP, K.KUBE_PUBLIC_NAMESPACE, {"kubeconfig": info}),
+                           strategy=cluster_info))
     name = "kubeadm:bootstrap-signer-clusterinfo"
-    plan.add(ApiObject(rbac.role(name, K.KUBE_PUBLIC_NAMESPACE,
-                                 [rbac.rule(["configmaps"], ["get"], [K.CLUSTER_INFO_CONFIGMAP])])))
-    plan.add(ApiObject(rbac.role_binding(name, K.KUBE_PUBLIC_NAMESPACE, name,
-                                         [rbac.subject("User", "system:anonymous")])))
-    return plan
+    steps.append(ApiObject(rbac.role(name, K.KUBE_PUBLIC_NAMESPACE,
+                                     [rbac.rule(["configmaps"], ["get"], [K.CLUSTER_INFO_CONFIGMAP])])))
+    steps.append(ApiObject(rbac.role_binding(name, K.KUBE_PUBLIC_NAMESPACE, name,
+                                             [rbac.subject("User", "system:anonymous")])))
+    return steps
 
 
 def plan_addon_coredns(ctx) -> Plan:

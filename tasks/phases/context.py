@@ -69,8 +69,9 @@ class RunContext:
         (reset's drain and Node removal: the state dir's admin.conf of the first control plane).
     :param removal: what reset learned about the node's place in the cluster before planning
         (:class:`tasks.phases.reset.Removal`); None = a plain kubeadm reset (``--keep-node``).
-    :param renewal: the certificates ``certs.renew`` made for this node
+    :param renewal: the certificates ``certs.renew`` (or an upgrade) made for this node
         (:class:`tasks.phases.renew.Renewal`).
+    :param upgrade: what ``upgrade.apply`` read about the node (:class:`tasks.phases.upgrade.UpgradeData`).
     """
 
     config: KubeadmConfig
@@ -86,6 +87,7 @@ class RunContext:
     cluster_kubeconfig: bytes | None = None
     removal: Any = None
     renewal: Any = None
+    upgrade: Any = None
 
     def with_facts(self, facts: HostFacts | None) -> "RunContext":
         """The same inputs with (new) facts; derived values are computed again."""

@@ -109,12 +109,15 @@ class Workflow:
 
     :param given: what the command's inputs provide before any phase runs (a join's discovery
         gives ``api``: the cluster exists).
+    :param config_skip: the config's ``skipPhases`` apply (kubeadm's init and join phases); the
+        upgrade workflows have phases of their own.
     """
 
     name: str
     phases: tuple[Phase, ...]
     summary: str = ""
     given: tuple[str, ...] = ()
+    config_skip: bool = True
     _index: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -1,22 +1,37 @@
-"""``fab upgrade.plan`` on a real v1.35 cluster, judged by the real ``kubeadm upgrade plan``.
+"""``fab upgrade.plan`` and ``fab upgrade.apply`` on a real v1.35 HA cluster, up to v1.36.
 
-One lab host runs Kubernetes v1.35.4 (the previous minor the lab builds), initialised by
-kubefab; kubeadm v1.36.3 (installed as the kubeadm package would be) plans the upgrade to
-v1.36.3 with ``-o yaml``, and kubefab's plan must list the same components, nodes, current and
-target versions. Targets kubeadm refuses, kubefab refuses too.
+The lab: node1-3 control planes behind the haproxy load balancer, node4 a worker, all running
+Kubernetes v1.35.4 (the previous minor the lab builds) brought up by ``fab cluster-up``.
+
+- ``upgrade.plan`` is judged by the real ``kubeadm upgrade plan`` (kubeadm v1.36.3, installed as
+  the kubeadm package would be): the same components, nodes, current and target versions;
+  targets kubeadm refuses, kubefab refuses too.
+- ``upgrade.apply`` takes the cluster to v1.36.3 while a probe asks the API through the load
+  balancer five times a second and a Deployment with a PodDisruptionBudget keeps running. The
+  operator's part is done as an operator does it: the config's kubernetesVersion is set, the
+  new images are preloaded and the v1.36 kubelet is installed on the control planes but
+  forgotten on node4, so the first run stops at node4 with what to install, and the re-run
+  after it is installed finishes (and leaves the control planes as they are).
 
 The lab's v1.35 images carry the etcd and CoreDNS binaries kubeadm 1.36 pins (the lab builds
-one of each), tagged as kubefab's 1.35 manifests name them.
+one of each), tagged as kubefab's 1.35 manifests name them: the upgrade changes etcd's and
+CoreDNS's image tags and restarts them, but not the etcd binary, so it does not show an etcd
+data migration.
 """
 
 from __future__ import annotations
 
 import json
+import sys
+import threading
+import time
+from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.integration.test_init_lab import fab, make_inventory, address
+from tests.integration.test_cluster_lab import BUSYBOX, inventory
+from tests.integration.test_init_lab import fab, kget, kubectl
 from tests.integration.test_kubeadm_lab import install_kubeadm, kubeadm, ok, IGNORE
 from tests.lab import images
 from tests.lab.fixtures import fresh_lab, require_lab, test_lab_dir
@@ -24,19 +39,22 @@ from tests.lab.fixtures import fresh_lab, require_lab, test_lab_dir
 pytestmark = [pytest.mark.lab, pytest.mark.kubeadm]
 
 FROM, TO = images.KUBEADM_VERSIONS[35], images.KUBEADM_VERSIONS[36]  # the two releases the lab builds whole
+CONTROL_PLANES = ("node1", "node2", "node3")
+WORKER = "node4"
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     require_lab()
     lab = fresh_lab(test_lab_dir("upgrade"))
-    lab.up(1, k8s_version=FROM)
+    lab.up(4, lb=True, control_planes=3, k8s_version=FROM)
     tmp = tmp_path_factory.mktemp("upgrade")
-    inv = make_inventory(lab, tmp, hosts={"node1": {"address": address(lab, "node1"), "roles": ["control-plane"]}})
+    inv = inventory(lab, tmp, {**{n: ["control-plane"] for n in CONTROL_PLANES}, WORKER: ["worker"]})
     state = tmp / "state"
-    r = fab(lab, "-H", "node1", "init", "--inventory", str(inv), "--state-dir", str(state))
-    assert r.returncode == 0, r.out[-2000:] + r.err[-3000:]
-    yield {"lab": lab, "flags": ["--inventory", str(inv), "--state-dir", str(state)]}
+    r = fab(lab, "cluster-up", "--inventory", str(inv), "--state-dir", str(state), timeout=900)
+    assert r.returncode == 0, r.out[-2000:] + r.err[-4000:]
+    yield {"lab": lab, "tmp": tmp, "inv": inv, "state": state, "admin": state / "nodes" / "node1" / "admin.conf",
+           "flags": ["--inventory", str(inv), "--state-dir", str(state)]}
     lab.down()
 
 
@@ -72,3 +90,212 @@ def test_targets_kubeadm_refuses_are_refused(cluster, target, why):
     r = fab(cluster["lab"], "upgrade.plan", "--version", target, *cluster["flags"])
     assert r.returncode == 1, r.out + r.err
     assert why in r.err and "fix:" in r.err and "Traceback" not in r.err
+
+
+# --- upgrade.apply -------------------------------------------------------------------------------------
+PROBE = r"""
+import socket, ssl, sys, time
+lb, out, stop = sys.argv[1], sys.argv[2], sys.argv[3]
+tls = ssl.create_default_context(); tls.check_hostname = False; tls.verify_mode = ssl.CERT_NONE
+import os
+with open(out, "a", buffering=1) as log:
+    while not os.path.exists(stop):
+        t = time.time()
+        try:
+            with socket.create_connection((lb, 6443), timeout=5) as raw, tls.wrap_socket(raw) as s:
+                s.sendall(b"GET /version HTTP/1.0\r\n\r\n")
+                data = b""
+                while chunk := s.recv(65536):
+                    data += chunk
+            status = data.split(b" ", 2)[1].decode() if data.startswith(b"HTTP/") else "no-http"
+            log.write(f"{t:.2f} {'ok' if status == '200' else 'fail'} {status}\n")
+        except OSError as exc:
+            log.write(f"{t:.2f} fail {type(exc).__name__}:{exc}\n".replace("\n", " ") + "\n")
+        time.sleep(0.2)
+"""
+
+WORKLOAD = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "keeps-running", "namespace": "default"},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "keeps-running"}},
+                     "template": {"metadata": {"labels": {"app": "keeps-running"}},
+                                  "spec": {"terminationGracePeriodSeconds": 1,
+                                           "tolerations": [{"key": "node-role.kubernetes.io/control-plane",
+                                                            "operator": "Exists", "effect": "NoSchedule"}],
+                                           "containers": [{"name": "main", "image": BUSYBOX,
+                                                           "imagePullPolicy": "Never",
+                                                           "command": ["sh", "-c", "exec sleep 36000"]}]}}}}
+BUDGET = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+          "metadata": {"name": "keeps-running", "namespace": "default"},
+          "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "keeps-running"}}}}
+
+
+def set_kubernetes_version(inv: Path, version: str) -> None:
+    """What the operator does first: the config names the new release."""
+    path = inv.parent / "kubeadm.yaml"
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    for doc in docs:
+        if doc.get("kind") == "ClusterConfiguration":
+            doc["kubernetesVersion"] = version
+    path.write_text(yaml.safe_dump_all(docs))
+
+
+def install_release(lab, host: str, *, kubelet: bool) -> None:
+    """What the operator's packages do: the new images preloaded and (unless ``kubelet`` is
+    False) the new kubelet binary installed; the running kubelet is not restarted."""
+    archives = images.ensure_images(TO)
+    role = "control-plane" if host in CONTROL_PLANES else "worker"
+    lab.exec(host, ["ctr", "-n", "k8s.io", "images", "import", "--digests", str(archives[role])], check=True,
+             timeout=600)
+    if kubelet:
+        install_kubelet(lab, host)
+
+
+def install_kubelet(lab, host: str) -> None:
+    lab.exec(host, ["ln", "-sf", str(images.Binaries(TO).kubelet), "/usr/bin/kubelet"], check=True)
+
+
+@pytest.fixture(scope="module")
+def upgraded(cluster):
+    """Two runs of ``fab upgrade.apply`` (node4's kubelet installed in between), watched."""
+    lab, admin = cluster["lab"], cluster["admin"]
+    r = fab(lab, "upgrade.apply", "--version", TO, *cluster["flags"])
+    refused = r
+    set_kubernetes_version(cluster["inv"], TO)
+    for host in (*CONTROL_PLANES, WORKER):
+        install_release(lab, host, kubelet=host != WORKER)
+    for obj in (WORKLOAD, BUDGET):
+        applied = lab.sw(["kubectl", "--kubeconfig", str(admin), "apply", "-f", "-"], input=json.dumps(obj).encode(),
+                         timeout=60)
+        assert applied.returncode == 0, applied.stderr.decode()
+    deadline = time.monotonic() + 180
+    while kget(lab, admin, "deploy", "-n", "default", "keeps-running")["status"].get("availableReplicas", 0) < 2:
+        assert time.monotonic() < deadline, "the workload did not start"
+        time.sleep(2)
+
+    tmp = cluster["tmp"]
+    probe_log, stop = tmp / "probe.log", tmp / "probe.stop"
+    (tmp / "probe.py").write_text(PROBE)
+    import subprocess
+
+    probe = subprocess.Popen(lab.sw_argv([sys.executable, str(tmp / "probe.py"), lab.status()["lb"]["address"],
+                                          str(probe_log), str(stop)]))
+    available: list[tuple[float, int]] = []
+    watching = threading.Event()
+
+    def watch():
+        while not watching.is_set():
+            try:
+                d = kget(lab, admin, "deploy", "-n", "default", "keeps-running")
+                available.append((time.time(), d["status"].get("availableReplicas", 0)))
+            except AssertionError:
+                pass  # one kubectl that failed (the probe says whether the API was there)
+            watching.wait(3)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        t0 = time.time()
+        first = fab(lab, "upgrade.apply", *cluster["flags"], "-o", "json", timeout=2400)
+        t1 = time.time()
+        stopped_cordoned = kget(lab, admin, "node", WORKER)["spec"].get("unschedulable", False)
+        install_kubelet(lab, WORKER)
+        second = fab(lab, "upgrade.apply", *cluster["flags"], "-o", "json", timeout=1200)
+    finally:
+        stop.write_text("")
+        watching.set()
+        probe.wait(timeout=30)
+        watcher.join(timeout=30)
+    probes = [line.split(" ", 2) for line in probe_log.read_text().splitlines()]
+    return {"refused": refused, "first": first, "second": second, "probes": probes, "available": available,
+            "control_plane_window": (t0, t1), "worker_left_cordoned": stopped_cordoned}
+
+
+def summary(result) -> dict[tuple[str, str], dict]:
+    doc = json.loads(result.out)
+    return {(h["host"], h["role"]): h for h in doc["hosts"]}
+
+
+def test_apply_refuses_a_version_the_config_does_not_name(cluster, upgraded):
+    r = upgraded["refused"]
+    assert r.returncode == 1, r.out + r.err
+    assert "kubernetesVersion" in r.err and "fix:" in r.err and "Traceback" not in r.err
+
+
+def test_first_run_upgrades_the_control_plane_and_stops_at_the_forgotten_kubelet(cluster, upgraded):
+    r = upgraded["first"]
+    assert r.returncode == 1, r.out[-3000:] + r.err[-6000:]
+    rows = summary(r)
+    for host in CONTROL_PLANES:
+        assert rows[(host, "control-plane")]["result"] == "ok", rows
+        assert rows[(host, "kubelet")]["result"] == "ok", rows
+    assert rows[("node1", "config")]["result"] == "ok" and rows[("node1", "addons")]["result"] == "ok"
+    failed = rows[(WORKER, "kubelet")]
+    assert failed["result"] == "failed" and FROM in failed["error"] and TO in failed["fix"], failed
+    assert "install kubelet" in failed["fix"]
+    assert not upgraded["worker_left_cordoned"], "node4 was drained before its kubelet was found too old"
+
+
+def test_rerun_finishes_and_leaves_the_control_planes_alone(cluster, upgraded):
+    r = upgraded["second"]
+    assert r.returncode == 0, r.out[-3000:] + r.err[-6000:]
+    rows = summary(r)
+    for host in CONTROL_PLANES:
+        assert rows[(host, "control-plane")]["changed"] == 0, rows[(host, "control-plane")]
+        assert rows[(host, "kubelet")]["changed"] == 0, rows[(host, "kubelet")]
+    assert rows[(WORKER, "kubelet")]["changed"] > 0
+
+
+def test_every_component_and_kubelet_runs_the_new_release(cluster, upgraded):
+    lab, admin = cluster["lab"], cluster["admin"]
+    info = yaml.safe_load(kubectl(lab, admin, "version", "-o", "yaml"))
+    assert info["serverVersion"]["gitVersion"] == TO
+    for node in kget(lab, admin, "nodes")["items"]:
+        assert node["status"]["nodeInfo"]["kubeletVersion"] == TO, node["metadata"]["name"]
+        assert not node["spec"].get("unschedulable"), node["metadata"]["name"]
+        assert "kubefab.dev/upgrade-cordoned" not in (node["metadata"].get("annotations") or {})
+    pods = kget(lab, admin, "pods", "-n", "kube-system")["items"]
+    images_of = {(p["metadata"].get("labels", {}).get("component") or p["metadata"].get("labels", {}).get("k8s-app"),
+                  p["spec"].get("nodeName")): p["spec"]["containers"][0]["image"] for p in pods}
+    for host in CONTROL_PLANES:
+        for component in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+            assert images_of[(component, host)].endswith(f":{TO}"), (component, host, images_of)
+        assert images_of[("etcd", host)].endswith(":3.6.8-0"), images_of
+    assert any(k[0] == "kube-proxy" and v.endswith(f":{TO}") for k, v in images_of.items()), images_of
+    dns = kget(lab, admin, "deploy", "-n", "kube-system", "coredns")
+    assert dns["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":v1.14.2")
+    cm = kget(lab, admin, "cm", "-n", "kube-system", "kubeadm-config")
+    assert yaml.safe_load(cm["data"]["ClusterConfiguration"])["kubernetesVersion"] == TO
+
+
+def test_each_control_plane_kept_a_backup_and_renewed_its_certificates(cluster, upgraded):
+    lab = cluster["lab"]
+    for host in CONTROL_PLANES:
+        r = lab.exec(host, ["sh", "-c", f"ls /etc/kubernetes/tmp/kubefab-upgrade-{TO}/manifests && "
+                                        f"test -s /etc/kubernetes/tmp/kubefab-upgrade-{TO}/etcd-snapshot.db && "
+                                        f"grep -h 'image:' /etc/kubernetes/tmp/kubefab-upgrade-{TO}/manifests/*.yaml"])
+        out = r.stdout.decode()
+        assert r.returncode == 0, (host, r.stderr.decode())
+        assert "kube-apiserver.yaml" in out and f"kube-apiserver:{FROM}" in out, out  # the pre-upgrade manifests
+    # the API server certificate was renewed by the upgrade: newer than the cluster-up's
+    state = cluster["state"]
+    from cryptography import x509
+
+    ca = x509.load_pem_x509_certificate((state / "pki" / "ca.crt").read_bytes())
+    leaf = x509.load_pem_x509_certificate((state / "nodes" / "node2" / "pki" / "apiserver.crt").read_bytes())
+    assert leaf.not_valid_before_utc > ca.not_valid_before_utc
+    assert leaf.not_valid_before_utc.timestamp() >= upgraded["control_plane_window"][0] - 5
+
+
+def test_the_api_stayed_available_through_the_load_balancer(upgraded):
+    t0, t1 = upgraded["control_plane_window"]
+    during = [p for p in upgraded["probes"] if t0 <= float(p[0]) <= t1]
+    assert len(during) > 100, f"the probe asked only {len(during)} times"
+    failed = [p for p in during if p[1] != "ok"]
+    assert not failed, f"{len(failed)} of {len(during)} requests through the load balancer failed: {failed[:10]}"
+
+
+def test_the_workload_kept_running(cluster, upgraded):
+    samples = upgraded["available"]
+    assert len(samples) > 10
+    assert min(n for _, n in samples) >= 1, samples
+    final = kget(cluster["lab"], cluster["admin"], "deploy", "-n", "default", "keeps-running")
+    assert final["status"].get("availableReplicas") == 2

@@ -24,7 +24,7 @@ from .test_cli import ROOT, fab
 # format, as kubectl's and kubeadm's) on the tasks that report something. Fabric's core has
 # neither; its -H (and the rest of its core flags) are the other short flags an operator types.
 REPORTING_TASKS = {"init", "join", "join-control-plane", "cluster-up", "reset", "token.list",
-                   "certs.check-expiration", "version", "upgrade.plan"}
+                   "certs.check-expiration", "version", "upgrade.plan", "upgrade.apply"}
 ALLOWED_SHORT_FLAGS: dict[str, set[str]] = {name: {"v"} | ({"o"} if name in REPORTING_TASKS else set())
                                             for name in ns.task_names}
 
