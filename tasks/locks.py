@@ -285,8 +285,8 @@ def parse_host_record(text: str) -> tuple[int, Holder | None]:
 class HostLock:
     """A host lock being taken over an open transport (see the module doc).
 
-    ``start()`` sends the holder without waiting (the facts are gathered meanwhile);
-    ``wait()`` raises unless it is held; ``release()`` closes its input and waits for the
+    ``start()`` sends the holder; ``wait()`` (before the facts: they must not see another run's
+    half-done apply) raises unless it is held; ``release()`` closes its input and waits for the
     holder to exit, so the next run finds the lock free.
     """
 
@@ -351,7 +351,7 @@ class HostLock:
 
 @contextmanager
 def host_lock(transport, command: str, *, enabled: bool = True):
-    """Hold the host lock for the block (``start`` at once, checked by ``lock.wait()``).
+    """Hold the host lock for the block (started at once; ``lock.wait()`` says whether it is held).
 
     A transport without ``start_held`` (a test fake) yields ``None``: no lock.
     """
