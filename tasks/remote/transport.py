@@ -1019,6 +1019,12 @@ class HeldCommand:
             self._drain()
             if mark in self.out:
                 return self.transport._scrub(self.out.decode("utf-8", "replace")), None
+            err = self.err.decode("utf-8", "replace")
+            if self.transport.use_sudo and _SUDO_OK not in err and (
+                    "try again" in err.lower() or "incorrect password" in err.lower()):
+                # sudo asks again on the input it keeps open: it would wait forever
+                self.chan.close()
+                self.transport._sudo_check(1, err)
             if self.chan.exit_status_ready() and not self.chan.recv_ready() and not self.chan.recv_stderr_ready():
                 code = self.chan.recv_exit_status()
                 self._drain()
