@@ -3,10 +3,10 @@
 ``python -m tests.integration.fab_audited <fab arguments>`` with ``KUBEFAB_AUDIT_FILE=FILE``: a
 Python audit hook (PEP 578) sees every ``open`` for writing, ``mkstemp``, rename and removal
 in this process (kubefab's code and every library it calls: the kubernetes client, paramiko,
-logging). The content of each written file is kept as it was when it was last seen: just before
-it was removed (a temp file) or at exit. At exit FILE gets a JSON list of
-``{"path", "removed", "content" (base64)}``. Files written by child processes are not seen
-(kubefab starts none on the operator machine).
+logging). A file removed (or renamed away) is read just before, so its content is kept; the
+others are read by the test from the disk. At exit FILE gets a JSON list of
+``{"path", "removed", "content" (base64, removed files only)}``. Files written by child processes
+are not seen (kubefab starts none on the operator machine).
 """
 
 from __future__ import annotations
@@ -78,9 +78,6 @@ def _hook(event: str, args) -> None:
 
 def _dump() -> None:
     _guard.busy = True
-    for p, entry in list(_written.items()):
-        if os.path.isfile(p):
-            _snapshot(p, False)
     with open(_OUT, "w") as fh:
         json.dump(list(_written.values()), fh)
 

@@ -599,7 +599,7 @@ def test_no_secret_in_any_output_or_file_outside_the_state_dir(lab, cluster, tmp
     # the scanner finds what is printed on purpose (a scan that cannot fail proves nothing)
     first = runs[0]
     assert first["args"][0] == "cluster-up" and _hits(first["out"], secrets), "cluster-up printed no join command"
-    problems, files_seen = [], set()
+    problems, files_seen, on_disk = [], set(), {}
     for run in runs:
         name = " ".join(run["args"][:3])
         for where, text in (("stdout", _allowed_removed(run)), ("stderr", run["err"])):
@@ -612,9 +612,15 @@ def test_no_secret_in_any_output_or_file_outside_the_state_dir(lab, cluster, tmp
             if state is not None and (path == state or state in path.parents):
                 continue
             files_seen.add(entry["path"] + (" (removed)" if entry["removed"] else ""))
-            text = base64.b64decode(entry["content"]).decode("utf-8", "replace")
-            problems += [f"{name}: file {path}{' (removed after use)' if entry['removed'] else ''}: {h}"
-                         for h in _hits(text, secrets)]
+            if entry["removed"]:  # a temp file: as it was just before it was removed
+                text = base64.b64decode(entry["content"]).decode("utf-8", "replace")
+                problems += [f"{name}: file {path} (removed after use): {h}" for h in _hits(text, secrets)]
+            else:
+                on_disk.setdefault(path, name)
+    for path, name in on_disk.items():  # the others once, as they are now (the log file holds every run)
+        if path.is_file():
+            text = path.read_bytes().decode("utf-8", "replace")
+            problems += [f"{name}: file {path}: {h}" for h in _hits(text, secrets)]
     log = OPERATOR["home"] / ".cache" / "kubefab" / "kubefab.log"
     assert any(f.startswith(str(log)) for f in files_seen), sorted(files_seen)[:20]
     assert "cluster-up" in log.read_text()
