@@ -460,7 +460,7 @@ KUBELET = Workflow(
         Phase("drain", "Cordon the node and evict its pods (kubectl drain)", run=plan_kubelet_drain, where=API),
         Phase("kubelet-config", "Write the kubelet's files for the new version and restart it",
               run=plan_kubelet_config, probes=_kubelet_probes),
-        Phase("wait", "Wait until the Node is Ready with the new kubelet", run=plan_kubelet_wait),
+        Phase("wait", "Wait until the Node is Ready with the new kubelet", run=plan_kubelet_wait, where=API),
         Phase("uncordon", "Uncordon the node (when this upgrade cordoned it)", run=plan_uncordon, where=API),
     ),
     summary="Upgrades one node's kubelet (kubeadm upgrade node, with the drain around it)",

@@ -449,39 +449,9 @@ def test_ca_pin_mismatch_is_refused(lab, cluster, tmp_path):
 
 
 # --- reset and join again -----------------------------------------------------------------------------
-def test_reset_and_rejoin_a_worker(lab, cluster):
-    common = ["--inventory", str(cluster["inv"]), "--state-dir", str(cluster["state"])]
-    r = fab(lab, "-H", "node6", "reset", "--force", *common)
-    assert r.returncode == 0, r.err[-3000:]
-    assert "CNI" in r.err  # says what it leaves
-    assert lab.exec("node6", ["test", "-e", "/etc/kubernetes/kubelet.conf"]).returncode != 0
-    # drained and removed from the cluster by reset itself (kubeadm's documented removal)
-    assert "node6" not in {n["metadata"]["name"] for n in kget(lab, cluster["admin"], "nodes")["items"]}
-    r = fab(lab, "-H", "node6", "join", *common)
-    assert r.returncode == 0, r.err[-3000:]
-    deadline = time.monotonic() + 60
-    while "node6" not in ready_nodes(lab, cluster["admin"]) and time.monotonic() < deadline:
-        time.sleep(1)
-    assert "node6" in ready_nodes(lab, cluster["admin"])
-
-
-def test_reset_and_rejoin_a_control_plane(lab, cluster):
-    common = ["--inventory", str(cluster["inv"]), "--state-dir", str(cluster["state"])]
-    r = fab(lab, "-H", "node3", "reset", "--force", *common)
-    assert r.returncode == 0, r.err[-3000:]
-    assert sorted(m["name"] for m in etcd_members(lab)) == ["node1", "node2"]
-    assert "node3" not in {n["metadata"]["name"] for n in kget(lab, cluster["admin"], "nodes")["items"]}
-    r = fab(lab, "-H", "node3", "join-control-plane", *common)
-    assert r.returncode == 0, r.err[-3000:]
-    members = etcd_members(lab)
-    assert sorted(m["name"] for m in members) == list(CONTROL_PLANES)
-    assert not any(m.get("isLearner") for m in members)
-
-
 def test_a_dead_worker_is_named_and_joined_once_it_is_back(lab, cluster, tmp_path):
     inv = inventory(lab, tmp_path, {**cluster["hosts"], "node7": ["worker"]})
     common = ["--inventory", str(inv), "--state-dir", str(cluster["state"])]
-    # the control plane re-joined by the test before is a member once its Node is Ready again
     everyone = set(CONTROL_PLANES + WORKERS)
     wait_until(lambda: everyone <= ready_nodes(lab, cluster["admin"]), "every member Ready")
     lab.stop_host("node7")

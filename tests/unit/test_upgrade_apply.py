@@ -114,6 +114,7 @@ def test_a_control_plane_already_at_the_target_changes_nothing(inv, state):
 
 # --- kubelets ---------------------------------------------------------------------------------------------
 def kubelet_ctx(inv, state, host="worker1", *, binary=TARGET, running="v1.33.6", in_place=False, **data):
+    """A node whose kubelet runs ``running`` with ``binary`` installed (its files in place or not)."""
     ctx = cp_ctx(inv, state, host, node_version=running, drain=DrainSpec(timeout_seconds=300, host=host), **data)
     files = {f.path: f.data() for f in phases.kubelet_files(ctx.with_facts(facts()))} if in_place else {}
     return ctx.with_facts(facts(files, kubelet=f"Kubernetes {binary}"))
@@ -149,6 +150,24 @@ def test_a_node_already_done_is_not_drained(inv, state):
     assert not plans["drain"].steps and "not drained" in plans["drain"].notes[0]
     restart = [s for s in plans["kubelet-config"].steps if isinstance(s, Command)]
     assert all(s.on_change for s in restart)
+
+
+@pytest.mark.parametrize("workflow,host", [("CONTROL_PLANE", "master1"), ("KUBELET", "master1"),
+                                           ("KUBELET", "worker1")])
+def test_every_step_runs_where_its_phase_says(inv, state, workflow, host):
+    """The executor refuses a step its phase's ``where`` does not allow (after the host steps
+    before it were queued): every plan of every phase must pass its check."""
+    from tasks.apply import check_where
+    from tasks.runner import select
+
+    ctx = kubelet_ctx(inv, state, host)
+    ctx = replace(ctx, renewal=build_renewal(ctx, ["apiserver"]) if host == "master1" else None)
+    wf = getattr(phases, workflow)
+    steps = select(wf, ctx)
+    plans = build_plans(wf, ctx)
+    assert len(steps) == len(plans)
+    for step, plan in zip(steps, plans):
+        check_where(plan.phase, step.where, plan.steps)
 
 
 # --- the cordon mark ---------------------------------------------------------------------------------------
