@@ -545,7 +545,7 @@ def _allowed_removed(run: dict) -> str:
 
 
 def test_no_secret_in_any_output_or_file_outside_the_state_dir(lab, cluster, tmp_path):
-    """Issue 15: every fab run of this module (cluster-up, its re-runs, joins and failed joins, resets,
+    """Issue 15: every fab run of this module (cluster-up, its re-runs, joins and failed joins,
     token.create) and the ones here (token.list, token.create --print-join-command, dry-runs) are
     scanned: stdout, stderr and every file the process wrote outside its state dir (the log file,
     temp files, even removed ones) hold no bootstrap token, certificate key or private key, except
