@@ -25,8 +25,10 @@ deps: apt $(STAMP)
 lab-k8s: apt
 	bash tests/lab/k8s/build.sh all
 
+# Two pytest-xdist workers: the lab tests on one, in file order (tests/conftest.py groups them),
+# the unit and judge tests on the other beside them.
 test: deps lab-k8s
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadgroup
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit

@@ -92,12 +92,22 @@ def _etcd_members(inv, host, ctx, jd, *, connect):
     addresses = {split_host_port(e.removeprefix("https://"))[0] for e in endpoints}
     peers = [h for h in inv.control_planes if h.name != ctx.host_name and (h.advertise_address or h.address) in addresses]
     if peers:
-        transport = connect(peers[0])
-        where, argv = peers[0].name, etcdctl_argv(ctx.pki_dir, endpoints, "member", "list", "-w", "json")
-        try:
-            result = transport.run(argv, check=False, timeout=120)
-        finally:
-            transport.close()
+        # any healthy control plane will do: the first that can be reached answers
+        argv = etcdctl_argv(ctx.pki_dir, endpoints, "member", "list", "-w", "json")
+        for n, peer in enumerate(peers):
+            where = peer.name
+            try:
+                transport = connect(peer)
+                try:
+                    result = transport.run(argv, check=False, timeout=120)
+                finally:
+                    transport.close()
+                break
+            except RemoteError as exc:
+                if n == len(peers) - 1:
+                    raise
+                output.info(f"{peer.name} cannot be asked for the etcd members ({exc.problem}); asking "
+                            f"{peers[n + 1].name}", host=ctx.host_name)
     else:
         where = ctx.host_name
         tmp = f"{K.KUBERNETES_DIR}/tmp/kubefab-etcd-{secrets.token_hex(6)}"
@@ -193,6 +203,11 @@ def join(inv, names: list[str], *, control_plane: bool, state, options: Options,
     (JOIN_CONTROL_PLANE if control_plane else JOIN).select(only, skip)
     hosts = _resolve_join_targets(inv, names, control_plane=control_plane)
     sudo = ask_sudo_password(inv.ssh.user or "root") if prompt_for_sudo_password else None
+    if not options.dry_run:
+        from .health import check_cluster_serves
+
+        check_cluster_serves(inv, state, ssh_connector(inv, accept_new_host_keys=accept_new_host_keys,
+                                                       sudo_password=sudo))
     kw = dict(control_plane=control_plane, state=state, options=options, flags=flags, only=only, skip=skip,
               accept_new_host_keys=accept_new_host_keys, sudo=sudo)
     from .locks import run_lock
@@ -381,12 +396,25 @@ def _cluster_up(inv, *, state, options: Options, accept_new_host_keys: bool, par
     options = replace(options, upload_certs=True)
     check_init(options)
     connect = ssh_connector(inv, accept_new_host_keys=accept_new_host_keys)
-    output.stage(f"init on {first.name}")
-    outcomes = run_hosts([first], lambda h: run_workflow(h, init_run(inv, h, state=state, options=options),
-                                                         connect=connect, options=options),
-                         parallel=1, role=lambda h: "control-plane (init)")
-    if not outcomes[0].ok:
-        report(outcomes, dry_run=options.dry_run, seconds=time.monotonic() - started)
+    first_down = None
+    if not options.dry_run and (state.pki_dir / "ca.crt").is_file():
+        # an existing cluster: stop before any change when etcd has lost its quorum; and a
+        # first control plane that is down only costs its own re-run while another serves
+        from .health import check_cluster_serves
+
+        check_cluster_serves(inv, state, connect)
+        first_down = _unreachable(first, connect)
+    if first_down is not None:
+        output.info(f"unreachable ({first_down.problem}); cluster-up goes on with the other hosts, which "
+                    "do not need it", host=first.name)
+        outcomes = [HostResult.failed(first.name, "control-plane (init)", first_down)]
+    else:
+        output.stage(f"init on {first.name}")
+        outcomes = run_hosts([first], lambda h: run_workflow(h, init_run(inv, h, state=state, options=options),
+                                                             connect=connect, options=options),
+                             parallel=1, role=lambda h: "control-plane (init)")
+        if not outcomes[0].ok:
+            report(outcomes, dry_run=options.dry_run, seconds=time.monotonic() - started)
     flags = JoinFlags()
     others = [h for h in inv.control_planes if h.name != first.name]
     ready: set[str] = set()
@@ -414,6 +442,21 @@ def _cluster_up(inv, *, state, options: Options, accept_new_host_keys: bool, par
         output.err(f"admin kubeconfig: {admin} (again with `fab kubeconfig.admin --output-file FILE`)")
         output.err(f"  try: kubectl --kubeconfig {shlex.quote(str(admin))} get nodes")
     report(outcomes, dry_run=options.dry_run, seconds=time.monotonic() - started)
+
+
+def _unreachable(host, connect) -> KubefabError | None:
+    """The connect error when ``host`` cannot be reached over SSH, else None."""
+    try:
+        transport = connect(host)
+        try:
+            transport.run("true", timeout=30)
+        finally:
+            transport.close()
+    except KubefabError as exc:
+        if isinstance(exc, RemoteError) and ("cannot reach" in exc.problem or "SSH failed" in exc.problem):
+            return exc
+        raise
+    return None
 
 
 def _joined_or_join(inv, host, *, control_plane: bool, ready: set[str], **kw) -> HostResult:

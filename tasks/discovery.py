@@ -16,7 +16,9 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import os
 import ssl
+import tempfile
 import time
 import urllib.parse
 from dataclasses import dataclass, replace
@@ -92,12 +94,27 @@ class ApiReader:
             self._load_client_cert(client_cert_pem, client_key)
 
     def _load_client_cert(self, cert_pem: bytes, key: Secret) -> None:
-        # ssl only loads a chain from a file: an in-memory one (never on a disk, not even /tmp)
-        from .keyfiles import memory_file
-
         raw = key.reveal()
-        with memory_file(cert_pem + b"\n" + (raw if isinstance(raw, bytes) else raw.encode()), "client.pem") as path:
-            self.context.load_cert_chain(path)
+        pem = cert_pem + b"\n" + (raw if isinstance(raw, bytes) else raw.encode())
+        # ssl only loads a chain from a path. On Linux that path is an anonymous memory file
+        # (memfd): the key never touches a disk or /tmp, and nothing outlives a killed run.
+        if hasattr(os, "memfd_create"):
+            fd = os.memfd_create("kubefab-client", getattr(os, "MFD_CLOEXEC", 0))
+            try:
+                view = memoryview(pem)
+                while view:
+                    view = view[os.write(fd, view):]
+                self.context.load_cert_chain(f"/proc/self/fd/{fd}")
+            finally:
+                os.close(fd)
+            return
+        # elsewhere: a private 0700 temp dir, removed at once
+        with tempfile.TemporaryDirectory(prefix="kubefab-") as tmp:  # pragma: no cover - not Linux
+            path = Path(tmp) / "client.pem"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(pem)
+            self.context.load_cert_chain(str(path))
 
     def get(self, path: str) -> Response:
         """One GET.

@@ -31,6 +31,36 @@ def reachable(host: str, port: int, timeout: float = 3.0) -> bool:
         return False
 
 
+# kubeconfig fields whose data the official client writes to temp files (in $TMPDIR, deleted
+# only at a clean exit: a killed run left the cluster-admin key in /tmp)
+_DATA_FIELDS = (("clusters", "cluster", "certificate-authority"), ("users", "user", "client-certificate"),
+                ("users", "user", "client-key"))
+
+
+def in_memory_files(cfg: dict, stack: ExitStack) -> None:
+    """Point the kubeconfig's ``*-data`` fields at anonymous memory files (Linux ``memfd``,
+    ``/proc/self/fd/N``, open until ``stack`` closes) so the client writes no file; nothing
+    outlives the process, however it ends. Elsewhere the client's own temp files stay."""
+    import base64
+    import os
+
+    if not hasattr(os, "memfd_create"):  # pragma: no cover - not Linux
+        return
+    for section, inner, field_name in _DATA_FIELDS:
+        for entry in cfg.get(section) or []:
+            body = (entry or {}).get(inner) or {}
+            data = body.get(field_name + "-data")
+            if not data:
+                continue
+            fd = os.memfd_create("kubefab-" + field_name, getattr(os, "MFD_CLOEXEC", 0))
+            stack.callback(os.close, fd)
+            view = memoryview(base64.b64decode(data))
+            while view:
+                view = view[os.write(fd, view):]
+            body[field_name] = f"/proc/self/fd/{fd}"
+            del body[field_name + "-data"]
+
+
 @contextmanager
 def api_session(kubeconfig: bytes, *, timeout: float, transport=None, via: tuple[str, int] | None = None,
                 host: str = ""):
@@ -45,15 +75,13 @@ def api_session(kubeconfig: bytes, *, timeout: float, transport=None, via: tuple
 
     from .api import Api
 
-    from .keyfiles import kubeconfig_in_memory
-
     cfg = yaml.safe_load(kubeconfig)
     server = cfg["clusters"][0]["cluster"]["server"]
     address, port = split_host_port(server.removeprefix("https://"))
     configuration = kclient.Configuration()
     with ExitStack() as stack:
-        # the client key stays in memory: the client's own loader writes it to a temp file in /tmp
-        kube_config.KubeConfigLoader(kubeconfig_in_memory(cfg, stack)).load_and_set(configuration)
+        in_memory_files(cfg, stack)
+        kube_config.KubeConfigLoader(cfg).load_and_set(configuration)
         if not reachable(address, int(port or 443)) and transport is not None and via is not None:
             output.info(f"{server} is not reachable from here: tunnelling through SSH to "
                         f"{via[0]}:{via[1]}", host=host)

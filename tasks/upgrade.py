@@ -261,10 +261,11 @@ def _max_unavailable(text: str, workers: int) -> int:
     try:
         value = int(raw[:-1]) * workers // 100 if raw.endswith("%") else int(raw)
     except ValueError:
-        raise ConfigError(f"--max-unavailable {text[:40]!r} is not a number or a percentage",
+        raise ConfigError(f"--max-unavailable {text[:40]!r} is not a number or a percentage", phase="upgrade/apply",
                           fix="give a count (--max-unavailable 2) or a percentage of the workers (10%)") from None
     if value < 0 or (raw.endswith("%") and not 0 <= int(raw[:-1]) <= 100):
-        raise ConfigError(f"--max-unavailable {text} is out of range", fix="give 1 or more, or 1% to 100%")
+        raise ConfigError(f"--max-unavailable {text} is out of range", phase="upgrade/apply",
+                          fix="give 1 or more, or 1% to 100%")
     return max(1, value)
 
 
@@ -341,6 +342,9 @@ def _etcd_members(inv, state, connect) -> str:
     return members_text
 
 
+HEALTH_WAIT_SECONDS = 90  # how long the preflight waits for a control plane that is not healthy yet
+
+
 @dataclass(frozen=True)
 class ApplyFlags:
     """``upgrade.apply``'s flags."""
@@ -382,6 +386,7 @@ def _apply(inv, state, *, version: str, options, flags: ApplyFlags, accept_new_h
     from .core import manifests
     from .core.config import parse_go_duration
     from .core.plan import DrainSpec
+    from .core.poll import poll
     from .core.statestore import PendingStore
     from .discovery import with_etcd_members
     from .phases import upgrade as phases
@@ -397,21 +402,32 @@ def _apply(inv, state, *, version: str, options, flags: ApplyFlags, accept_new_h
     try:
         drain_seconds = parse_go_duration(flags.drain_timeout).total_seconds()
     except ValueError as exc:
-        raise ConfigError(f"--drain-timeout: {exc}", fix="give a Go duration such as 90s or 5m (0: no limit)") from None
-    state.check()
-    if not (state.pki_dir / "ca.crt").exists():
-        raise KubefabError(f"no cluster PKI in {state.root}", fix="pass --state-dir of the cluster to upgrade")
-    connect = ssh_connector(inv, accept_new_host_keys=accept_new_host_keys)
+        raise ConfigError(f"--drain-timeout: {exc}", phase="upgrade/apply",
+                          fix="give a Go duration such as 90s or 5m (0: no limit)") from None
     first = inv.first_control_plane
     workers = [h for h in inv.hosts if not h.is_control_plane]
     batch = _max_unavailable(flags.max_unavailable, len(workers))
+    state.check()
+    if not (state.pki_dir / "ca.crt").exists():
+        raise KubefabError(f"no cluster PKI in {state.root}", phase="upgrade/apply",
+                           fix="pass --state-dir of the cluster to upgrade")
+    connect = ssh_connector(inv, accept_new_host_keys=accept_new_host_keys)
 
     output.stage(f"[upgrade] reading the cluster for the upgrade to {target}")
     with cluster_api(inv, state, connect=connect) as (_, api):
         current = read_cluster(api)
-        nodes = api.request("GET", "/api/v1/nodes")["items"]
-        pods = api.request("GET", f"/api/v1/namespaces/{K.KUBE_SYSTEM_NAMESPACE}/pods",
-                           query={"labelSelector": "tier=control-plane"})["items"]
+
+        def healthy():
+            nodes = api.request("GET", "/api/v1/nodes")["items"]
+            pods = api.request("GET", f"/api/v1/namespaces/{K.KUBE_SYSTEM_NAMESPACE}/pods",
+                               query={"labelSelector": "tier=control-plane"})["items"]
+            problems = _health_problems(inv, nodes, pods)
+            return not problems, (nodes, problems)
+
+        # a control plane that restarted a moment ago (a kubelet upgraded by the last run) gets
+        # a short while to be Ready again before the upgrade is refused
+        with output.waiting("the control plane to be healthy", [first.name]):
+            _, (nodes, problems) = poll(healthy, HEALTH_WAIT_SECONDS, interval=5)
     planned = compute(current, target)
     if not output.data_mode():
         output.err(render_text(planned))
@@ -420,7 +436,6 @@ def _apply(inv, state, *, version: str, options, flags: ApplyFlags, accept_new_h
     if planned.errors:
         raise KubefabError(f"the upgrade to {target} is not possible", phase="upgrade/preflight",
                            details=planned.errors, fix="pick a target one minor above the cluster's at most")
-    problems = _health_problems(inv, nodes, pods)
     if problems:
         raise KubefabError("the control plane is not healthy: kubeadm does not upgrade it in this state",
                            phase="upgrade/preflight", details=problems,

@@ -10,7 +10,7 @@ as kubeadm's ``RunIf``):
   decrypted ``kubeadm-certs`` or the operator's state dir; keys 0600, the rest 0644 as kubeadm's
   download), ``certs`` (this node's leaves, signed by those CAs), ``kubeconfig`` (admin,
   controller-manager, scheduler), ``control-plane`` (three static Pod manifests).
-- ``check-etcd``: ``etcdctl endpoint health --cluster`` run on the joining host with its own
+- ``check-etcd``: ``etcdctl endpoint health`` of every voting member, run on the joining host with its own
   ``etcd/healthcheck-client`` certificate, the identity kubeadm's etcd client uses (§9.4).
 - ``kubelet-start``: ``ca.crt`` (workers), ``bootstrap-kubelet.conf`` (0600), the kubelet
   config from the cluster's ``kubelet-config`` bytes, flags env, start; workers then wait for
@@ -315,18 +315,55 @@ def retry_script(body: str, timeout_s: int, ok_patterns: tuple[str, ...] = ()) -
 
 
 def check_etcd_command(ctx) -> Command:
+    """Every voting member healthy (kubeadm's check-etcd: ``endpoint health --cluster``), the
+    learners left out: a learner a failed join left behind is removed by the member add that
+    follows, and must not block the join before it gets there."""
     ec = shlex.join(etcdctl_prefix(ctx, existing_etcd_endpoints(ctx)))
+    voting = shlex.join(etcdctl_prefix(ctx, ["KF-URL"])).replace("--endpoints=KF-URL", '--endpoints="$kf_urls"')
     timeout = int(ctx.timeouts.etcd_api_call.total_seconds())
-    return Command(("sh", "-c", retry_script(f"{ec} endpoint health --cluster", timeout)),
-                   "check that every existing etcd member is healthy")
+    # simple output: ID, status, name, peer URLs, client URLs, is learner
+    body = (f"kf_urls=$({ec} member list | awk -F', ' '$6 == \"false\" && $5 != \"\" {{print $5}}' "
+            "| paste -sd, -) || exit 1; [ -n \"$kf_urls\" ] || { echo 'no voting etcd member'; exit 1; }; "
+            f"{voting} endpoint health")
+    return Command(("sh", "-c", retry_script(body, timeout)), "check that every voting etcd member is healthy")
 
 
 def member_add_command(ctx) -> Command:
-    """Add this node as a learner unless its peer URL already is a member (re-runs converge)."""
+    """Add this node as a learner unless its peer URL already is a member (re-runs converge).
+
+    Learners a failed control-plane join left behind are removed first (etcd allows one
+    learner, so a stale one blocks every later join; a learner never votes, so removing it
+    cannot cost the quorum): this node's own learner when its data directory is gone (the
+    host came back empty: that learner can never start again), another node's learner that
+    never started, and another node's started learner whose client URL does not answer.
+    """
+    q = shlex.quote
     ec = shlex.join(etcdctl_prefix(ctx, existing_etcd_endpoints(ctx)))
+    # the same etcdctl, asking one learner's own endpoint ($kf_url) instead
+    one = shlex.join(etcdctl_prefix(ctx, ["KF-URL"])).replace("--endpoints=KF-URL", '--endpoints="$kf_url"')
     peer = peer_url(ctx.advertise_address)
-    body = (f"if {ec} member list | grep -qF -- {shlex.quote(', ' + peer)}; then echo 'already a member'; "
-            f"else {ec} member add {shlex.quote(ctx.node_name)} --peer-urls={shlex.quote(peer)} --learner; fi")
+    data_dir = ctx.cluster.etcd_local.data_dir
+    # simple output: ID, status, name, peer URLs, client URLs, is learner
+    body = (
+        f"kf_ml=$({ec} member list) || exit 1; "
+        f"kf_mine=$(printf '%s\\n' \"$kf_ml\" | awk -F', ' -v p={q(peer)} 'index($4, p) {{print $1, $6}}'); "
+        "if [ -n \"$kf_mine\" ]; then "
+        f"  if [ \"${{kf_mine#* }}\" = true ] && [ ! -d {q(data_dir + '/member')} ]; then "
+        f"    echo \"removing this node's stale etcd learner ${{kf_mine%% *}} ({peer}): its data is gone\"; "
+        f"    {ec} member remove \"${{kf_mine%% *}}\" || exit 1; "
+        "  else echo 'already a member'; exit 0; fi; "
+        "fi; "
+        f"for kf_l in $(printf '%s\\n' \"$kf_ml\" | awk -F', ' -v p={q(peer)} "
+        "'$6 == \"true\" && !index($4, p) {split($5, u, \",\"); print $1 \"|\" $2 \"|\" u[1]}'); do "
+        "  kf_id=${kf_l%%|*}; kf_url=${kf_l##*|}; "
+        "  case $kf_l in *'|unstarted|'*) kf_why='it never started';; "
+        f"    *) if [ -n \"$kf_url\" ] && {one} endpoint health >/dev/null 2>&1; then continue; fi; "
+        "       kf_why=\"its endpoint $kf_url does not answer\";; esac; "
+        "  echo \"removing stale etcd learner $kf_id: $kf_why (a failed control-plane join)\"; "
+        f"  {ec} member remove \"$kf_id\" || exit 1; "
+        "done; "
+        f"{ec} member add {q(ctx.node_name)} --peer-urls={q(peer)} --learner"
+    )
     timeout = int(ctx.timeouts.etcd_api_call.total_seconds())
     return Command(("sh", "-c", retry_script(body, timeout)), f"add etcd member {ctx.node_name} ({peer}) as a learner")
 

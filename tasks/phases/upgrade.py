@@ -16,8 +16,8 @@ with the same config then changes nothing), and drives three workflows from the 
   - ``etcd``, then ``control-plane/apiserver``, ``controller-manager``, ``scheduler``: each new
     manifest written, then kubeadm's wait: the kubelet has started a new Pod for it (a Pod
     sandbox that was not there before, as kubeadm waits for the mirror Pod's hash to change)
-    and its health URL answers; otherwise the manifest from the backup is put back (kubeadm's
-    rollback) and the run stops. When etcd and the API server both change, the API server is
+    and its health URL answers; otherwise the host's manifests from the backup are put back
+    (kubeadm's rollback: etcd's only when etcd failed) and the run stops. When etcd and the API server both change, the API server is
     stopped before its local etcd restarts and started with its new manifest after, so the
     load balancer sends nothing to an API server without its etcd.
 
@@ -148,6 +148,28 @@ def _record_script(ctx, components: tuple[str, ...]) -> str:
     return "\n".join(lines)
 
 
+def etcd_leader_away(ctx) -> Command:
+    """Hand etcd's leadership to another started voting member when this host's member leads.
+
+    Not kubeadm's: a leader that stops makes the others elect a new one first, and until they
+    have, every API server's /readyz fails (its etcd check), so a load balancer has no backend
+    left. Best effort: a member that does not lead, or no other member to lead, changes nothing.
+    """
+    from .join import etcdctl_argv
+
+    e = shlex.join(etcdctl_argv(ctx.pki_dir, ["https://127.0.0.1:2379"]))
+    me = shlex.quote(ctx.node_name)
+    script = (f"st=$({e} endpoint status -w json 2>/dev/null) || {{ echo 'etcd status unknown: leadership left as is'; exit 0; }}\n"
+              "id=$(echo \"$st\" | sed -n 's/.*\"member_id\":\\([0-9]*\\).*/\\1/p')\n"
+              "leader=$(echo \"$st\" | sed -n 's/.*\"leader\":\\([0-9]*\\).*/\\1/p')\n"
+              "[ -n \"$id\" ] && [ \"$id\" = \"$leader\" ] || { echo 'this etcd member does not lead'; exit 0; }\n"
+              f"to=$({e} member list | awk -F', ' -v me={me} "
+              "'$2 == \"started\" && $3 != me && $6 == \"false\" { print $1; exit }')\n"
+              "[ -n \"$to\" ] || { echo 'no other started member to lead'; exit 0; }\n"
+              f"{e} move-leader \"$to\" >/dev/null && echo \"etcd leadership handed to member $to\"\n")
+    return Command(("sh", "-c", script), "hand etcd's leadership to another member before this one stops")
+
+
 def plan_preflight(ctx) -> Plan:
     plan = Plan("preflight", ctx.host_name)
     data = upgrade_data(ctx)
@@ -196,10 +218,15 @@ if [ -z "$seen" ]; then echo "$c: the kubelet started no new Pod for the new man
 else echo "$c: the new Pod did not become healthy within ${t}s (last answer from $url: ${last:-none})"; fi
 newest=$(crictl -r "$cri" ps -a --name "^$c\$" -q 2>/dev/null | head -n 1)
 [ -n "$newest" ] && crictl -r "$cri" logs --tail 8 "$newest" 2>&1 | sed 's/^/  log: /'
-if [ -f "$backup" ]; then
-  cp -p "$backup" "%(manifests)s/.$c.yaml.kubefab-rollback" && mv -f "%(manifests)s/.$c.yaml.kubefab-rollback" "$manifest" \
-    && echo "rolled back: $manifest is the pre-upgrade manifest from $backup again"
-fi
+# kubeadm's rollback: every control-plane manifest of this host back from the backup (etcd's only
+# when etcd is the one that failed), so the host runs its old version again
+for old in "$(dirname "$backup")"/*.yaml; do
+  [ -f "$old" ] || continue
+  name=$(basename "$old"); [ "$name" = etcd.yaml ] && [ "$c" != etcd ] && continue
+  cmp -s "$old" "%(manifests)s/$name" && continue
+  cp -p "$old" "%(manifests)s/.$name.kubefab-rollback" && mv -f "%(manifests)s/.$name.kubefab-rollback" "%(manifests)s/$name" \
+    && echo "rolled back: %(manifests)s/$name is the pre-upgrade manifest from $old again"
+done
 for f in "$parked"/*.yaml; do [ -f "$f" ] && mv -f "$f" %(manifests)s/ && echo "started $(basename "$f" .yaml) again with its old manifest"; done
 exit 1
 """
@@ -225,6 +252,8 @@ def _plan_static_pod(ctx, component: str, phase: str) -> Plan:
         plan.add(step, _health(ctx, component))
         return plan
     moving = changing(ctx)
+    if component == K.ETCD:
+        plan.add(etcd_leader_away(ctx))
     if component == K.ETCD and K.KUBE_APISERVER in moving:
         # the local API server talks to this etcd member only: out of the load balancer's
         # rotation while etcd restarts; it comes back with its new manifest next
@@ -423,6 +452,9 @@ def plan_kubelet_config(ctx) -> Plan:
                          f"back up {K.KUBELET_CONFIG_FILE} to {directory}", creates=directory))
     plan.add(*files)
     always = _restart_needed(ctx)
+    if ctx.is_control_plane and ctx.cluster.etcd_local is not None and kubelet_changes(ctx):
+        # a new kubelet restarts the static Pods it runs (their hash changes with the version)
+        plan.add(etcd_leader_away(ctx))
     plan.add(Command(("systemctl", "daemon-reload"), "pick up the kubelet drop-in", on_change=not always),
              Command(("systemctl", "restart", "kubelet"),
                      "restart the kubelet: its new binary" + (" and files" if not always else ""),
@@ -436,8 +468,11 @@ def plan_kubelet_wait(ctx) -> Plan:
     binary = _binary(ctx)
     expect = "v" + ".".join(map(str, binary)) if binary else data.target
     plan.add(Wait("kubelet-healthz", f"http://127.0.0.1:{K.KUBELET_HEALTHZ_PORT}/healthz",
-                  ctx.timeouts.kubelet_health_check),
-             Wait("node-ready", f"/api/v1/nodes/{ctx.node_name}", ctx.timeouts.kubelet_health_check, on="api",
+                  ctx.timeouts.kubelet_health_check))
+    if ctx.is_control_plane:
+        # the static Pods the new kubelet restarted are healthy before the next control plane's turn
+        plan.add(*(_health(ctx, c) for c in _static_pods(ctx)))
+    plan.add(Wait("node-ready", f"/api/v1/nodes/{ctx.node_name}", ctx.timeouts.kubelet_health_check, on="api",
                   expect=expect))
     return plan
 

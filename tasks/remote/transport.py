@@ -8,7 +8,9 @@ A :class:`Transport` runs commands, moves files and applies the host steps of a 
    (``<dir>/.<name>.kubefab-tmp``, created with the file's mode; missing parents are created
    with ``dir_mode``). Not root: files go to a private 0700 directory in the login user's home
    instead, and step 2 (under sudo) copies each to the temp name beside its target.
-2. one shell command renames each temp file into place (``mv -f`` within one directory is an
+2. one shell command first checks every temp file's size and sha256 on the host (an SFTP
+   write that failed, e.g. on a full disk, can go unreported: then nothing is renamed and
+   the error names the file), then renames each temp file into place (``mv -f`` within one directory is an
    atomic ``rename(2)``: a reader sees the old file or the new one, never half — ansible's
    ``atomic_move``) and runs the commands, in plan order, stopping at the first failure. It
    then removes every temp file that was not renamed, so a failed apply leaves no debris.
@@ -24,6 +26,7 @@ benchmark and the ``-v`` output read the same numbers.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import posixpath
@@ -51,8 +54,18 @@ if logging.getLogger("paramiko").level == logging.NOTSET:
 
 TMP_SUFFIX = ".kubefab-tmp"
 DEFAULT_CONNECT_TIMEOUT = 10.0
+# connects: a refused/reset/closed connect is tried again, CONNECT_RETRY_DELAY * attempt later
+CONNECT_ATTEMPTS = 3
+CONNECT_RETRY_DELAY = 0.5
+# an SSH keepalive every KEEPALIVE_SECONDS; a peer that acknowledges nothing (TCP) for
+# DEAD_PEER_SECONDS is given up (a partition or a dead host during a command)
+KEEPALIVE_SECONDS = 10
+DEAD_PEER_SECONDS = 60
 DEFAULT_COMMAND_TIMEOUT = 600.0
 OUTPUT_TAIL_LINES = 20
+# the exit code the apply script reports for a temp file whose size or sha256 is not the
+# planned one (a short or failed upload); nothing has been renamed into place then
+UPLOAD_CHECK_FAILED = 75
 # Linux caps one argv string at 128 KiB (MAX_ARG_STRLEN); the apply script is one argument
 MAX_SCRIPT_BYTES = 120_000
 # sudo prints nothing we can tell apart from the command's own stderr; this line, printed by
@@ -164,6 +177,13 @@ class ApplyResult:
                 return None
             return RemoteError("the apply stopped before all steps ran (connection lost?)", host=self.host,
                                fix="re-run the command; finished steps are not repeated needlessly")
+        if bad.exit_code == UPLOAD_CHECK_FAILED:
+            what = bad.output[-1] if bad.output else f"upload for {scrub(bad.step)} is incomplete"
+            err = RemoteError(f"{what}; no file was renamed into place, no temp file was left", host=self.host,
+                              fix="free space on the host (df -h on the file's directory) or fix its "
+                                  "permissions, then re-run")
+            err.result = self  # type: ignore[attr-defined]
+            return err
         problem = f"step {bad.index + 1} failed: {scrub(bad.step)}"
         if bad.exit_code is not None:
             problem += f" (exit code {bad.exit_code})"
@@ -291,6 +311,20 @@ def build_apply_script(
         "}",
         f"kf_fail() {{ printf '\\n{mark} %s failed %s\\n' \"$1\" \"$2\"; kf_cleanup; exit 3; }}",
         f"kf_mark() {{ printf '\\n{mark} %s %s\\n' \"$1\" \"$2\"; }}",
+        # kf_check <step> <temp> <target> <size> <sha256>
+        "kf_check() {",
+        "  kf_sz=$(stat -c %s -- \"$2\" 2>/dev/null) || kf_sz=none",
+        "  if [ \"$kf_sz\" != \"$4\" ]; then",
+        "    echo \"upload of $3 is incomplete on the host: $kf_sz of $4 bytes arrived (disk full?)\"",
+        f"    kf_fail \"$1\" {UPLOAD_CHECK_FAILED}",
+        "  fi",
+        "  kf_sum=$(sha256sum -- \"$2\" 2>&1) || { echo \"cannot read the upload of $3: $kf_sum\"; "
+        f"kf_fail \"$1\" {UPLOAD_CHECK_FAILED}; }}",
+        "  if [ \"${kf_sum%% *}\" != \"$5\" ]; then",
+        "    echo \"upload of $3 is corrupt on the host: sha256 ${kf_sum%% *}, expected $5\"",
+        f"    kf_fail \"$1\" {UPLOAD_CHECK_FAILED}",
+        "  fi",
+        "}",
         # killed or hung up (ssh gone): still leave no temp files behind; renamed files stay
         "trap 'kf_cleanup; exit 129' HUP INT TERM PIPE",
     ]
@@ -308,6 +342,13 @@ def build_apply_script(
                              for d in _parents(step.path)) or ":"
             lines.append(f"{{ {mk} && rm -f -- {q(tmp)} && cp -- {q(staged_from[i])} {q(tmp)} "
                          f"&& chmod {step.mode:o} -- {q(tmp)}; }} 2>&1 || kf_fail {i} $?")
+    # every upload checked before the first rename: a short or failed write (a full disk)
+    # must never replace a good file with a truncated one
+    for i, (_, step) in enumerate(steps):
+        if isinstance(step, FileWrite):
+            data = step.data()
+            lines.append(f"kf_check {i} {q(temp_path(step.path))} {q(step.path)} {len(data)} "
+                         f"{hashlib.sha256(data).hexdigest()}")
     for i, (g, step) in enumerate(steps):
         if isinstance(step, FileWrite):
             tmp, dst = q(temp_path(step.path)), q(step.path)
@@ -589,6 +630,32 @@ def _host_key_policy(record_to: Path | None):
     return Policy()
 
 
+def _retryable_connect_error(exc: BaseException) -> bool:
+    """Refused, reset or closed before SSH was spoken: worth another try (never a timeout,
+    an authentication or host-key failure, or a name that does not resolve)."""
+    import paramiko
+
+    if isinstance(exc, (socket.timeout, TimeoutError, socket.gaierror, _UnknownHostKey,
+                        paramiko.AuthenticationException, paramiko.BadHostKeyException)):
+        return False
+    if isinstance(exc, (paramiko.ssh_exception.NoValidConnectionsError, ConnectionError, EOFError)):
+        return True
+    text = str(exc)
+    return "timed out" not in text and ("Error reading SSH protocol banner" in text or "No existing session" in text
+                                        or isinstance(exc, paramiko.SSHException) and "EOF" in text)
+
+
+def _socket_options() -> list[tuple[int, int, int]]:
+    """TCP keepalive on an idle connection, and TCP_USER_TIMEOUT (Linux) on unacknowledged data."""
+    opts = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
+    for name, value in (("TCP_KEEPIDLE", KEEPALIVE_SECONDS), ("TCP_KEEPINTVL", KEEPALIVE_SECONDS),
+                        ("TCP_KEEPCNT", max(1, DEAD_PEER_SECONDS // KEEPALIVE_SECONDS)),
+                        ("TCP_USER_TIMEOUT", DEAD_PEER_SECONDS * 1000)):
+        if hasattr(socket, name):
+            opts.append((socket.IPPROTO_TCP, getattr(socket, name), value))
+    return opts
+
+
 class SshTransport(_BaseTransport):
     """Commands and files over SSH, as root directly or through sudo.
 
@@ -689,21 +756,61 @@ class SshTransport(_BaseTransport):
 
     # -- connection
     def open(self) -> "SshTransport":
-        """Connect (done lazily by run/apply); errors become RemoteError with a fix."""
+        """Connect (done lazily by run/apply); errors become RemoteError with a fix.
+
+        A connect refused, reset or closed before SSH was spoken (sshd restarting, its
+        MaxStartups limit under load) is retried, at most :data:`CONNECT_ATTEMPTS` times and
+        never past ``connect_timeout`` in all; a timeout is not (the kernel already resent the
+        SYNs within it), so a dead host is named within ``connect_timeout``. The connection
+        then sends an SSH keepalive every :data:`KEEPALIVE_SECONDS` and the socket gives up on
+        a peer that acknowledges nothing for :data:`DEAD_PEER_SECONDS` (TCP_USER_TIMEOUT), so a
+        partition ends a command with "connection lost" instead of hanging for minutes.
+        """
         with self._lock:
             if self._conn.is_connected:
                 return self
-            started = time.monotonic()
-            try:
-                self._conn.open()
-            except Exception as exc:  # paramiko/socket raise many types; each gets a message
-                log.debug("[%s] connect failed: %r", self.host, exc)
-                if "No existing session" in str(exc) and \
-                        time.monotonic() - started >= 0.8 * self.connect_timeout:
-                    # paramiko hides a banner timeout (TCP accepted, no SSH spoken) behind this
-                    exc = TimeoutError("banner timeout")
-                raise self._connect_error(exc) from None
+            first = time.monotonic()
+            attempt = 0
+            while True:
+                attempt += 1
+                started = time.monotonic()
+                try:
+                    self._conn.open()
+                    break
+                except Exception as exc:  # paramiko/socket raise many types; each gets a message
+                    log.debug("[%s] connect attempt %d failed: %r", self.host, attempt, exc)
+                    if "No existing session" in str(exc) and \
+                            time.monotonic() - started >= 0.8 * self.connect_timeout:
+                        # paramiko hides a banner timeout (TCP accepted, no SSH spoken) behind this
+                        exc = TimeoutError("banner timeout")
+                    delay = CONNECT_RETRY_DELAY * attempt
+                    if attempt < CONNECT_ATTEMPTS and _retryable_connect_error(exc) and \
+                            time.monotonic() - first + delay < self.connect_timeout:
+                        with contextlib.suppress(Exception):
+                            self._conn.close()
+                        time.sleep(delay)
+                        continue
+                    err = self._connect_error(exc)
+                    if attempt > 1:
+                        err.problem += f" ({attempt} attempts in {time.monotonic() - first:.1f}s)"
+                    raise err from None
+            self._keepalive()
         return self
+
+    def _keepalive(self) -> None:
+        """SSH keepalives and a bound on unacknowledged data (see :meth:`open`)."""
+        transport = self._conn.client.get_transport()
+        if transport is None:
+            return
+        transport.set_keepalive(KEEPALIVE_SECONDS)
+        sock = transport.sock
+        if not isinstance(sock, socket.socket):  # a ProxyJump channel: the hop's socket has it
+            return
+        for level, name, value in _socket_options():
+            try:
+                sock.setsockopt(level, name, value)
+            except OSError as exc:  # an option this kernel lacks; the others still help
+                log.debug("[%s] setsockopt %s failed: %s", self.host, name, exc)
 
     def _connect_error(self, exc: BaseException) -> RemoteError:
         import paramiko

@@ -41,7 +41,7 @@ def lab():
 
 
 # Every fab run of this module runs with HOME (and the XDG dirs) in a temp dir and through
-# tests/integration/fab_audited.py, which records every file the process writes: the secrets
+# tests/integration/fab_write_audit.py, which records every file the process writes: the secrets
 # scan at the end reads all their output and those files.
 OPERATOR: dict = {"home": None, "runs": []}
 
@@ -62,7 +62,7 @@ def fab_argv(*args: str) -> list[str]:
     env = [f"HOME={home}", f"XDG_CACHE_HOME={home}/.cache", f"XDG_CONFIG_HOME={home}/.config",
            f"KUBEFAB_AUDIT_FILE={audit}", f"PYTHONPATH={ROOT}"]
     # the default log file (tests/conftest.py points KUBEFAB_LOG_FILE elsewhere for other tests)
-    return ["env", "-u", "KUBEFAB_LOG_FILE", *env, sys.executable, "-m", "tests.integration.fab_audited", "-r",
+    return ["env", "-u", "KUBEFAB_LOG_FILE", *env, sys.executable, "-m", "tests.integration.fab_write_audit", "-r",
             str(ROOT), *args]
 
 

@@ -1,4 +1,5 @@
-"""`fab etcd.snapshot` and `fab etcd.restore` on the lab: 3 control planes + lb + 1 worker, real etcd.
+"""`fab etcd.snapshot` and `fab etcd.restore` on the lab: 3 control planes + lb + 1 worker, real etcd
+(the v1.35 cluster of ``tests/integration/previous_minor.py``, which test_upgrade_lab upgrades next).
 
 Objects written, a snapshot taken, the objects deleted (and one made after the snapshot),
 the snapshot restored on every control plane: the old objects are back, the later one is gone,
@@ -17,37 +18,28 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_cluster_lab import etcd_members, inventory, ready_nodes
+from tests.integration.previous_minor import CONTROL_PLANES, previous_minor_cluster  # noqa: F401 - fixture
+from tests.integration.test_cluster_lab import etcd_members, ready_nodes
 from tests.integration.test_init_lab import fab, kubectl, no_secrets
-from tests.lab.fixtures import fresh_lab, require_lab, test_lab_dir
 
 pytestmark = pytest.mark.lab
+LAB_ORDER = 90  # on the shared v1.35 cluster, before test_upgrade_lab (tests/conftest.py)
 
-CONTROL_PLANES = ("node1", "node2", "node3")
 BEFORE = ("kf-before-1", "kf-before-2", "kf-before-3")
 
 
 @pytest.fixture(scope="module")
-def lab():
-    require_lab()
-    lab = fresh_lab(test_lab_dir("etcdbackup"))
-    lab.up(4, lb=True, control_planes=3)
-    yield lab
-    lab.down()
+def lab(previous_minor_cluster):
+    return previous_minor_cluster["lab"]
 
 
 @pytest.fixture(scope="module")
-def cluster(lab, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("etcd")
-    hosts = {**{n: ["control-plane"] for n in CONTROL_PLANES}, "node4": ["worker"]}
-    inv = inventory(lab, tmp, hosts)
-    state = tmp / "state"
-    r = fab(lab, "cluster-up", "--inventory", str(inv), "--state-dir", str(state), timeout=900)
-    assert r.returncode == 0, r.out[-3000:] + r.err[-6000:]
-    admin = state / "nodes" / "node1" / "admin.conf"
+def cluster(lab, previous_minor_cluster):
+    """The shared v1.35 HA cluster, with three ConfigMaps written before the snapshot."""
+    shared = previous_minor_cluster
     for name in BEFORE:
-        kubectl(lab, admin, "create", "configmap", name, "-n", "default", f"--from-literal=value={name}")
-    return {"tmp": tmp, "inv": inv, "state": state, "admin": admin}
+        kubectl(lab, shared["admin"], "create", "configmap", name, "-n", "default", f"--from-literal=value={name}")
+    return {key: shared[key] for key in ("tmp", "inv", "state", "admin")}
 
 
 def run(lab, cluster, *args, stdin: bytes | None = None, timeout: float = 600):

@@ -1,7 +1,8 @@
 """``fab upgrade.plan`` and ``fab upgrade.apply`` on a real v1.35 HA cluster, up to v1.36.
 
 The lab: node1-3 control planes behind the haproxy load balancer, node4 a worker, all running
-Kubernetes v1.35.4 (the previous minor the lab builds) brought up by ``fab cluster-up``.
+Kubernetes v1.35.4 (the previous minor the lab builds) brought up by ``fab cluster-up``
+(``tests/integration/previous_minor.py``; test_etcd_backup_lab uses it before).
 
 - ``upgrade.plan`` is judged by the real ``kubeadm upgrade plan`` (kubeadm v1.36.3, installed as
   the kubeadm package would be): the same components, nodes, current and target versions;
@@ -30,32 +31,21 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.test_cluster_lab import BUSYBOX, inventory
+from tests.integration.previous_minor import CONTROL_PLANES, FROM, WORKER, previous_minor_cluster  # noqa: F401
+from tests.integration.test_cluster_lab import BUSYBOX
 from tests.integration.test_init_lab import fab, kget, kubectl
 from tests.integration.test_kubeadm_lab import install_kubeadm, kubeadm, ok, IGNORE
 from tests.lab import images
-from tests.lab.fixtures import fresh_lab, require_lab, test_lab_dir
 
 pytestmark = [pytest.mark.lab, pytest.mark.kubeadm]
+LAB_ORDER = 91  # last: it upgrades the v1.35 cluster test_etcd_backup_lab used before (tests/conftest.py)
 
-FROM, TO = images.KUBEADM_VERSIONS[35], images.KUBEADM_VERSIONS[36]  # the two releases the lab builds whole
-CONTROL_PLANES = ("node1", "node2", "node3")
-WORKER = "node4"
+TO = images.KUBEADM_VERSIONS[36]  # the release the cluster is upgraded to (FROM: the one it runs)
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    require_lab()
-    lab = fresh_lab(test_lab_dir("upgrade"))
-    lab.up(4, lb=True, control_planes=3, k8s_version=FROM)
-    tmp = tmp_path_factory.mktemp("upgrade")
-    inv = inventory(lab, tmp, {**{n: ["control-plane"] for n in CONTROL_PLANES}, WORKER: ["worker"]})
-    state = tmp / "state"
-    r = fab(lab, "cluster-up", "--inventory", str(inv), "--state-dir", str(state), timeout=900)
-    assert r.returncode == 0, r.out[-2000:] + r.err[-4000:]
-    yield {"lab": lab, "tmp": tmp, "inv": inv, "state": state, "admin": state / "nodes" / "node1" / "admin.conf",
-           "flags": ["--inventory", str(inv), "--state-dir", str(state)]}
-    lab.down()
+def cluster(previous_minor_cluster):
+    return previous_minor_cluster
 
 
 def plan_rows(components) -> set[tuple[str, str, str, str]]:
@@ -172,6 +162,7 @@ def upgraded(cluster):
         time.sleep(2)
 
     tmp = cluster["tmp"]
+    before_cert = (cluster["state"] / "nodes" / "node2" / "pki" / "apiserver.crt").read_bytes()
     probe_log, stop = tmp / "probe.log", tmp / "probe.stop"
     (tmp / "probe.py").write_text(PROBE)
     import subprocess
@@ -208,7 +199,7 @@ def upgraded(cluster):
         watcher.join(timeout=30)
     probes = [line.split(" ", 2) for line in probe_log.read_text().splitlines()]
     return {"refused": refused, "first": first, "second": second, "probes": probes, "available": available,
-            "control_plane_window": (t0, t1), "worker_left_cordoned": stopped_cordoned}
+            "control_plane_window": (t0, t1), "worker_left_cordoned": stopped_cordoned, "before_cert": before_cert}
 
 
 def summary(result) -> dict[tuple[str, str], dict]:
@@ -282,22 +273,42 @@ def test_each_control_plane_kept_a_backup_and_renewed_its_certificates(cluster, 
         out = r.stdout.decode()
         assert r.returncode == 0, (host, r.stderr.decode())
         assert "kube-apiserver.yaml" in out and f"kube-apiserver:{FROM}" in out, out  # the pre-upgrade manifests
-    # the API server certificate was renewed by the upgrade: newer than the cluster-up's
-    state = cluster["state"]
+    # node2's API server certificate was renewed by the upgrade (kubeadm backdates NotBefore, so
+    # it is compared with the one before, not with the clock), and node2 serves the new one
     from cryptography import x509
 
-    ca = x509.load_pem_x509_certificate((state / "pki" / "ca.crt").read_bytes())
-    leaf = x509.load_pem_x509_certificate((state / "nodes" / "node2" / "pki" / "apiserver.crt").read_bytes())
-    assert leaf.not_valid_before_utc > ca.not_valid_before_utc
-    assert leaf.not_valid_before_utc.timestamp() >= upgraded["control_plane_window"][0] - 5
+    before = x509.load_pem_x509_certificate(upgraded["before_cert"])
+    path = cluster["state"] / "nodes" / "node2" / "pki" / "apiserver.crt"
+    after = x509.load_pem_x509_certificate(path.read_bytes())
+    assert after.serial_number != before.serial_number
+    assert after.not_valid_before_utc > before.not_valid_before_utc
+    on_host = lab.exec("node2", ["cat", "/etc/kubernetes/pki/apiserver.crt"], check=True).stdout
+    assert on_host == path.read_bytes()
+
+
+# The longest a client asking five times a second may go without an answer. A lost quorum or a
+# control plane left down lasts minutes; what remains is the load balancer's check interval and
+# an etcd leader change on this loaded 2-core machine (measured: see the README's upgrade section).
+MAX_GAP_SECONDS = 15.0
 
 
 def test_the_api_stayed_available_through_the_load_balancer(upgraded):
+    """Every control plane's API server and etcd restart (twice: new manifests, then the new
+    kubelet's restart of its static Pods), and through the load balancer the API answers all
+    along: no stretch longer than MAX_GAP_SECONDS without a 200. A request that meets a dying
+    API server's connection can still fail on its own (the load balancer cannot retry a
+    connection it already handed over), so single failures are counted, not forbidden."""
     t0, t1 = upgraded["control_plane_window"]
-    during = [p for p in upgraded["probes"] if t0 <= float(p[0]) <= t1]
+    during = [(float(p[0]), p[1] == "ok", p[2] if len(p) > 2 else "") for p in upgraded["probes"]
+              if t0 <= float(p[0]) <= t1]
     assert len(during) > 100, f"the probe asked only {len(during)} times"
-    failed = [p for p in during if p[1] != "ok"]
-    assert not failed, f"{len(failed)} of {len(during)} requests through the load balancer failed: {failed[:10]}"
+    answered = [t for t, ok, _ in during if ok]
+    gaps = [b - a for a, b in zip([t0, *answered], [*answered, t1])]
+    failed = [(round(t - t0, 1), why) for t, ok, why in during if not ok]
+    print(f"API through the load balancer: {len(failed)} of {len(during)} requests failed, "
+          f"longest gap {max(gaps):.1f}s")
+    assert max(gaps) <= MAX_GAP_SECONDS, (f"the API did not answer for {max(gaps):.1f}s; "
+                                          f"{len(failed)} of {len(during)} failed: {failed[:20]}")
 
 
 def test_the_workload_kept_running(cluster, upgraded):

@@ -1097,5 +1097,9 @@ backend control-planes
     # them to a starting one, which answers 403 until its RBAC caches are filled.
     option httpchk GET /readyz
     http-check expect status 200
+    # A check may take up to 3 s (without "timeout check" haproxy gives it the 500 ms of "inter",
+    # and a loaded 2-core machine answers /readyz slower than that: every backend flapped down);
+    # a stopped API server refuses the check's connection at once, so it still leaves in ~1 s.
+    timeout check 3s
     default-server inter 500ms fall 2 rise 2 check-ssl verify none
 """

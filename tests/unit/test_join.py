@@ -187,7 +187,7 @@ def test_control_plane_join_plan(operator_pki):
     assert "etcd/healthcheck-client.crt" in add.argv[2]
     assert "member promote" in promote.argv[2] and "https://10.0.0.2:2379" in promote.argv[2]
     check = next(p for p in plans if p.phase == "check-etcd").steps[0]
-    assert isinstance(check, Command) and "endpoint health --cluster" in check.argv[2]
+    assert isinstance(check, Command) and "member list" in check.argv[2] and "endpoint health" in check.argv[2]
     wait_boot = next(p for p in plans if p.phase == "control-plane-join/kubelet-wait-bootstrap")
     assert [type(s).__name__ for s in wait_boot.steps] == ["Wait", "FileRemove"]
     dumped = plans_to_json(plans)

@@ -87,10 +87,11 @@ def test_a_changing_control_plane_is_backed_up_and_each_pod_waited_for_in_order(
     assert "crictl" in record.argv[2] and "^kube-apiserver-master1$" in record.argv[2]
     assert [s.path for s in plans["certs"].steps] == ["/etc/kubernetes/pki/apiserver.crt"]
     etcd = plans["etcd"].steps
-    # the API server leaves the rotation before its local etcd restarts, and only then
-    assert isinstance(etcd[0], Command) and etcd[0].description.startswith("stop kube-apiserver")
-    assert isinstance(etcd[1], FileWrite) and etcd[1].path == "/etc/kubernetes/manifests/etcd.yaml"
-    assert etcd[2].on_change and etcd[2].argv[4:6] == ("etcd", "etcd-master1")
+    # etcd's leadership goes elsewhere, the API server leaves the rotation, then etcd restarts
+    assert etcd[0].description.startswith("hand etcd's leadership") and "move-leader" in etcd[0].argv[2]
+    assert isinstance(etcd[1], Command) and etcd[1].description.startswith("stop kube-apiserver")
+    assert isinstance(etcd[2], FileWrite) and etcd[2].path == "/etc/kubernetes/manifests/etcd.yaml"
+    assert etcd[3].on_change and etcd[3].argv[4:6] == ("etcd", "etcd-master1")
     assert isinstance(etcd[-1], Wait) and etcd[-1].target == "http://127.0.0.1:2381/readyz"
     api = plans["control-plane/apiserver"].steps
     assert isinstance(api[0], FileWrite) and api[0].data().count(f"kube-apiserver:{TARGET}".encode()) == 1
@@ -235,8 +236,9 @@ def sandbox(tmp_path):
     manifests, parked, backup = tmp_path / "manifests", tmp_path / "parked", tmp_path / "backup"
     for d in (manifests, parked, backup):
         d.mkdir()
-    (manifests / "kube-apiserver.yaml").write_text("new\n")
-    (backup / "kube-apiserver.yaml").write_text("old\n")
+    for name in ("kube-apiserver", "kube-controller-manager", "etcd"):
+        (manifests / f"{name}.yaml").write_text("new\n")
+        (backup / f"{name}.yaml").write_text("old\n")
     (tmp_path / "before").write_text("kube-apiserver aaaa\n")
     return tmp_path
 
@@ -260,14 +262,69 @@ def test_a_new_healthy_pod_is_success(sandbox):
     assert (sandbox / "manifests" / "kube-apiserver.yaml").read_text() == "new\n"
 
 
+def test_a_parked_api_server_is_started_again_when_etcd_fails(sandbox):
+    (sandbox / "before").write_text("etcd aaaa\n")
+    (sandbox / "ready").write_text("aaaa\n")
+    (sandbox / "parked" / "kube-apiserver.yaml").write_text("parked\n")
+    (sandbox / "manifests" / "kube-apiserver.yaml").unlink()  # moved out while etcd restarts
+    script = phases.RESTARTED_SCRIPT % {"before": str(sandbox / "before"), "parked": str(sandbox / "parked"),
+                                        "manifests": str(sandbox / "manifests")}
+    env = {**os.environ, "PATH": f"{sandbox / 'bin'}:{os.environ['PATH']}", "FAKE": str(sandbox)}
+    r = subprocess.run(["sh", "-c", script, "restarted", "etcd", "etcd-m1", "2", "http://127.0.0.1:2381/readyz",
+                        "unix:///run/containerd/containerd.sock", str(sandbox / "backup" / "etcd.yaml")],
+                       env=env, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert (sandbox / "manifests" / "etcd.yaml").read_text() == "old\n"
+    # the API server comes back with the manifest it had when it was stopped
+    assert (sandbox / "manifests" / "kube-apiserver.yaml").read_text() == "parked\n"
+    assert not (sandbox / "parked" / "kube-apiserver.yaml").exists()
+
+
 def test_the_old_pod_alone_is_not_success_and_the_manifest_is_rolled_back(sandbox):
     (sandbox / "ready").write_text("aaaa\n")  # only the pod from before the change
     (sandbox / "running").write_text("c1\n")
-    (sandbox / "parked" / "kube-controller-manager.yaml").write_text("parked\n")
+    (sandbox / "manifests" / "kube-scheduler.yaml").write_text("kept\n")  # no backup of it: left alone
     r = run_restarted(sandbox)
     assert r.returncode == 1
     assert "started no new Pod" in r.stdout and "log: panic: the new flag is unknown" in r.stdout
-    assert "rolled back" in r.stdout
-    assert (sandbox / "manifests" / "kube-apiserver.yaml").read_text() == "old\n"
-    assert (sandbox / "manifests" / "kube-controller-manager.yaml").read_text() == "parked\n"
+    # the host goes back to its old version: every control-plane manifest the backup holds...
+    for name in ("kube-apiserver", "kube-controller-manager"):
+        assert (sandbox / "manifests" / f"{name}.yaml").read_text() == "old\n", name
+        assert f"rolled back: {sandbox}/manifests/{name}.yaml" in r.stdout
+    # ...but etcd's only when etcd itself failed (kubeadm's rule)
+    assert (sandbox / "manifests" / "etcd.yaml").read_text() == "new\n"
+    assert (sandbox / "manifests" / "kube-scheduler.yaml").read_text() == "kept\n"
     assert not list((sandbox / "manifests").glob(".*"))  # no temp file left where the kubelet looks
+
+
+FAKE_ETCDCTL = """#!/bin/sh
+# a fake etcdctl: this member is 11 and $FAKE/leader leads; member list in etcdctl's simple format
+for a in "$@"; do case "$a" in status) cmd=status;; list) cmd=list;; move-leader) cmd=move;; esac; last=$a; done
+case "$cmd" in
+  status) echo "[{\\"Endpoint\\":\\"https://127.0.0.1:2379\\",\\"Status\\":{\\"header\\":{\\"cluster_id\\":7,\\"member_id\\":11,\\"revision\\":9},\\"version\\":\\"3.6.8\\",\\"leader\\":$(cat "$FAKE/leader"),\\"raftIndex\\":5}}]";;
+  list) printf '%s\\n' "b, started, m1, https://10.0.0.1:2380, https://10.0.0.1:2379, false" \\
+          "c, started, m3, https://10.0.0.3:2380, https://10.0.0.3:2379, true" \\
+          "d, started, m2, https://10.0.0.2:2380, https://10.0.0.2:2379, false";;
+  move) echo "$last" > "$FAKE/moved";;
+esac
+"""
+
+
+@pytest.mark.parametrize("leader,moved", [("11", "d"), ("12", None)])
+def test_etcd_leadership_is_handed_to_a_voting_member_only_by_the_leader(inv, state, tmp_path, leader, moved):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "etcdctl").write_text(FAKE_ETCDCTL)
+    (bin_dir / "etcdctl").chmod(0o755)
+    (tmp_path / "leader").write_text(leader)
+    script = phases.etcd_leader_away(cp_ctx(inv, state)).argv[2]
+    assert "-v me=master1" in script  # the member's name is the node's: the fake's m1
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE": str(tmp_path)}
+    r = subprocess.run(["sh", "-c", script.replace("-v me=master1", "-v me=m1")], env=env, capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    if moved:
+        # not itself (m1), not the learner (m3): m2
+        assert (tmp_path / "moved").read_text().strip() == moved and "handed to member d" in r.stdout
+    else:
+        assert not (tmp_path / "moved").exists() and "does not lead" in r.stdout
