@@ -105,6 +105,14 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
 def renew(inv, state, names: list[str], hosts: list[str], *, options, new_keys: bool = False,
           accept_new_host_keys: bool = False) -> None:
     """``fab certs.renew``: renew on every control plane (or the -H ones), one at a time."""
+    from .locks import run_lock
+
+    with run_lock(state, dry_run=options.dry_run, hosts=hosts):
+        _renew(inv, state, names, hosts, options=options, new_keys=new_keys, accept_new_host_keys=accept_new_host_keys)
+
+
+def _renew(inv, state, names: list[str], hosts: list[str], *, options, new_keys: bool,
+           accept_new_host_keys: bool) -> None:
     from dataclasses import replace
 
     from .core.statestore import PendingStore

@@ -375,24 +375,29 @@ def join_control_plane(c, inventory="", state_dir="", dry_run=False, only="", sk
           patches=patches)
 
 
-@kubefab_task(help={**COMMON_HELP, "parallel": JOIN_HELP["parallel"]}, reports=True)
+@kubefab_task(help={**COMMON_HELP, "parallel": JOIN_HELP["parallel"],
+                    "skip_certificate_key_print": _init_help()["skip_certificate_key_print"],
+                    "skip_token_print": _init_help()["skip_token_print"]}, reports=True)
 def cluster_up(c, inventory="", state_dir="", dry_run=False, show_secrets=False, accept_new_host_keys=False,
-               parallel=30, patches="", debug=False):
+               parallel=30, patches="", skip_certificate_key_print=False, skip_token_print=False, debug=False):
     """Bring up the whole cluster of the inventory: init, control-plane joins, workers.
 
     init (with --upload-certs) on the first control plane of the inventory, then the other control
     planes one at a time while the workers join in parallel (--parallel at a time); then waits for
     every Node to be Ready and prints a summary. Re-running converges; a host added to the
-    inventory is joined.
+    inventory is joined. Prints init's join commands with the token and certificate key, as
+    kubeadm init does (unless --skip-token-print / --skip-certificate-key-print).
 
     Examples:
       fab cluster-up --inventory inventory/hosts.yaml
       fab cluster-up --patches patches/
+      fab cluster-up --skip-token-print --skip-certificate-key-print
     """
     from . import cluster
 
     inv, state = _inventory_and_state(inventory, state_dir)
     options = Options(dry_run=dry_run, show_secrets=show_secrets, upload_certs=True,
+                      skip_certificate_key_print=skip_certificate_key_print, skip_token_print=skip_token_print,
                       inventory_path=str(resolve_inventory_path(inventory)), patches=patches)
     cluster.cluster_up(inv, state=state, options=options, accept_new_host_keys=accept_new_host_keys,
                        parallel=int(parallel))

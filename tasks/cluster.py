@@ -243,8 +243,11 @@ def join(inv, names: list[str], *, control_plane: bool, state, options: Options,
                                                        sudo_password=sudo))
     kw = dict(control_plane=control_plane, state=state, options=options, flags=flags, only=only, skip=skip,
               accept_new_host_keys=accept_new_host_keys, sudo=sudo, cache=WorkerDiscoveryCache())
-    outcomes = run_hosts(hosts, lambda h: join_host(inv, h, **kw), parallel=1 if control_plane else parallel,
-                         role=_role)
+    from .locks import run_lock
+
+    with run_lock(state, dry_run=options.dry_run, hosts=names):
+        outcomes = run_hosts(hosts, lambda h: join_host(inv, h, **kw), parallel=1 if control_plane else parallel,
+                             role=_role)
     report(outcomes, dry_run=options.dry_run)
 
 
@@ -304,7 +307,11 @@ def reset(inv, names: list[str], *, state, options: Options, force: bool = False
                   table=False, via=via)
         return run_workflow(host, run, connect=connect, options=options)
 
-    report(run_hosts(hosts, one, parallel=1, role=lambda h: "reset"), dry_run=options.dry_run)
+    from .locks import run_lock
+
+    with run_lock(state, dry_run=options.dry_run, hosts=names):
+        outcomes = run_hosts(hosts, one, parallel=1, role=lambda h: "reset")
+    report(outcomes, dry_run=options.dry_run)
 
 
 def _cluster_admin(inv, state) -> bytes:
@@ -406,6 +413,15 @@ def cluster_up(inv, *, state, options: Options, accept_new_host_keys: bool = Fal
     time, the workers in parallel (a worker needs only the API through the endpoint and a token,
     as kubeadm join does); wait for every Node Ready, then the summary. The init goes through
     init's own checks."""
+    from .locks import run_lock
+
+    with run_lock(state, dry_run=options.dry_run):
+        _cluster_up(inv, state=state, options=options, accept_new_host_keys=accept_new_host_keys, parallel=parallel,
+                    wait_ready_seconds=wait_ready_seconds)
+
+
+def _cluster_up(inv, *, state, options: Options, accept_new_host_keys: bool, parallel: int,
+                wait_ready_seconds: float) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     from .commands import check_init, init_run

@@ -133,17 +133,20 @@ def init(*, hosts: list[str], options: Options, state_dir: str = "", output_dir:
     now = datetime.now(timezone.utc)
 
     if not options.offline:
+        from .locks import run_lock
+
         results = []
-        for host in targets:
-            sudo = ask_sudo_password(host.user or inv.ssh.user or "root") if prompt_for_sudo_password else None
-            connect = ssh_connector(inv, accept_new_host_keys=accept_new_host_keys, sudo_password=sudo)
-            run = init_run(inv, host, state=state, options=options, only=only, skip=skip)
-            try:
-                results.append(run_workflow(host, run, connect=connect, options=options))
-            except KubefabError as exc:
-                emit_summary([*results, HostResult.failed(host.name, run.role, exc)],
-                             dry_run=options.dry_run)
-                raise
+        with run_lock(state, dry_run=options.dry_run, hosts=hosts):
+            for host in targets:
+                sudo = ask_sudo_password(host.user or inv.ssh.user or "root") if prompt_for_sudo_password else None
+                connect = ssh_connector(inv, accept_new_host_keys=accept_new_host_keys, sudo_password=sudo)
+                run = init_run(inv, host, state=state, options=options, only=only, skip=skip)
+                try:
+                    results.append(run_workflow(host, run, connect=connect, options=options))
+                except KubefabError as exc:
+                    emit_summary([*results, HostResult.failed(host.name, run.role, exc)],
+                                 dry_run=options.dry_run)
+                    raise
         emit_summary(results, dry_run=options.dry_run)
         return
 

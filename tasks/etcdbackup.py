@@ -195,6 +195,15 @@ def confirm(question: str) -> bool:
 def restore(inv, state, file: str, names: list[str], *, yes: bool = False, dry_run: bool = False,
             accept_new_host_keys: bool = False, wait_ready_seconds: float = 300) -> None:
     """``fab etcd.restore <file>``: see the module doc."""
+    from .locks import run_lock
+
+    with run_lock(state, dry_run=dry_run):
+        _restore(inv, state, file, names, yes=yes, dry_run=dry_run, accept_new_host_keys=accept_new_host_keys,
+                 wait_ready_seconds=wait_ready_seconds)
+
+
+def _restore(inv, state, file: str, names: list[str], *, yes: bool, dry_run: bool, accept_new_host_keys: bool,
+             wait_ready_seconds: float) -> None:
     from .phases.joindata import peer_url
 
     if not file:

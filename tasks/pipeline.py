@@ -26,6 +26,7 @@ few lines in ``tasks/commands.py``; see the README's Design section.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
@@ -33,6 +34,7 @@ from typing import Callable, Iterable
 from . import output
 from .core.errors import KubefabError
 from .core.plan import Message
+from .locks import command_name, host_lock
 from .output import PhaseTiming, Timer
 from .phases.workflow import Workflow
 
@@ -138,7 +140,12 @@ def run_workflow(host, run: Run, *, connect: Callable, options) -> HostResult:
     output.stage(f"Connecting to {target.name} ({target.address})"
                  + (f" for {host.name} (unreachable)" if run.via is not None else ""))
     transport = connect(target)
+    hold = contextlib.ExitStack()
     try:
+        # the host lock (not for a dry-run), before the facts: they must not see another run's half-done apply
+        lock = hold.enter_context(host_lock(transport, command_name(), enabled=not options.dry_run))
+        if lock is not None:
+            lock.wait()  # another run holds the host: fail before anything is read or written
         facts = gather_facts(transport, paths)
         result.timer.add(PhaseTiming(host.name, "connect + facts", time.monotonic() - started,
                                      transport.stats.count))
@@ -165,7 +172,10 @@ def run_workflow(host, run: Run, *, connect: Callable, options) -> HostResult:
         messages = execute(ctx, transport, steps, plans, result, replan=plan_step)
     finally:
         result.round_trips, result.bytes_sent = transport.stats.count, transport.stats.bytes_sent
-        transport.close()
+        try:
+            hold.close()
+        finally:
+            transport.close()
     result.phases = len([p for p in plans if p.actions])
     result.seconds = time.monotonic() - started
     result.timer.started = started

@@ -372,6 +372,13 @@ def _renew_names(current: ClusterVersions, node: str, target: str, etcd_tag: str
 def apply(inv, state, *, version: str, options, flags: ApplyFlags, accept_new_host_keys: bool = False) -> None:
     """``fab upgrade.apply``: the control planes one at a time, the cluster's config and addons,
     then every kubelet (see :mod:`tasks.phases.upgrade`)."""
+    from .locks import run_lock
+
+    with run_lock(state, dry_run=options.dry_run):
+        _apply(inv, state, version=version, options=options, flags=flags, accept_new_host_keys=accept_new_host_keys)
+
+
+def _apply(inv, state, *, version: str, options, flags: ApplyFlags, accept_new_host_keys: bool) -> None:
     import time
     from dataclasses import replace
 

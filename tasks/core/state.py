@@ -39,6 +39,21 @@ def write_atomic(path: Path, data: bytes, mode: int, *, dir_mode: int = 0o700) -
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    try:  # the rename itself survives a crash of the machine too
+        dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+def is_temp_name(name: str) -> bool:
+    """A temp file of :func:`write_atomic` (``.<name>.<random>.tmp``)."""
+    return name.startswith(".") and name.endswith(".tmp") and name.count(".") >= 3
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,9 @@ def plan_show_join_command(ctx) -> Plan:
         f"      --discovery-token-ca-cert-hash {pin}",
     ]
     text = "\n".join(lines)
-    plan.add(Message(Secret(text, kind="join command") if reveal else text, stream="out", reveal=reveal,
+    # the text holds a secret only where its flag allows it (the others are placeholders already)
+    shown = reveal or (opts.upload_certs and "upload-certs" in ctx.selected and not opts.skip_certificate_key_print)
+    plan.add(Message(Secret(text, kind="join command") if shown else text, stream="out", reveal=shown,
                      description="how to use admin.conf and the join commands"))
     return plan
 

@@ -936,6 +936,32 @@ class SshTransport(_BaseTransport):
         finally:
             chan.close()
 
+    def start_held(self, script: str) -> "HeldCommand":
+        """Start ``script`` as root on its own channel and return at once; its standard input
+        stays open until :meth:`HeldCommand.close` (the host lock's holder: ``tasks/locks.py``).
+        Not counted as a round trip: it runs beside the run's commands."""
+        self.open()
+        try:
+            chan = self._conn.client.get_transport().open_session(timeout=self.connect_timeout)
+        except Exception as exc:
+            raise RemoteError(f"SSH session to {self.address} failed: {exc}", host=self.host,
+                              fix="the connection dropped; check the host and re-run") from None
+        stdin = b""
+        wire = script
+        if self.use_sudo:
+            # like _wrap, but stdin is passed through: the holder ends when it closes
+            inner = f"printf '%s\\n' {_SUDO_OK} >&2; exec sh -c \"$1\" kubefab"
+            if self._sudo_password is None:
+                wire = f"sudo -n -- sh -c {shlex.quote(inner)} kubefab {shlex.quote(script)}"
+            else:
+                pw = self._sudo_password.reveal()
+                stdin = (pw if isinstance(pw, bytes) else pw.encode()) + b"\n"
+                wire = f"sudo -S -k -p '' -- sh -c {shlex.quote(inner)} kubefab {shlex.quote(script)}"
+        chan.exec_command(wire)
+        if stdin:
+            chan.sendall(stdin)
+        return HeldCommand(self, chan)
+
     def _sftp(self):
         self.open()
         try:
@@ -1084,6 +1110,62 @@ class LocalTransport(_BaseTransport):
                               host=self.host, fix="check the path and permissions, then re-run") from None
         self.stats.record("sftp", f"upload {len(files)} files", time.monotonic() - started, sent)
         return staged, None
+
+
+class HeldCommand:
+    """A command started by :meth:`SshTransport.start_held`, its input still open."""
+
+    def __init__(self, transport: "SshTransport", chan) -> None:
+        self.transport = transport
+        self.chan = chan
+        self.out = bytearray()
+        self.err = bytearray()
+
+    def _drain(self) -> None:
+        while self.chan.recv_ready():
+            self.out += self.chan.recv(65536)
+        while self.chan.recv_stderr_ready():
+            self.err += self.chan.recv_stderr(65536)
+
+    def wait_for(self, marker: str, timeout: float) -> tuple[str, int | None]:
+        """Wait until ``marker`` is on stdout (``(stdout, None)``) or the command exits
+        (``(stdout, exit code)``); sudo's refusals raise as for any command.
+
+        :raises RemoteError: neither within ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        mark = marker.encode()
+        while True:
+            self._drain()
+            if mark in self.out:
+                return self.transport._scrub(self.out.decode("utf-8", "replace")), None
+            err = self.err.decode("utf-8", "replace")
+            if self.transport.use_sudo and _SUDO_OK not in err and (
+                    "try again" in err.lower() or "incorrect password" in err.lower()):
+                # sudo asks again on the input it keeps open: it would wait forever
+                self.chan.close()
+                self.transport._sudo_check(1, err)
+            if self.chan.exit_status_ready() and not self.chan.recv_ready() and not self.chan.recv_stderr_ready():
+                code = self.chan.recv_exit_status()
+                self._drain()
+                self.transport._sudo_check(code, self.err.decode("utf-8", "replace"))
+                return self.transport._scrub(self.out.decode("utf-8", "replace")), code
+            if time.monotonic() > deadline:
+                raise RemoteError(f"no answer from the host lock's command within {timeout:g}s",
+                                  host=self.transport.host, phase="lock",
+                                  fix="check what the host is doing (load, a hung /run), then re-run")
+            self.chan.status_event.wait(0.01)
+
+    def close(self, wait: float = 0.0) -> None:
+        """Close its input (the command then ends) and wait up to ``wait`` s for it to exit."""
+        try:
+            self.chan.shutdown_write()
+            if wait:
+                self.chan.status_event.wait(wait)
+        except Exception:  # the connection is gone already: so is the command
+            pass
+        finally:
+            self.chan.close()
 
 
 def describe_stats(transport: Transport) -> str:

@@ -7,8 +7,13 @@ lab that cannot start fails the run.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -16,7 +21,7 @@ import pytest
 import yaml
 
 from tasks.core import bootstrap
-from tests.integration.test_init_lab import address, fab, kget, kubectl, no_secrets
+from tests.integration.test_init_lab import ROOT, address, kget, kubectl, no_secrets
 from tests.lab.fixtures import fresh_lab, require_lab, test_lab_dir
 
 pytestmark = pytest.mark.lab
@@ -33,6 +38,63 @@ def lab():
     lab.up(8, lb=True, control_planes=3)
     yield lab
     lab.down()
+
+
+# Every fab run of this module runs with HOME (and the XDG dirs) in a temp dir and through
+# tests/integration/fab_write_audit.py, which records every file the process writes: the secrets
+# scan at the end reads all their output and those files.
+OPERATOR: dict = {"home": None, "runs": []}
+
+
+@pytest.fixture(scope="module")
+def operator_home(tmp_path_factory):
+    OPERATOR["home"] = tmp_path_factory.mktemp("operator") / "home"
+    OPERATOR["home"].mkdir()
+    OPERATOR["runs"] = []
+    yield OPERATOR
+    OPERATOR["home"] = None
+
+
+def fab_argv(*args: str) -> list[str]:
+    home = OPERATOR["home"]
+    assert home is not None, "the operator_home fixture is needed"
+    audit = home.parent / f"audit-{len(OPERATOR['runs'])}-{time.monotonic_ns()}.json"
+    env = [f"HOME={home}", f"XDG_CACHE_HOME={home}/.cache", f"XDG_CONFIG_HOME={home}/.config",
+           f"KUBEFAB_AUDIT_FILE={audit}", f"PYTHONPATH={ROOT}"]
+    # the default log file (tests/conftest.py points KUBEFAB_LOG_FILE elsewhere for other tests)
+    return ["env", "-u", "KUBEFAB_LOG_FILE", *env, sys.executable, "-m", "tests.integration.fab_write_audit", "-r",
+            str(ROOT), *args]
+
+
+def _audit_of(argv: list[str]) -> Path:
+    return Path(next(a for a in argv if a.startswith("KUBEFAB_AUDIT_FILE=")).split("=", 1)[1])
+
+
+def fab(lab, *args: str, stdin: bytes | None = None, timeout: float = 300):
+    """test_init_lab's fab (the real `fab` in the lab's switch namespace), audited (see OPERATOR)."""
+    argv = fab_argv(*args)
+    r = lab.sw(argv, input=stdin, timeout=timeout)
+    r.out, r.err = r.stdout.decode(), r.stderr.decode()
+    OPERATOR["runs"].append({"args": list(args), "out": r.out, "err": r.err, "code": r.returncode,
+                             "audit": Path(_audit_of(argv))})
+    return r
+
+
+def fab_start(lab, *args: str) -> subprocess.Popen:
+    """The same, started in the background (finish it with fab_finish)."""
+    argv = fab_argv(*args)
+    proc = subprocess.Popen(lab.sw_argv(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.kubefab = (list(args), Path(_audit_of(argv)))
+    return proc
+
+
+def fab_finish(proc: subprocess.Popen, timeout: float = 600):
+    out, err = proc.communicate(timeout=timeout)
+    proc.out, proc.err = out.decode(), err.decode()
+    args, audit = proc.kubefab
+    OPERATOR["runs"].append({"args": args, "out": proc.out, "err": proc.err, "code": proc.returncode,
+                             "audit": audit})
+    return proc
 
 
 def inventory(lab, tmp: Path, hosts: dict, *, join_timeout: str = "", endpoint: str = "") -> Path:
@@ -79,7 +141,7 @@ def ready_nodes(lab, admin: Path) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def cluster(lab, tmp_path_factory):
+def cluster(lab, tmp_path_factory, operator_home):
     tmp = tmp_path_factory.mktemp("cluster")
     hosts = {**{n: ["control-plane"] for n in CONTROL_PLANES}, **{n: ["worker"] for n in WORKERS}}
     inv = inventory(lab, tmp, hosts)
@@ -223,11 +285,85 @@ def test_every_host_has_kubeadms_files(lab, cluster):
         assert r.stdout.decode().strip() == "", (host, r.stdout.decode())
 
 
-def test_rerun_is_a_no_op(lab, cluster):
-    r = fab(lab, "cluster-up", "--inventory", str(cluster["inv"]), "--state-dir", str(cluster["state"]), timeout=600)
+def state_tree(state: Path) -> dict[str, str]:
+    return {str(p.relative_to(state)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(state.rglob("*")) if p.is_file()}
+
+
+def hold_host_lock(lab, host: str, record: dict) -> subprocess.Popen:
+    """Another run's holder of /run/kubefab.lock on ``host`` (the script kubefab sends): held
+    until its input is closed."""
+    from tasks.locks import HELD_MARK, host_lock_script
+
+    p = subprocess.Popen(lab.exec_argv(host, ["sh", "-c", host_lock_script(json.dumps(record))]),
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert p.stdout.readline().decode().strip() == HELD_MARK
+    return p
+
+
+def test_rerun_is_a_no_op_and_a_second_run_at_once_fails_naming_it(lab, cluster):
+    """A converged re-run changes nothing. Issue 15: a second cluster-up started while it runs
+    fails at once naming it (user@machine, pid, command, since), the first one succeeds, and the
+    state dir is as it was (no lock file, no temp file). node1's host lock is held by a run of
+    this machine whose process is gone: the re-run takes it over, saying so."""
+    from tasks.locks import Holder
+
+    common = ["--inventory", str(cluster["inv"]), "--state-dir", str(cluster["state"])]
+    before = state_tree(cluster["state"])
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    stale = hold_host_lock(lab, "node1", {**json.loads(Holder.me("fab -H node1 init").to_json()), "pid": gone.pid})
+    try:
+        first = fab_start(lab, "cluster-up", "--skip-token-print", "--skip-certificate-key-print", *common)
+        lock = cluster["state"] / "kubefab.lock"
+        deadline = time.monotonic() + 60
+        while not lock.exists() and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert lock.exists(), "the first run never took the cluster lock"
+        t0 = time.monotonic()
+        second = fab(lab, "cluster-up", *common, timeout=120)
+        second_seconds = time.monotonic() - t0
+        r = fab_finish(first)
+        assert stale.wait(10) is not None  # the stale holder was ended on the host
+    finally:
+        if stale.poll() is None:
+            stale.kill()
     assert r.returncode == 0, r.err[-4000:]
     rows = re.findall(r"^(node\d)\s+(\S+(?: \(init\))?)\s+(\d+)\s+(\d+)\s+\S+\s+ok$", r.err, re.M)
     assert len(rows) == 6 and all(changed == "0" for *_, changed in rows), r.err[-3000:]
+    assert "[node1] [lock] taking over /run/kubefab.lock from a run of this machine that is gone" in r.err
+    assert f"(pid {gone.pid}, `fab -H node1 init`)" in r.err
+    assert second.returncode == 1 and second_seconds < 30, second.err[-3000:]
+    assert f"is locked by root@{os.uname().nodename} (pid {first.pid}, `fab cluster-up`) since " in second.err, \
+        second.err[-2000:]
+    assert "fix: wait for that run to finish" in second.err and "Traceback" not in second.err
+    assert "Connecting to" not in second.err  # refused before any host was touched
+    assert state_tree(cluster["state"]) == before
+    # --skip-token-print / --skip-certificate-key-print: the join commands without either
+    assert "--token <redacted" in r.out and "--certificate-key <certificate key>" in r.out, r.out[-2000:]
+    assert "Using certificate key" not in r.out
+    assert lab.exec("node1", ["sh", "-c", "flock -n /run/kubefab.lock true"]).returncode == 0  # released
+
+
+def test_a_host_locked_by_a_run_of_another_machine_is_refused(lab, cluster):
+    """Another machine's run holds node1's /run/kubefab.lock: it is named, never taken over, and
+    nothing is done."""
+    common = ["--inventory", str(cluster["inv"]), "--state-dir", str(cluster["state"])]
+    other = hold_host_lock(lab, "node1", {"user": "ops", "machine": "bastion", "pid": 4242,
+                                          "command": "fab -H node1 init", "since": "2026-12-06T09:00:00Z",
+                                          "bootID": "another-boot"})
+    try:
+        before = state_tree(cluster["state"])
+        r = fab(lab, "-H", "node1", "init", "--upload-certs", *common)
+        assert r.returncode == 1
+        assert ("[lock] node1: /run/kubefab.lock is held by ops@bastion (pid 4242, `fab -H node1 init`) "
+                "since 2026-12-06T09:00:00Z") in r.err, r.err[-2000:]
+        assert "sshd drops its session" in r.err and "Traceback" not in r.err
+        assert state_tree(cluster["state"]) == before
+        assert other.poll() is None
+    finally:
+        other.stdin.close()
+        other.wait(10)
 
 
 # --- failures: clear errors, nothing written ---------------------------------------------------------
@@ -349,3 +485,115 @@ def test_losing_a_control_plane_keeps_the_api_and_joins_working(lab, cluster, tm
         assert r.returncode == 0, r.err[-3000:]
     finally:
         lab.up(8, lb=True, control_planes=3)  # node2 comes back as a fresh host
+
+
+# --- issue 15: no secret in any output or any file written outside the state dir ------------------------
+def _secrets_of(states: list[Path], extra_tokens: set[str]) -> dict[str, str]:
+    """Every secret value to look for -> what it is: bootstrap tokens (and their secret halves),
+    the certificate key, and each private key (its PEM body and its kubeconfig client-key-data)."""
+    found: dict[str, str] = {}
+    tokens = set(extra_tokens)
+    for st in states:
+        join = st / "join.yaml"
+        if join.exists():
+            data = yaml.safe_load(join.read_text()) or {}
+            tokens |= set(data.get("tokens") or [])
+            if data.get("certificate_key"):
+                found[data["certificate_key"]] = "certificate key"
+        for f in (p for p in st.rglob("*") if p.is_file()):
+            raw = f.read_bytes()
+            if b"PRIVATE KEY-----" in raw:
+                body = "".join(raw.decode().splitlines()[1:-1])
+                found[body[:48]] = f"private key {f.relative_to(st)}"
+            if f.suffix == ".conf" or f.name.endswith(".conf"):
+                for user in (yaml.safe_load(raw) or {}).get("users") or []:
+                    value = (user.get("user") or {}).get("client-key-data")
+                    if value:
+                        found[value[:48]] = f"client-key-data of {f.relative_to(st)}"
+    for t in tokens:
+        found[t.split(".")[1]] = f"bootstrap token {t.split('.')[0]}"
+    return found
+
+
+def _hits(text: str, secrets: dict[str, str]) -> list[str]:
+    hits = [what for value, what in secrets.items() if value in text]
+    if "PRIVATE KEY" in text or "client-key-data: LS0t" in text:
+        hits.append("a PEM private key / client-key-data")
+    return hits
+
+
+def _allowed_removed(run: dict) -> str:
+    """stdout without what kubefab prints on purpose, as kubeadm does: init's and cluster-up's
+    join commands and certificate key (unless --skip-*-print), token.create's token."""
+    args, out = run["args"], run["out"]
+    if "token.create" in args:
+        return ""
+    if "--dry-run" in args or not ({"init", "cluster-up"} & set(args)):
+        return out
+    lines, keep, skip_next = out.splitlines(), [], False
+    for line in lines:
+        if skip_next:
+            skip_next = False
+            continue
+        if line == "[upload-certs] Using certificate key:":
+            skip_next = True
+            continue
+        if "kubeadm join " in line or "--certificate-key " in line:
+            continue
+        keep.append(line)
+    return "\n".join(keep)
+
+
+def test_no_secret_in_any_output_or_file_outside_the_state_dir(lab, cluster, tmp_path):
+    """Issue 15: every fab run of this module (cluster-up, its re-runs, joins and failed joins,
+    token.create) and the ones here (token.list, token.create --print-join-command, dry-runs) are
+    scanned: stdout, stderr and every file the process wrote outside its state dir (the log file,
+    temp files, even removed ones) hold no bootstrap token, certificate key or private key, except
+    the join commands printed on purpose."""
+    common = ["--inventory", str(cluster["inv"]), "--state-dir", str(cluster["state"])]
+    # at once (none of them takes a lock): the three cost about one run's time
+    started = [fab_start(lab, "token.list", *common), fab_start(lab, "token.create", "--print-join-command", *common),
+               fab_start(lab, "-H", "node1", "init", "--upload-certs", "--dry-run", *common)]
+    listed, created, dry = (fab_finish(p, timeout=300) for p in started)
+    assert listed.returncode == 0 and ".<redacted>" in listed.out, listed.err[-2000:]
+    assert created.returncode == 0 and "kubeadm join " in created.out, created.err[-2000:]
+    assert dry.returncode == 0, dry.err[-2000:]
+
+    runs = OPERATOR["runs"]
+    states = {Path(a[a.index("--state-dir") + 1]) for a in (run["args"] for run in runs) if "--state-dir" in a}
+    printed = {m for run in runs if "token.create" in run["args"]
+               for m in re.findall(r"\b[a-z0-9]{6}\.[a-z0-9]{16}\b", run["out"])}
+    secrets = _secrets_of(sorted(s for s in states if s.exists()), printed)
+    assert any(w == "certificate key" for w in secrets.values()) and any(w.startswith("bootstrap token")
+                                                                           for w in secrets.values())
+    assert sum(w.startswith("private key") for w in secrets.values()) >= 10
+    # the scanner finds what is printed on purpose (a scan that cannot fail proves nothing)
+    first = runs[0]
+    assert first["args"][0] == "cluster-up" and _hits(first["out"], secrets), "cluster-up printed no join command"
+    problems, files_seen, on_disk = [], set(), {}
+    for run in runs:
+        name = " ".join(run["args"][:3])
+        for where, text in (("stdout", _allowed_removed(run)), ("stderr", run["err"])):
+            problems += [f"{name}: {where}: {h}" for h in _hits(text, secrets)]
+        state = Path(run["args"][run["args"].index("--state-dir") + 1]) if "--state-dir" in run["args"] else None
+        audit = run["audit"]
+        assert audit.exists(), f"{name}: no audit record"
+        for entry in json.loads(audit.read_text()):
+            path = Path(entry["path"])
+            if state is not None and (path == state or state in path.parents):
+                continue
+            files_seen.add(entry["path"] + (" (removed)" if entry["removed"] else ""))
+            if entry["removed"]:  # a temp file: as it was just before it was removed
+                text = base64.b64decode(entry["content"]).decode("utf-8", "replace")
+                problems += [f"{name}: file {path} (removed after use): {h}" for h in _hits(text, secrets)]
+            else:
+                on_disk.setdefault(path, name)
+    for path, name in on_disk.items():  # the others once, as they are now (the log file holds every run)
+        if path.is_file():
+            text = path.read_bytes().decode("utf-8", "replace")
+            problems += [f"{name}: file {path}: {h}" for h in _hits(text, secrets)]
+    log = OPERATOR["home"] / ".cache" / "kubefab" / "kubefab.log"
+    assert any(f.startswith(str(log)) for f in files_seen), sorted(files_seen)[:20]
+    assert "cluster-up" in log.read_text()
+    assert not problems, "\n".join(sorted(set(problems))) + "\nfiles written outside the state dirs:\n" + \
+        "\n".join(sorted(files_seen))

@@ -538,3 +538,45 @@ def test_parallel_facts_over_ssh_keeps_every_failure(sshd, tmp_path):
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+# ---- the host lock's holder (tasks/locks.py) through sudo ---------------------------------------
+def test_host_lock_through_sudo_holds_refuses_and_releases(sshd, sudo_user, tmp_path):
+    from tasks.locks import HELD_MARK, HostLock, host_lock_script
+
+    lock_path = str(tmp_path / "kubefab.lock")
+    os.chmod(tmp_path, 0o755)
+
+    def script(record):  # the same holder, on a path of this test
+        return host_lock_script(record, path=lock_path)
+
+    pw = Secret(sudo_user.password, kind="sudo password")
+    a = connect(sshd, tmp_path, user=sudo_user.name, sudo_password=pw)
+    held = a.start_held(script('{"user": "a", "machine": "m", "pid": 1, "command": "fab init", "since": "x"}'))
+    out, code = held.wait_for(HELD_MARK, 20)
+    assert code is None and HELD_MARK in out
+    assert os.stat(lock_path).st_uid == 0  # held as root
+    b = connect(sshd, tmp_path, user=sudo_user.name, sudo_password=pw)
+    lock = HostLock(b, "fab join")
+    lock.channel = b.start_held(script(lock.me.to_json()))
+    with pytest.raises(RemoteError, match=r"is held by a@m \(pid 1, `fab init`\)"):
+        lock._wait()
+    held.close(wait=5)  # released: the next run takes it at once
+    again = b.start_held(script(lock.me.to_json()))
+    assert again.wait_for(HELD_MARK, 20)[1] is None
+    again.close(wait=5)
+    a.close()
+    b.close()
+
+
+def test_host_lock_with_a_wrong_sudo_password_fails_at_once(sshd, sudo_user, tmp_path):
+    from tasks.locks import HELD_MARK, host_lock_script
+
+    wrong = Secret("definitely-wrong-" + sudo_user.password, kind="sudo password")
+    t = connect(sshd, tmp_path, user=sudo_user.name, sudo_password=wrong)
+    started = time.monotonic()
+    held = t.start_held(host_lock_script("{}", path=str(tmp_path / "kubefab.lock")))
+    with pytest.raises(RemoteError, match="sudo rejected the password"):
+        held.wait_for(HELD_MARK, 20)
+    assert time.monotonic() - started < 10  # sudo's second prompt is not waited on
+    t.close()

@@ -174,3 +174,9 @@ def test_completion_offers_task_names_and_the_task_flags():
     script = subprocess.run([str(FAB), "--print-completion-script", "bash"], cwd=ROOT, capture_output=True,
                             text=True, timeout=120).stdout
     assert "fab --complete" in script and "complete -F" in script
+
+
+def test_cluster_up_takes_inits_print_flags():
+    """cluster-up prints init's join commands: kubeadm init's flags that hide the token and key apply."""
+    flags = {n for a in dict(task_arguments(ns))["cluster-up"] for n in a.names}
+    assert {"skip-certificate-key-print", "skip-token-print"} <= flags
