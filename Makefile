@@ -25,10 +25,9 @@ deps: apt $(STAMP)
 lab-k8s: apt
 	bash tests/lab/k8s/build.sh all
 
-# Two pytest-xdist workers: the lab tests on one, in file order (tests/conftest.py groups them),
-# the unit and judge tests on the other beside them.
+# Two pytest runs side by side: the lab tests (one module after another) and the rest.
 test: deps lab-k8s
-	$(PY) -m pytest -n 2 --dist loadgroup
+	./scripts/test.sh $(PY)
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit

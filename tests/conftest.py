@@ -7,6 +7,8 @@ Go modules, at the versions the lab runs, not whatever the machine happens to ha
 import os
 import tempfile
 
+import pytest
+
 from tests.lab import images
 
 # every `fab` run writes a log file (default ~/.cache/kubefab/kubefab.log): the tests' runs
@@ -18,15 +20,8 @@ os.environ["PATH"] = os.pathsep.join(
     [str(p) for p in (_BINS.k8s, _BINS.etcd) if p.is_dir()] + [os.environ.get("PATH", "")])
 
 
-def pytest_collection_modifyitems(config, items):
-    """``make test`` runs pytest-xdist with two workers (``-n 2 --dist loadgroup``): every lab
-    test goes to one of them, in file order (the lab's modules bring their clusters up one after
-    another on this machine's two cores), and the unit and judge tests run on the other beside it."""
-    import pytest
 
-    for item in items:
-        if item.get_closest_marker("lab") is not None:
-            item.add_marker(pytest.mark.xdist_group("lab"))
-    # A lab module may say when it runs (LAB_ORDER, default 50; the sort is stable, so file
-    # order otherwise): the two modules that share the v1.35 cluster go last, back to back.
+def pytest_collection_modifyitems(config, items):
+    """A lab module may say when it runs (``LAB_ORDER``, default 50; the sort is stable, so
+    file order otherwise): the two modules that share the v1.35 cluster go last, back to back."""
     items.sort(key=lambda item: getattr(getattr(item, "module", None), "LAB_ORDER", 50))
