@@ -7,8 +7,6 @@ Go modules, at the versions the lab runs, not whatever the machine happens to ha
 import os
 import tempfile
 
-import pytest
-
 from tests.lab import images
 
 # every `fab` run writes a log file (default ~/.cache/kubefab/kubefab.log): the tests' runs
