@@ -637,8 +637,13 @@ class Lab:
         switch_batch = []
         for h in hosts:
             _run(["ip", "netns", "add", h.netns])
+            # eth0's MAC follows from the address, so a host brought up again (a fault test's
+            # restart) has the same one: the neighbours' ARP entries for it stay right (a new
+            # random MAC was a black hole until they expired: "sshd not answering after 30 s")
+            octets = ipaddress.ip_address(h.address).packed
+            mac = "02:6b:66:" + ":".join(f"{b:02x}" for b in octets[1:])
             _run(["ip", "link", "add", f"ve-{h.name}", "netns", self.switch_netns, "type", "veth",
-                  "peer", "name", "eth0", "netns", h.netns])
+                  "peer", "name", "eth0", "address", mac, "netns", h.netns])
             switch_batch.append(f"link set ve-{h.name} master {self.bridge} up")
             host_batch = (
                 f"link set lo up\naddr add {h.address}/{prefix} dev eth0\nlink set eth0 up\n"

@@ -265,7 +265,7 @@ def test_a_killed_writer_leaves_the_old_file_or_the_new_one_and_the_next_lock_cl
 def test_join_commands_print_the_token_and_key_unless_skipped(tmp_path, capsys, skip_token, skip_key):
     from tasks.core import inventory
     from tasks.core.statestore import PendingStore
-    from tasks.phases.apiphases import plan_show_join_command
+    from tasks.phases.showjoincommand import plan_show_join_command
     from tasks.phases.context import Options, RunContext
     from tasks.pipeline import say
     from tests.unit.test_cli import ROOT
