@@ -453,6 +453,15 @@ class _BaseTransport:
         self.use_sudo = use_sudo
 
     # -- to implement
+    def _session(self):
+        """A new channel on the (opened) connection; a clean error when it cannot be opened."""
+        self.open()
+        try:
+            return self._conn.client.get_transport().open_session(timeout=self.connect_timeout)
+        except Exception as exc:
+            raise RemoteError(f"SSH session to {self.address} failed: {exc}", host=self.host,
+                              fix="the connection dropped; check the host and re-run") from None
+
     def _exec(self, command: str, stdin: bytes, timeout: float) -> tuple[int, bytes, bytes]:
         raise NotImplementedError
 
@@ -898,12 +907,7 @@ class SshTransport(_BaseTransport):
             conn = conn.gateway
 
     def _exec(self, command: str, stdin: bytes, timeout: float) -> tuple[int, bytes, bytes]:
-        self.open()
-        try:
-            chan = self._conn.client.get_transport().open_session(timeout=self.connect_timeout)
-        except Exception as exc:
-            raise RemoteError(f"SSH session to {self.address} failed: {exc}", host=self.host,
-                              fix="the connection dropped; check the host and re-run") from None
+        chan = self._session()
         out, err = bytearray(), bytearray()
         deadline = time.monotonic() + timeout
         try:
@@ -940,12 +944,7 @@ class SshTransport(_BaseTransport):
         """Start ``script`` as root on its own channel and return at once; its standard input
         stays open until :meth:`HeldCommand.close` (the host lock's holder: ``tasks/locks.py``).
         Not counted as a round trip: it runs beside the run's commands."""
-        self.open()
-        try:
-            chan = self._conn.client.get_transport().open_session(timeout=self.connect_timeout)
-        except Exception as exc:
-            raise RemoteError(f"SSH session to {self.address} failed: {exc}", host=self.host,
-                              fix="the connection dropped; check the host and re-run") from None
+        chan = self._session()
         stdin = b""
         wire = script
         if self.use_sudo:
