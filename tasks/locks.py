@@ -249,14 +249,17 @@ def read_cluster_holder(state) -> Holder | None:
 # --- the host lock ----------------------------------------------------------------------------------
 BUSY, NO_FLOCK = 75, 76
 HELD_MARK = "KUBEFAB-HOST-LOCK-HELD"
+THEN_MARK = "KUBEFAB-HOST-LOCK-THEN-DONE"
 
 
-def host_lock_script(record: str, *, take_over_pid: int = 0, path: str = HOST_LOCK) -> str:
+def host_lock_script(record: str, *, take_over_pid: int = 0, path: str = HOST_LOCK, then: str = "") -> str:
     """The shell that holds ``path`` until its standard input closes.
 
     Prints ``HELD_MARK`` once it holds the lock; exits ``BUSY`` printing the file's record when
     another run holds it, ``NO_FLOCK`` when the host has no flock(1). ``take_over_pid``: kill
     that host-side holder first (a dead run of this machine) and wait up to 5 s for the lock.
+    ``then``: a command run once the lock is held (the facts probe: lock and facts are one round
+    trip), its output after ``HELD_MARK`` and its exit code on a line ending in ``THEN_MARK``.
     """
     q = shlex.quote
     kill = (f"kill {int(take_over_pid)} 2>/dev/null; w='-w 5'; " if take_over_pid else "w='-n'; ")
@@ -267,8 +270,9 @@ def host_lock_script(record: str, *, take_over_pid: int = 0, path: str = HOST_LO
         f"if ! flock $w 9; then cat {q(path)}; exit {BUSY}; fi; "
         f": > {q(path)}; printf '%s %s\\n' \"$$\" {q(record)} >&9; "
         f"echo {HELD_MARK}; "
+        + (f"sh -c {q(then)} </dev/null; rc=$?; echo; echo \"$rc {THEN_MARK}\"; " if then else "")
         # held while the run's channel is open: EOF (release, a killed run, a dropped session) ends it
-        "while read -r _; do :; done; exit 0"
+        + "while read -r _; do :; done; exit 0"
     )
 
 
@@ -290,16 +294,22 @@ class HostLock:
     holder to exit, so the next run finds the lock free.
     """
 
-    def __init__(self, transport, command: str, *, timeout: float = 30.0) -> None:
+    def __init__(self, transport, command: str, *, timeout: float = 30.0, then: str = "",
+                 then_timeout: float = 60.0) -> None:
         self.transport = transport
         self.host = getattr(transport, "host", "")
         self.me = Holder.me(command)
         self.timeout = timeout
+        self.then = then
+        self.then_timeout = then_timeout
+        self.then_result: tuple[int, str] | None = None  # (exit code, stdout) of ``then``, once held
         self.channel = None
         self.held = False
+        self._script = ""
 
     def start(self, take_over_pid: int = 0) -> "HostLock":
-        self.channel = self.transport.start_held(host_lock_script(self.me.to_json(), take_over_pid=take_over_pid))
+        self._script = host_lock_script(self.me.to_json(), take_over_pid=take_over_pid, then=self.then)
+        self.channel = self.transport.start_held(self._script)
         return self
 
     def wait(self) -> None:
@@ -308,13 +318,31 @@ class HostLock:
             self._wait()
         finally:
             stats = getattr(self.transport, "stats", None)
-            if stats is not None:  # one round trip, counted like any command
-                stats.record("command", f"flock {HOST_LOCK}", time.monotonic() - started)
+            if stats is not None:  # one round trip (with ``then``'s command), counted like any command
+                stats.record("command", f"flock {HOST_LOCK}" + (" + facts" if self.then else ""),
+                             time.monotonic() - started, len(self._script.encode()))
+
+    def _held(self, out: str, code: int | None) -> bool:
+        """Whether the holder answered that it holds the lock; keeps ``then``'s result."""
+        if code is not None or HELD_MARK not in out:
+            return False
+        self.held = True
+        if self.then:
+            after = out.split(HELD_MARK, 1)[1].removeprefix("\n")
+            end = after.rfind(THEN_MARK)
+            line = after.rfind("\n", 0, end) + 1 if end >= 0 else 0
+            status = after[line:end].strip() if end >= 0 else ""
+            self.then_result = (int(status), after[:line]) if status.isdigit() else None
+        return True
+
+    def _wait_held(self) -> tuple[str, int | None]:
+        if not self.then:
+            return self.channel.wait_for(HELD_MARK, self.timeout)
+        return self.channel.wait_for(THEN_MARK, self.timeout + self.then_timeout)
 
     def _wait(self) -> None:
-        out, code = self.channel.wait_for(HELD_MARK, self.timeout)
-        if code is None and HELD_MARK in out:
-            self.held = True
+        out, code = self._wait_held()
+        if self._held(out, code):
             return
         if code == NO_FLOCK:
             output.info("[lock] WARNING: no flock(1) on the host: it is not locked against another run "
@@ -327,9 +355,8 @@ class HostLock:
                             f"{holder.describe()}", host=self.host)
                 self.channel.close()
                 self.start(take_over_pid=pid)
-                out, code = self.channel.wait_for(HELD_MARK, self.timeout)
-                if code is None and HELD_MARK in out:
-                    self.held = True
+                out, code = self._wait_held()
+                if self._held(out, code):
                     return
                 pid, holder = parse_host_record(out)
             who = holder.describe() if holder else "another kubefab run"
@@ -350,15 +377,17 @@ class HostLock:
 
 
 @contextmanager
-def host_lock(transport, command: str, *, enabled: bool = True):
+def host_lock(transport, command: str, *, enabled: bool = True, then: str = ""):
     """Hold the host lock for the block (started at once; ``lock.wait()`` says whether it is held).
 
-    A transport without ``start_held`` (a test fake) yields ``None``: no lock.
+    ``then``: a command run on the host once the lock is held, in the same round trip (its
+    result in ``lock.then_result``). A transport without ``start_held`` (a test fake) yields
+    ``None``: no lock.
     """
     if not enabled or not hasattr(transport, "start_held"):
         yield None
         return
-    lock = HostLock(transport, command).start()
+    lock = HostLock(transport, command, then=then).start()
     try:
         yield lock
     finally:

@@ -127,7 +127,7 @@ def run_workflow(host, run: Run, *, connect: Callable, options) -> HostResult:
     :raises KubefabError: the first failure, with host and phase.
     """
     from .apply import diff_data, execute, render_diff
-    from .remote.facts import gather_facts
+    from .remote.facts import facts_command, gather_facts, read_facts
     from .runner import plan_step, plan_steps, probe_paths, select, with_selection
 
     started = time.monotonic()
@@ -142,11 +142,16 @@ def run_workflow(host, run: Run, *, connect: Callable, options) -> HostResult:
     transport = connect(target)
     hold = contextlib.ExitStack()
     try:
-        # the host lock (not for a dry-run), before the facts: they must not see another run's half-done apply
-        lock = hold.enter_context(host_lock(transport, command_name(), enabled=not options.dry_run))
+        # the host lock (not for a dry-run), before the facts: they must not see another run's
+        # half-done apply. The holder reads the facts once it holds the lock: one round trip for both
+        lock = hold.enter_context(host_lock(transport, command_name(), enabled=not options.dry_run,
+                                            then=facts_command(paths)))
         if lock is not None:
             lock.wait()  # another run holds the host: fail before anything is read or written
-        facts = gather_facts(transport, paths)
+        if lock is not None and lock.then_result is not None:
+            facts = read_facts(transport.host, *lock.then_result)
+        else:  # a dry-run, or a host without flock(1)
+            facts = gather_facts(transport, paths)
         result.timer.add(PhaseTiming(host.name, "connect + facts", time.monotonic() - started,
                                      transport.stats.count))
         ctx = ctx.with_facts(facts)

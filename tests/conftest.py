@@ -6,6 +6,10 @@ Go modules, at the versions the lab runs, not whatever the machine happens to ha
 
 import os
 import tempfile
+import time
+from collections import defaultdict
+
+import pytest
 
 from tests.lab import images
 
@@ -18,8 +22,29 @@ os.environ["PATH"] = os.pathsep.join(
     [str(p) for p in (_BINS.k8s, _BINS.etcd) if p.is_dir()] + [os.environ.get("PATH", "")])
 
 
-
 def pytest_collection_modifyitems(config, items):
     """A lab module may say when it runs (``LAB_ORDER``, default 50; the sort is stable, so
     file order otherwise): the two modules that share the v1.35 cluster go last, back to back."""
     items.sort(key=lambda item: getattr(getattr(item, "module", None), "LAB_ORDER", 50))
+
+
+# wall time per lab module, set-up and tear-down of its fixtures included: printed at the end of
+# a run, so a CI log says which module to make faster (the make test budget is 25 minutes)
+_LAB_SECONDS: dict[str, float] = defaultdict(float)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    t0 = time.monotonic()
+    yield
+    if item.get_closest_marker("lab") is not None:
+        _LAB_SECONDS[item.nodeid.split("::")[0]] += time.monotonic() - t0
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _LAB_SECONDS:
+        return
+    terminalreporter.section("lab modules, wall time")
+    for module, seconds in sorted(_LAB_SECONDS.items(), key=lambda kv: -kv[1]):
+        terminalreporter.write_line(f"{seconds:7.1f} s  {module}")
+    terminalreporter.write_line(f"{sum(_LAB_SECONDS.values()):7.1f} s  in all")

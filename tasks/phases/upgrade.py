@@ -153,7 +153,8 @@ def etcd_leader_away(ctx) -> Command:
 
     Not kubeadm's: a leader that stops makes the others elect a new one first, and until they
     have, every API server's /readyz fails (its etcd check), so a load balancer has no backend
-    left. Best effort: a member that does not lead, or no other member to lead, changes nothing.
+    left. Best effort: a member that does not lead, no other member to lead, or a hand-over that
+    etcd refuses three times (printed as a warning) changes nothing.
     """
     from .etcdutil import etcdctl_argv
 
@@ -166,7 +167,12 @@ def etcd_leader_away(ctx) -> Command:
               f"to=$({e} member list | awk -F', ' -v me={me} "
               "'$2 == \"started\" && $3 != me && $6 == \"false\" { print $1; exit }')\n"
               "[ -n \"$to\" ] || { echo 'no other started member to lead'; exit 0; }\n"
-              f"{e} move-leader \"$to\" >/dev/null && echo \"etcd leadership handed to member $to\"\n")
+              # a busy member may refuse the hand-over for a moment ("leader changed", a timeout):
+              # try again, then go on, as a leader that stops is what the members handle anyway
+              f"for try in 1 2 3; do out=$({e} move-leader \"$to\" 2>&1) && "
+              "{ echo \"etcd leadership handed to member $to\"; exit 0; }; sleep 2; done\n"
+              "echo \"WARNING: etcd leadership not handed over ($(echo \"$out\" | tail -n 1)): "
+              "the other members elect a new leader when this one stops\"\n")
     return Command(("sh", "-c", script), "hand etcd's leadership to another member before this one stops")
 
 

@@ -113,6 +113,33 @@ def probe_command(script: str) -> str:
     return "sh -c " + shlex.quote(script)
 
 
+def facts_command(
+    paths: Iterable[str] = (),
+    *,
+    binaries: Iterable[str] = DEFAULT_BINARIES,
+    cri_sockets: Iterable[str] = DEFAULT_CRI_SOCKETS,
+) -> str:
+    """The shell command that prints a host's facts (what :func:`read_facts` reads)."""
+    extra = [s.removeprefix("unix://") for s in cri_sockets]
+    return probe_command(build_probe(paths, binaries=binaries, cri_sockets=extra))
+
+
+def read_facts(host: str, exit_code: int, stdout: str, stderr: str = "") -> HostFacts:
+    """The facts from the probe's exit code and output.
+
+    :raises RemoteError: the probe failed or printed something unreadable.
+    """
+    if exit_code != 0:
+        raise RemoteError(
+            f"the facts probe failed with exit code {exit_code}", host=host,
+            details=_tail(stderr or stdout),
+            fix="check that /bin/sh works for the login user (and sudo, when not root)")
+    try:
+        return parse_probe(stdout)
+    except RemoteError as exc:
+        raise exc.with_context(host=host)
+
+
 def gather_facts(
     transport: Runner,
     paths: Iterable[str] = (),
@@ -126,18 +153,9 @@ def gather_facts(
     :param paths: paths whose state the phases need (see ``preflight.paths_to_probe``).
     :raises RemoteError: the probe failed to run or printed something unreadable.
     """
-    extra = [s.removeprefix("unix://") for s in cri_sockets]
-    script = build_probe(paths, binaries=binaries, cri_sockets=extra)
-    result = transport.run(probe_command(script), check=False, timeout=60)
-    if result.exit_code != 0:
-        raise RemoteError(
-            f"the facts probe failed with exit code {result.exit_code}", host=transport.host,
-            details=_tail(result.stderr or result.stdout),
-            fix="check that /bin/sh works for the login user (and sudo, when not root)")
-    try:
-        return parse_probe(result.stdout)
-    except RemoteError as exc:
-        raise exc.with_context(host=transport.host)
+    result = transport.run(facts_command(paths, binaries=binaries, cri_sockets=cri_sockets), check=False,
+                           timeout=60)
+    return read_facts(transport.host, result.exit_code, result.stdout, result.stderr)
 
 
 def _tail(text: str, lines: int = 10) -> list[str]:

@@ -463,11 +463,15 @@ def test_a_dead_worker_is_named_and_joined_once_it_is_back(lab, cluster, tmp_pat
     for host in CONTROL_PLANES + WORKERS:
         assert re.search(rf"^{host}\s+\S+.*\s0\s+\S+\s+ok$", r.err, re.M), host  # untouched, 0 changed
     lab.up(8, lb=True, control_planes=3)  # node7 is back (a fresh host)
-    r = fab(lab, "cluster-up", *common, timeout=600)
+    r = fab(lab, "cluster-up", "-o", "json", *common, timeout=600)
     assert r.returncode == 0, r.err[-3000:]
-    rows = dict(re.findall(r"^(node\d)\s+\S+(?: \(init\))?\s+\d+\s+(\d+)\s+\S+\s+ok$", r.err, re.M))
-    assert int(rows["node7"]) > 0 and all(rows[h] == "0" for h in CONTROL_PLANES + WORKERS), rows
+    rows = {h["host"]: h for h in json.loads(r.out)["hosts"]}
+    assert rows["node7"]["changed"] > 0 and all(rows[h]["changed"] == 0 for h in CONTROL_PLANES + WORKERS), rows
     assert "node7" in ready_nodes(lab, cluster["admin"])
+    # issue 17's round trips: a fresh worker in 4 (lock + facts, upload, apply + start, one wait),
+    # a converged host in 2 (lock + facts, one check)
+    assert rows["node7"]["roundTrips"] <= 4, rows["node7"]
+    assert all(rows[h]["roundTrips"] <= 2 for h in CONTROL_PLANES + WORKERS), rows
 
 
 def test_losing_a_control_plane_keeps_the_api_and_joins_working(lab, cluster, tmp_path):

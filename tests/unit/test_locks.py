@@ -198,6 +198,22 @@ def test_host_lock_busy_names_the_holder_and_frees_on_release(tmp_path, flock_bi
     third.release()
 
 
+def test_host_lock_runs_then_once_held_in_the_same_round_trip(tmp_path, flock_bin):
+    """Lock and facts in one round trip: the holder runs ``then`` once it holds the lock and
+    reports its output and exit code; a busy host never runs it."""
+    path = str(tmp_path / "kubefab.lock")
+    then = f"test -s {path} && printf '{{\"probe\": 1}}'; echo to-stderr >&2; exit 3"
+    first = locks.HostLock(LocalTransport(path), "fab -H node1 join", then=then).start()
+    first.wait()
+    assert first.held and first.then_result == (3, '{"probe": 1}\n')  # the record was written first
+    marker = tmp_path / "ran"
+    second = locks.HostLock(LocalTransport(path), "fab -H node1 join", then=f"touch {marker}").start()
+    with pytest.raises(RemoteError):
+        second.wait()
+    assert second.then_result is None and not marker.exists()
+    first.release()
+
+
 def test_host_lock_of_a_dead_run_of_this_machine_is_taken_over(tmp_path, flock_bin, capsys):
     path = str(tmp_path / "kubefab.lock")
     # a holder whose record names a process of this machine that is gone (its session still up)

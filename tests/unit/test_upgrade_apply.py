@@ -303,18 +303,22 @@ case "$cmd" in
   list) printf '%s\\n' "b, started, m1, https://10.0.0.1:2380, https://10.0.0.1:2379, false" \\
           "c, started, m3, https://10.0.0.3:2380, https://10.0.0.3:2379, true" \\
           "d, started, m2, https://10.0.0.2:2380, https://10.0.0.2:2379, false";;
-  move) echo "$last" > "$FAKE/moved";;
+  move) if [ -e "$FAKE/refuse" ]; then echo "Error: etcdserver: leader changed" >&2; exit 1; fi
+        echo "$last" > "$FAKE/moved";;
 esac
 """
 
 
-@pytest.mark.parametrize("leader,moved", [("11", "d"), ("12", None)])
-def test_etcd_leadership_is_handed_to_a_voting_member_only_by_the_leader(inv, state, tmp_path, leader, moved):
+@pytest.mark.parametrize("leader,moved,refuse", [("11", "d", False), ("12", None, False), ("11", None, True)])
+def test_etcd_leadership_is_handed_to_a_voting_member_only_by_the_leader(inv, state, tmp_path, leader, moved,
+                                                                         refuse):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "etcdctl").write_text(FAKE_ETCDCTL)
     (bin_dir / "etcdctl").chmod(0o755)
     (tmp_path / "leader").write_text(leader)
+    if refuse:
+        (tmp_path / "refuse").touch()
     script = phases.etcd_leader_away(cp_ctx(inv, state)).argv[2]
     assert "-v me=master1" in script  # the member's name is the node's: the fake's m1
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE": str(tmp_path)}
@@ -324,5 +328,9 @@ def test_etcd_leadership_is_handed_to_a_voting_member_only_by_the_leader(inv, st
     if moved:
         # not itself (m1), not the learner (m3): m2
         assert (tmp_path / "moved").read_text().strip() == moved and "handed to member d" in r.stdout
+    elif refuse:
+        # etcd refused the hand-over three times: a warning, and the upgrade goes on
+        assert not (tmp_path / "moved").exists()
+        assert "WARNING: etcd leadership not handed over (Error: etcdserver: leader changed)" in r.stdout
     else:
         assert not (tmp_path / "moved").exists() and "does not lead" in r.stdout
