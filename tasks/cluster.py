@@ -204,7 +204,18 @@ def join_host(inv, host, *, control_plane: bool, state, options: Options, flags:
     connect = ssh_connector(inv, accept_new_host_keys=accept_new_host_keys, sudo_password=sudo)
     run = join_run(inv, host, control_plane=control_plane, state=state, options=options, flags=flags,
                    connect=connect, only=only, skip=skip, cache=cache)
-    return run_workflow(host, run, connect=connect, options=options)
+    result = run_workflow(host, run, connect=connect, options=options)
+    if control_plane and result.ok and not options.dry_run and host.name == inv.first_control_plane.name:
+        # the inventory's first control plane joined an existing cluster (it was removed, or
+        # replaced): from now on cluster-up treats it as the joined member it is, never as init's
+        from .core.state import write_atomic
+
+        write_atomic(state.node_dir(host.node_name) / JOINED_MARK, b"joined with join-control-plane\n", 0o600)
+    return result
+
+
+# in the state dir's nodes/<first control plane>/: that host joined an existing cluster (see _first_joins)
+JOINED_MARK = "joined"
 
 
 def _resolve_join_targets(inv, names: list[str], *, control_plane: bool):
@@ -434,8 +445,9 @@ def _cluster_up(inv, *, state, options: Options, accept_new_host_keys: bool, par
     options = replace(options, upload_certs=True)
     check_init(options)
     connect = ssh_connector(inv, accept_new_host_keys=accept_new_host_keys)
+    existing = not options.dry_run and (state.pki_dir / "ca.crt").is_file()
     first_down = None
-    if not options.dry_run and (state.pki_dir / "ca.crt").is_file():
+    if existing:
         # an existing cluster: stop before any change when etcd has lost its quorum; and a
         # first control plane that is down only costs its own re-run while another serves
         from .health import check_cluster_serves
@@ -443,17 +455,23 @@ def _cluster_up(inv, *, state, options: Options, accept_new_host_keys: bool, par
         check_cluster_serves(inv, state, connect)
         first_down = _unreachable(first, connect)
     others = [h for h in inv.control_planes if h.name != first.name]
+    first_joins = existing and first_down is None and bool(others) and _first_joins(inv, state, connect)
+    if first_joins:
+        output.info(f"{first_joins}: it joins as a control plane; init runs only where a cluster starts",
+                    host=first.name)
+        others = [first, *others]
     new_cps = [h for h in others if not (state.root / "nodes" / h.node_name).exists()]
     if new_cps and not options.dry_run:
         # a new control plane's join makes 10 keys (7 certificates, 3 kubeconfigs): make them while init waits
         from .core.pki import pregenerate_keys
 
         pregenerate_keys(inv.kubeadm_config(first).cluster.encryption_algorithm, CONTROL_PLANE_JOIN_KEYS * len(new_cps))
+    outcomes: list[HostResult] = []
     if first_down is not None:
         output.info(f"unreachable ({first_down.problem}); cluster-up goes on with the other hosts, which "
                     "do not need it", host=first.name)
         outcomes = [HostResult.failed(first.name, "control-plane (init)", first_down)]
-    else:
+    elif not first_joins:
         output.stage(f"init on {first.name}")
         outcomes = run_hosts([first], lambda h: run_workflow(h, init_run(inv, h, state=state, options=options),
                                                              connect=connect, options=options),
@@ -496,6 +514,34 @@ def _cluster_up(inv, *, state, options: Options, accept_new_host_keys: bool, par
         output.err(f"admin kubeconfig: {admin} (again with `fab kubeconfig.admin --output-file FILE`)")
         output.err(f"  try: kubectl --kubeconfig {shlex.quote(str(admin))} get nodes")
     report(outcomes, dry_run=options.dry_run, seconds=time.monotonic() - started)
+
+
+def _first_joins(inv, state, connect) -> str:
+    """Why the inventory's first control plane joins the existing cluster instead of running
+    init, or "" when init is right for it (a new cluster, one whose init is unfinished, or the
+    host that made it).
+
+    Init on a host of a running cluster would start a second, one-member etcd behind the same
+    endpoint: after ``fab -H <first> reset`` removed it (its Node is gone while other control
+    planes serve), or once it joined back (``JOINED_MARK``), it is a control plane like the others.
+    """
+    from .core import constants as K
+    from .session import cluster_api
+
+    first = inv.first_control_plane
+    if (state.root / "nodes" / first.node_name / JOINED_MARK).is_file():
+        return "it joined this cluster with join-control-plane"
+    try:
+        with cluster_api(inv, state, connect=connect) as (_, api):
+            names = {n["metadata"]["name"] for n in api.request("GET", "/api/v1/nodes")["items"]}
+            cps = {n["metadata"]["name"] for n in api.request(
+                "GET", "/api/v1/nodes", query={"labelSelector": K.CONTROL_PLANE_LABEL})["items"]}
+    except KubefabError:
+        return ""  # no API to ask: an unfinished init goes on
+    if first.node_name not in names and cps - {first.node_name}:
+        return (f"not a Node of the existing cluster, whose control planes are {', '.join(sorted(cps))} "
+                "(removed with reset?)")
+    return ""
 
 
 def _unreachable(host, connect) -> KubefabError | None:

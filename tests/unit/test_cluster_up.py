@@ -75,3 +75,47 @@ def test_transports_count_the_bytes_they_send(tmp_path):
     assert len(sftp) == 1 and sftp[0].sent == 1024
     assert t.stats.bytes_sent == 4 + 1024 + sum(e.sent for e in t.stats.entries if e.kind == "command"
                                                  and e.what != "true")
+
+
+def test_the_first_control_plane_joins_an_existing_cluster_it_is_not_part_of(monkeypatch, tmp_path):
+    """init on a host of a running cluster would start a second, one-member etcd behind the same
+    endpoint: the inventory's first control plane joins instead once it was removed (its Node is
+    gone while other control planes serve) or once it joined back (the state dir says so)."""
+    from contextlib import contextmanager
+
+    from tasks import session
+    from tasks.core.errors import KubefabError
+
+    first = _host("cp1", True)
+    inv = SimpleNamespace(first_control_plane=first)
+    state = SimpleNamespace(root=tmp_path)
+    cluster_nodes: dict = {}
+
+    class Api:
+        def request(self, method, path, query=None):
+            names = cluster_nodes["cps"] if query else cluster_nodes["cps"] + cluster_nodes["workers"]
+            return {"items": [{"metadata": {"name": n}} for n in names]}
+
+    @contextmanager
+    def cluster_api(inv_, state_, *, connect):
+        if cluster_nodes.get("down"):
+            raise KubefabError("no API")
+        yield None, Api()
+
+    monkeypatch.setattr(session, "cluster_api", cluster_api)
+    cases = [
+        ({"cps": ["cp1", "cp2"], "workers": ["w1"]}, ""),  # a member: init converges on it
+        ({"cps": ["cp2", "cp3"], "workers": ["w1"]}, "not a Node of the existing cluster"),  # removed
+        ({"cps": [], "workers": []}, ""),  # an init that stopped before the kubelet registered: it goes on
+        ({"down": True}, ""),  # no API to ask: init (it fails or goes on as before)
+    ]
+    for nodes, why in cases:
+        cluster_nodes.clear()
+        cluster_nodes.update(nodes)
+        got = cluster._first_joins(inv, state, connect=None)
+        assert (why in got) if why else got == "", (nodes, got)
+    # once it joined back, it stays a joined control plane, whatever the API says
+    (tmp_path / "nodes" / "cp1").mkdir(parents=True)
+    (tmp_path / "nodes" / "cp1" / cluster.JOINED_MARK).write_text("joined\n")
+    cluster_nodes.update({"cps": ["cp1", "cp2"], "workers": [], "down": False})
+    assert "joined this cluster" in cluster._first_joins(inv, state, connect=None)
