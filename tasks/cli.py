@@ -58,6 +58,68 @@ class KubefabExecutor(FabricExecutor):
         return super().expand_calls(calls, apply_hosts)
 
 
+# Fabric's core options that kubefab's tasks would silently ignore (they run their own SSH
+# transport, with the inventory's settings): refused, with what to do instead
+UNUSED_CORE_FLAGS = (
+    (("dry",), "-R/--dry", "kubefab runs its own commands, which -R would not stop: use the task's --dry-run "
+                           "(fab -H master1 init --dry-run)"),
+    (("i", "identity"), "-i/--identity", "set ssh.identity in the inventory (inventory/hosts.yaml), or load the key "
+                                         "into ssh-agent"),
+    (("S", "ssh-config"), "-S/--ssh-config", "set ssh.ssh_config in the inventory"),
+    (("t", "connect-timeout"), "-t/--connect-timeout", "drop it: kubefab retries each SSH connect within its own "
+                                                       "timeout"),
+    (("T", "command-timeout"), "-T/--command-timeout", "drop it: kubefab's waits take kubeadm's timeouts (the "
+                                                       "`timeouts:` of the kubeadm config)"),
+    (("prompt-for-sudo-password",), "--prompt-for-sudo-password before the task",
+     "put it after the task: fab -H master1 init --prompt-for-sudo-password"),
+    (("prompt-for-login-password",), "--prompt-for-login-password", "kubefab logs in with a key: ssh.identity in "
+                                                                    "the inventory, or ssh-agent"),
+    (("prompt-for-passphrase",), "--prompt-for-passphrase", "load the key into ssh-agent (ssh-add), or use a key "
+                                                            "without a passphrase in ssh.identity"),
+    (("e", "echo"), "-e/--echo", "use -v after the task: it shows every command kubefab runs"),
+    (("p", "pty"), "-p/--pty", "drop it: kubefab's commands run without a terminal"),
+    (("w", "warn-only"), "-w/--warn-only", "drop it: kubefab stops at the first failed step and says why"),
+    (("hide",), "--hide", "drop it: kubefab prints only its own progress (-v for more)"),
+)
+
+
+def refuse_unused_core_flags(args) -> None:
+    """Stop with what to do instead when a core option of :data:`UNUSED_CORE_FLAGS` is given.
+
+    :param args: the program's parsed core arguments (``program.args``).
+    """
+    def given(name: str):
+        try:
+            return args[name].value
+        except KeyError:
+            return None
+
+    unused = [(flag, fix) for names, flag, fix in UNUSED_CORE_FLAGS if any(given(n) for n in names)]
+    if unused:
+        raise Exit("\n".join(f"{flag} is one of Fabric's options that kubefab does not use\n  fix: {fix}"
+                             for flag, fix in unused), code=2)
+
+
+def _guard_fabric_core() -> None:
+    """Check the core options before Fabric acts on them: it loads ``-S``'s file and asks for
+    the ``--prompt-for-*`` passwords in ``update_config``, before any task runs."""
+    from fabric import main
+
+    if getattr(main.Fab.update_config, "kubefab_guard", False):
+        return
+    original = main.Fab.update_config
+
+    def update_config(self, *args, **kwargs):
+        refuse_unused_core_flags(self.args)
+        return original(self, *args, **kwargs)
+
+    update_config.kubefab_guard = True
+    main.Fab.update_config = update_config
+
+
+_guard_fabric_core()
+
+
 def _print_task_help(collection, name: str) -> None:
     """``fab --help <name>``'s output, from the running ``fab`` program."""
     from fabric import main
@@ -88,7 +150,8 @@ def _hosts_from(c) -> list[str]:
 # format, -v (-vv) as the verbosity every CLI has. Fabric's core has neither.
 SHORT_FLAGS = {"output": "o", "verbose": "v"}
 OUTPUT_HELP = "Output format: text (default), json or yaml; the document goes to stdout, everything else to stderr"
-VERBOSE_HELP = "More detail on stderr: -v commands and timings, -vv raw output too (always redacted, always in the log file)"
+VERBOSE_HELP = ("More detail on stderr: -v commands and timings, -vv raw output too (always redacted, always in "
+                "the log file); a count of -v, not a number (Invoke shows INT)")
 # flags whose value is a credential: never written to the log file, not even redacted by pattern
 SECRET_FLAGS = ("--token", "--certificate-key")
 

@@ -181,6 +181,12 @@ def test_kubeadm_reads_a_kubefab_cluster(lab, kubefab_cluster, kubeadm_joined):
     plan = ok(kubeadm(lab, "node1", "upgrade", "plan", version, IGNORE))
     assert 'Reading configuration from the "kubeadm-config" ConfigMap' in plan
     assert f"Cluster version: {version.lstrip('v')}" in plan and f"Target version: {version}" in plan
+    # kubeadm upgrade diff renders the static Pod manifests from the cluster's kubeadm-config, as
+    # kubeadm would for this node, and compares them with the files kubefab wrote: no difference
+    diff = ok(kubeadm(lab, "node1", "upgrade", "diff", version))
+    changed = [ln for ln in diff.splitlines()
+               if ln[:1] in "+-" and not ln.startswith(("+++", "---"))]
+    assert changed == [], diff
 
 
 def test_kubeadm_reset_removes_kubefab_control_plane_from_etcd(lab, kubefab_cluster, kubeadm_joined):

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def fab(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
     full_env.pop("KUBEFAB_INVENTORY", None) if env is None or "KUBEFAB_INVENTORY" not in env else None
-    return subprocess.run([sys.executable, "-m", "fabric", *args], cwd=cwd, env=full_env,
+    return subprocess.run([sys.executable, "-m", "fabric", *args], cwd=cwd, env=full_env, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=120)
 
 

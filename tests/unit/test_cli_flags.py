@@ -152,6 +152,27 @@ def test_h_after_a_task_prints_its_help_and_runs_nothing(args, inventory, listen
     assert not (inventory.parent / ".kubefab").exists(), "the task ran and wrote the state dir"
 
 
+@pytest.mark.parametrize("args,flag,fix", [
+    (("-R", "-H", "m1", "init"), "-R/--dry", "--dry-run"),          # -R would have run a real init
+    (("-i", "/nonexistent", "-H", "m1", "init"), "-i/--identity", "ssh.identity"),
+    (("-S", "/nonexistent", "-H", "m1", "init"), "-S/--ssh-config", "ssh.ssh_config"),
+    (("-t", "3", "-H", "w1", "join"), "-t/--connect-timeout", "drop it"),
+    (("-T", "3", "cluster-up"), "-T/--command-timeout", "timeouts"),
+    (("--prompt-for-sudo-password", "-H", "m1", "init"), "--prompt-for-sudo-password before the task",
+     "init --prompt-for-sudo-password"),
+    (("-e", "-w", "-H", "w1", "reset"), "-e/--echo", "-v"),
+], ids=lambda a: " ".join(a) if isinstance(a, tuple) else None)
+def test_fabric_core_flags_kubefab_does_not_use_are_refused_with_the_fix(args, flag, fix, inventory, listener):
+    """Fabric's core flags that kubefab's own SSH transport would silently ignore: named with what
+    to do instead, before anything runs (no prompt, no connection, no state dir)."""
+    r = fab(*args, env={"KUBEFAB_INVENTORY": str(inventory)})
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert f"{flag} is one of Fabric's options that kubefab does not use" in r.stderr and fix in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    assert not contacted(listener), "the task ran and connected to the host"
+    assert not (inventory.parent / ".kubefab").exists()
+
+
 # --- shell completion (Invoke's, documented in the README) ---------------------------------
 
 FAB = Path(sys.executable).with_name("fab")
