@@ -358,6 +358,8 @@ init.body.__doc__ = init.__doc__
 
 JOIN_HELP = {
     **COMMON_HELP,
+    "only": "Run only these phases (comma list of kubeadm join's phase paths, e.g. preflight,kubelet-start)",
+    "skip_phases": "Skip these phases (comma list, e.g. control-plane-join/mark-control-plane); wins over --only",
     "token": "Bootstrap token (<id>.<secret>) for discovery and TLS bootstrap (default: the state dir's)",
     "discovery_token_ca_cert_hash": "Pin(s) of the cluster CA, sha256:<hex>, comma list (default: the state "
                                     "dir's CA)",
@@ -476,6 +478,9 @@ RESET_HELP = {
                    "another control plane) and its Node",
     "delete_emptydir_data": "Drain pods with emptyDir volumes too; their data is lost (kubectl drain's flag)",
     "timeout": "How long the drain may take, a Go duration (default 0s: no limit, as kubectl drain's)",
+    "only": "Run only these phases (comma list of reset's phases: preflight, drain, remove-etcd-member, "
+            "cleanup-node, delete-node)",
+    "skip_phases": "Skip these phases (comma list, e.g. drain,delete-node); wins over --only",
 }
 
 
