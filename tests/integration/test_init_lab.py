@@ -219,7 +219,10 @@ def _resource_versions(lab, admin: Path) -> dict[str, str]:
         for it in items:
             if kind == "configmaps" and it["metadata"]["name"] == "cluster-info":
                 continue  # the controller manager re-signs it; kubefab does not touch it
-            rvs[f"{kind}/{ns}/{it['metadata']['name']}"] = it["metadata"]["resourceVersion"]
+            # a Deployment's or DaemonSet's status (its controller's) changes its resourceVersion
+            # while CoreDNS and kube-proxy start: their spec's generation says whether it was written
+            field = "generation" if kind in ("deployments", "daemonsets") else "resourceVersion"
+            rvs[f"{kind}/{ns}/{it['metadata']['name']}"] = it["metadata"][field]
     return rvs
 
 
