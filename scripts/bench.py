@@ -6,7 +6,7 @@ For each N of ``--sizes`` (default 5,20), ``--repeat`` times (default 1; fresh l
   2. ``fab cluster-up`` (fresh), then again (the converged re-run),
   3. with ``--join-new K`` (default 10, on the first repetition of the first size): the lab grown
      by K hosts, the same files a worker join writes pushed to them with plain ``ssh ... tar``
-     (the floor), then ``fab -H <the K new hosts> join``.
+     (the floor), with ``--ansible`` by Ansible's ``copy`` too, then ``fab -H <the K new hosts> join``.
 Each kubefab run is measured from outside (wall time, operator-side CPU seconds and peak
 RSS of its process, load averages before and after: other work on the machine counts) and from its own
 ``-o json`` summary (per host: seconds, SSH round trips, bytes sent, per-phase timings); after a
@@ -14,7 +14,7 @@ fresh run the Nodes' Ready times are read from the API (lastTransitionTime of Re
 resolution) relative to the start.
 
 Usage: ``make bench`` or ``.venv/bin/python scripts/bench.py [--json] [--sizes 5,20,50]
-[--repeat 3] [--join-new 10] [--parallel N] [--lab-dir DIR] [--init]``. The lab lives in
+[--repeat 3] [--join-new 10] [--parallel N] [--lab-dir DIR] [--init] [--ansible]``. The lab lives in
 ``--lab-dir`` (default ``$KUBEFAB_BENCH_LAB_DIR``, else ``/var/tmp/kubefab-bench``) and is torn
 down at the end. ``--init`` adds the single-host numbers (offline plan, init, its re-run).
 """
@@ -126,18 +126,25 @@ def node_ready_times(lab, state: Path, started_epoch: float) -> dict[str, float]
     return out
 
 
+def worker_files(lab, source: str) -> dict[str, bytes]:
+    """What a worker join wrote on ``source`` (:data:`WORKER_FILES`), by path."""
+    out = {}
+    for path in WORKER_FILES:
+        r = lab.exec(source, ["cat", path], check=False)
+        if r.returncode == 0:
+            out[path] = r.stdout
+    return out
+
+
 def tar_floor(lab, source: str, targets: list[str], parallel: int) -> dict:
     """Push what a worker join writes to ``targets`` with plain ``ssh host tar -x``, in parallel:
     the floor for a join's file transfer (one ssh connection and one command per host)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        for path in WORKER_FILES:
-            r = lab.exec(source, ["cat", path], check=False)
-            if r.returncode != 0:
-                continue
+        for path, data in worker_files(lab, source).items():
             info = tarfile.TarInfo(path.lstrip("/"))
-            info.size, info.mode = len(r.stdout), 0o600
-            tar.addfile(info, io.BytesIO(r.stdout))
+            info.size, info.mode = len(data), 0o600
+            tar.addfile(info, io.BytesIO(data))
     payload = buf.getvalue()
 
     def push(name):
@@ -149,6 +156,53 @@ def tar_floor(lab, source: str, targets: list[str], parallel: int) -> dict:
     with ThreadPoolExecutor(parallel) as pool:
         list(pool.map(push, targets))
     return {"wall_seconds": round(time.monotonic() - t0, 2), "hosts": len(targets), "tar_bytes": len(payload)}
+
+
+ANSIBLE_CORE = "2.19.14"  # pinned: the comparison is with one known Ansible
+
+
+def ansible_bin() -> Path:
+    """ansible-playbook in a venv of its own in the lab's cache (made once, outside the repo:
+    Ansible is only the benchmark's yardstick, not a kubefab dependency)."""
+    cache = Path(os.environ.get("KUBEFAB_LAB_CACHE", "/var/cache/kubefab-lab"))
+    venv = cache / f"ansible-core-{ANSIBLE_CORE}"
+    playbook = venv / "bin" / "ansible-playbook"
+    if not playbook.exists():
+        print(f"bench: installing ansible-core {ANSIBLE_CORE} into {venv}", file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", f"ansible-core=={ANSIBLE_CORE}"], check=True)
+    return playbook
+
+
+def ansible_copy(lab, source: str, targets: list[str], parallel: int) -> dict:
+    """The same files pushed to ``targets`` by Ansible (``copy`` module, ``--forks`` as kubefab's
+    parallelism, its default settings otherwise: how Kubespray-style tools move a join's files)."""
+    playbook_bin = ansible_bin()
+    files = worker_files(lab, source)
+    with tempfile.TemporaryDirectory(prefix="kubefab-bench-ansible-") as tmp:
+        src = Path(tmp) / "files"
+        for path, data in files.items():
+            (src / path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+            (src / path.lstrip("/")).write_bytes(data)
+        dirs = sorted({str(Path("/tmp/kubefab-ansible") / Path(p).parent.relative_to("/")) for p in files})
+        tasks = [{"name": "directories", "ansible.builtin.file": {"path": "{{ item }}", "state": "directory",
+                                                                   "mode": "0700"}, "loop": dirs}]
+        tasks += [{"name": f"copy {p}", "ansible.builtin.copy": {"src": str(src / p.lstrip("/")),
+                                                                  "dest": f"/tmp/kubefab-ansible{p}", "mode": "0600"}}
+                  for p in files]
+        play = [{"hosts": "all", "gather_facts": False, "tasks": tasks}]
+        (Path(tmp) / "play.yml").write_text(json.dumps(play))
+        (Path(tmp) / "hosts.ini").write_text("\n".join(targets) + "\n")
+        env = [f"ANSIBLE_SSH_ARGS=-F {lab.ssh_config}", "ANSIBLE_HOST_KEY_CHECKING=False",
+               f"ANSIBLE_LOCAL_TEMP={tmp}/local", "ANSIBLE_NOCOLOR=1"]
+        t0 = time.monotonic()
+        r = lab.sw(["env", *env, str(playbook_bin), "-i", str(Path(tmp) / "hosts.ini"), "--forks", str(parallel),
+                    str(Path(tmp) / "play.yml")], timeout=FAB_TIMEOUT)
+        wall = time.monotonic() - t0
+    if r.returncode != 0:
+        raise RuntimeError(f"ansible-playbook failed: {r.stdout.decode()[-1500:]}{r.stderr.decode()[-500:]}")
+    return {"wall_seconds": round(wall, 2), "hosts": len(targets), "files": len(files),
+            "ansible_core": ANSIBLE_CORE}
 
 
 def lab_up(lab, n: int, attempts: int = 3) -> dict:
@@ -167,7 +221,7 @@ def lab_up(lab, n: int, attempts: int = 3) -> dict:
     raise AssertionError("unreachable")
 
 
-def bench_size(n: int, lab_dir: str, *, join_new: int, parallel: int | None) -> dict:
+def bench_size(n: int, lab_dir: str, *, join_new: int, parallel: int | None, ansible: bool = False) -> dict:
     lab = fresh_lab(lab_dir)
     result: dict = {"n": n, "control_planes": 3, "workers": n - 3}
     extra = ["--parallel", str(parallel)] if parallel else []
@@ -186,6 +240,8 @@ def bench_size(n: int, lab_dir: str, *, join_new: int, parallel: int | None) -> 
                 status = lab_up(lab, n + join_new)
                 new = [f"node{i}" for i in range(n + 1, n + join_new + 1)]
                 result["floor_ssh_tar"] = tar_floor(lab, f"node{n}", new, parallel or 30)
+                if ansible:
+                    result["ansible_copy"] = ansible_copy(lab, f"node{n}", new, parallel or 30)
                 started = time.time()
                 result["join_new"] = fab(lab, "-H", ",".join(new), "join", *common, *extra)
                 ready = node_ready_times(lab, state, started)
@@ -246,6 +302,10 @@ def print_text(results: dict) -> None:
         if "floor_ssh_tar" in r:
             f = r["floor_ssh_tar"]
             print(f"{'  floor: ssh … tar':<26}{f['wall_seconds']:>8.1f}  ({f['hosts']} hosts, {f['tar_bytes']} bytes each)")
+        if "ansible_copy" in r:
+            a = r["ansible_copy"]
+            print(f"{'  ansible copy':<26}{a['wall_seconds']:>8.1f}  ({a['hosts']} hosts, {a['files']} files, "
+                  f"ansible-core {a['ansible_core']})")
     for n, kinds in results.get("summary", {}).items():
         for kind, keys in kinds.items():
             w = keys["wall_seconds"]
@@ -264,6 +324,9 @@ def main() -> None:
     ap.add_argument("--parallel", type=int, default=0, help="pass --parallel N to fab (default: fab's own)")
     ap.add_argument("--lab-dir", default=os.environ.get(LAB_DIR_ENV) or DEFAULT_LAB_DIR)
     ap.add_argument("--init", action="store_true", help="also the single-host init numbers")
+    ap.add_argument("--ansible", action="store_true",
+                    help="with --join-new: also push the join's files with Ansible (ansible-core, installed once "
+                         "into the lab cache)")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     if any(n < 4 for n in sizes):
@@ -278,7 +341,7 @@ def main() -> None:
     for i, n in enumerate(sizes):
         for rep in range(args.repeat):
             join_new = args.join_new if (i == 0 and rep == 0) else 0
-            run = bench_size(n, args.lab_dir, join_new=join_new, parallel=args.parallel or None)
+            run = bench_size(n, args.lab_dir, join_new=join_new, parallel=args.parallel or None, ansible=args.ansible)
             run["repetition"] = rep + 1
             run["join_new_count"] = join_new
             results["runs"].append(run)
