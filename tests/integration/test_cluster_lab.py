@@ -222,6 +222,30 @@ def test_the_pod_resolves_the_kubernetes_service_through_coredns(lab, cluster, w
     assert "10.96.0.1" in wait_until(resolves, "kubernetes.default.svc.cluster.local resolving to 10.96.0.1")
 
 
+def test_pods_reach_each_other_across_nodes_and_the_kubernetes_service(lab, cluster, workload):
+    """The pod network between hosts (CNI bridge + the lab's routes) and a Service's virtual IP
+    (kube-proxy's rules), each asked directly, not through the resolver."""
+    def coredns_elsewhere():
+        pods = kget(lab, cluster["admin"], "pods", "-n", "kube-system", "-l", "k8s-app=kube-dns")["items"]
+        return next((p for p in pods if p["spec"].get("nodeName") != "node4" and p["status"].get("podIP")
+                     and all(c.get("ready") for c in p["status"].get("containerStatuses", []))), None)
+
+    coredns = wait_until(coredns_elsewhere, "a ready CoreDNS pod on a node other than node4")
+
+    def exec_ok(*argv):
+        r = lab.sw(["kubectl", "--kubeconfig", str(cluster["admin"]), "exec", "-n", "default", WORKLOAD, "--",
+                    *argv], timeout=60)
+        return r.stdout.decode() if r.returncode == 0 else None
+
+    # CoreDNS's readiness endpoint, pod IP to pod IP from node4 to another host
+    ready = wait_until(lambda: exec_ok("wget", "-qO-", "-T", "5", f"http://{coredns['status']['podIP']}:8181/ready"),
+                       f"CoreDNS on {coredns['spec']['nodeName']} answering node4's pod")
+    assert ready.strip() == "OK", ready
+    # the kubernetes Service's ClusterIP, DNAT-ed by kube-proxy to an API server
+    assert wait_until(lambda: exec_ok("nc", "-z", "-w", "5", "10.96.0.1", "443") is not None,
+                      "10.96.0.1:443 open from the pod")
+
+
 def test_every_control_plane_is_ready_verbose(lab, cluster):
     for cp in CONTROL_PLANES:
         r = lab.sw(["kubectl", "--kubeconfig", str(cluster["admin"]), "--server", f"https://{address(lab, cp)}:6443",
