@@ -61,7 +61,7 @@ from tests.lab import images
 
 REPO = Path(__file__).resolve().parents[2]
 K8S_VERSION = images.DEFAULT_K8S_VERSION
-ETCD_VERSION = images.ETCD_VERSION
+ETCD_VERSION = images.etcd_version(K8S_VERSION)  # the etcd kubeadm of that minor pins
 ETCD_READY_SECONDS = 30.0
 APISERVER_READY_SECONDS = 90.0  # a cold kube-apiserver on a 2-core machine takes a while
 ADMIN_USER, ADMIN_GROUPS = "kubernetes-admin", ["system:masters"]

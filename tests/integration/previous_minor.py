@@ -1,7 +1,8 @@
 """The v1.35 HA cluster two lab modules share, so the lab brings it up once.
 
 node1-3 control planes behind the haproxy load balancer and node4 a worker, running Kubernetes
-v1.35.4 (the previous minor the lab builds), brought up by ``fab cluster-up``. The
+v1.35.4 (the previous minor the lab builds) with the etcd 3.6.6 and CoreDNS v1.13.1 kubeadm 1.35
+pins (the lab builds them for it: tests/lab/images.py), brought up by ``fab cluster-up``. The
 ``LAB_ORDER`` of the modules that use it (see ``tests/conftest.py``) runs them last and
 back to back: ``test_etcd_backup_lab`` first (its restore leaves the cluster as it found it,
 healthy), then ``test_upgrade_lab``, which takes it to v1.36.

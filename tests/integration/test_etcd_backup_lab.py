@@ -1,9 +1,11 @@
 """`fab etcd.snapshot` and `fab etcd.restore` on the lab: 3 control planes + lb + 1 worker, real etcd
 (the v1.35 cluster of ``tests/integration/previous_minor.py``, which test_upgrade_lab upgrades next).
 
-Objects written, a snapshot taken, the objects deleted (and one made after the snapshot),
-the snapshot restored on every control plane: the old objects are back, the later one is gone,
-etcd has its three members, every Node is Ready and the cluster takes new writes.
+First, the cluster runs what kubeadm 1.35 pins: etcd 3.6.6 on every member and CoreDNS v1.13.1
+(the lab builds each release's own; tests/lab/images.py). Then objects written, a snapshot taken,
+the objects deleted (and one made after the snapshot), the snapshot restored on every control
+plane: the old objects are back, the later one is gone, etcd has its three members, every Node
+is Ready and the cluster takes new writes.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.previous_minor import CONTROL_PLANES, previous_minor_cluster  # noqa: F401 - fixture
-from tests.integration.test_cluster_lab import etcd_members, ready_nodes
-from tests.integration.test_init_lab import fab, kubectl, no_secrets
+from tasks.core import versions
+from tests.integration.previous_minor import CONTROL_PLANES, FROM, previous_minor_cluster  # noqa: F401 - fixture
+from tests.integration.test_cluster_lab import PKI, etcd_members, ready_nodes, wait_until
+from tests.integration.test_init_lab import fab, kget, kubectl, no_secrets
 
 pytestmark = pytest.mark.lab
 LAB_ORDER = 90  # on the shared v1.35 cluster, before test_upgrade_lab (tests/conftest.py)
@@ -50,6 +53,32 @@ def run(lab, cluster, *args, stdin: bytes | None = None, timeout: float = 600):
 def configmaps(lab, admin: Path) -> set[str]:
     out = kubectl(lab, admin, "get", "configmaps", "-n", "default", "-o", "json")
     return {i["metadata"]["name"] for i in json.loads(out)["items"]}
+
+
+def test_the_cluster_runs_the_etcd_and_coredns_its_kubeadm_pins(lab, cluster):
+    """etcd and CoreDNS are the releases kubeadm 1.35 pins, not 1.36's under 1.35's tags: each
+    member reports etcd 3.6.6, and both CoreDNS replicas run the v1.13.1 image, ready, whose
+    binary says 1.13.1."""
+    info = versions.for_version(FROM)
+    for host in CONTROL_PLANES:
+        r = lab.exec(host, ["etcdctl", "--endpoints=https://127.0.0.1:2379", f"--cacert={PKI}/etcd/ca.crt",
+                            f"--cert={PKI}/etcd/healthcheck-client.crt", f"--key={PKI}/etcd/healthcheck-client.key",
+                            "endpoint", "status", "-w", "json"])
+        assert r.returncode == 0, (host, r.stderr.decode())
+        assert json.loads(r.stdout)[0]["Status"]["version"] == info.etcd_version_str, (host, r.stdout.decode())
+
+    def coredns_ready():
+        pods = kget(lab, cluster["admin"], "pods", "-n", "kube-system", "-l", "k8s-app=kube-dns")["items"]
+        ready = [p for p in pods if p["status"].get("phase") == "Running"
+                 and all(c.get("ready") for c in p["status"].get("containerStatuses", []))]
+        return ready if len(ready) == 2 else None
+
+    pods = wait_until(coredns_ready, "both CoreDNS replicas Running and ready")
+    for pod in pods:
+        assert pod["spec"]["containers"][0]["image"] == f"registry.k8s.io/coredns/coredns:{info.coredns_tag}"
+    out = kubectl(lab, cluster["admin"], "exec", "-n", "kube-system", pods[0]["metadata"]["name"], "--",
+                  "/coredns", "-version")
+    assert f"CoreDNS-{info.coredns_tag.lstrip('v')}" in out, out
 
 
 @pytest.fixture(scope="module")

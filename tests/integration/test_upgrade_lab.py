@@ -14,10 +14,10 @@ Kubernetes v1.35.4 (the previous minor the lab builds) brought up by ``fab clust
   forgotten on node4, so the first run stops at node4 with what to install, and the re-run
   after it is installed finishes (and leaves the control planes as they are).
 
-The lab's v1.35 images carry the etcd and CoreDNS binaries kubeadm 1.36 pins (the lab builds
-one of each), tagged as kubefab's 1.35 manifests name them: the upgrade changes etcd's and
-CoreDNS's image tags and restarts them, but not the etcd binary, so it does not show an etcd
-data migration.
+The lab builds each release with the etcd and CoreDNS kubeadm of its minor pins, so the cluster
+starts on etcd 3.6.6 and CoreDNS v1.13.1 (test_etcd_backup_lab checks them) and the upgrade
+replaces the binaries, not only the tags: every member then reports etcd 3.6.8 on the data
+3.6.6 wrote (a patch release: no storage-version migration), and CoreDNS runs v1.14.2.
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tasks.core import versions
 from tests.integration.previous_minor import CONTROL_PLANES, FROM, WORKER, previous_minor_cluster  # noqa: F401
-from tests.integration.test_cluster_lab import BUSYBOX
+from tests.integration.test_cluster_lab import BUSYBOX, PKI
 from tests.integration.test_init_lab import fab, kget, kubectl
 from tests.integration.test_kubeadm_lab import install_kubeadm, kubeadm, ok, IGNORE
 from tests.lab import images
@@ -250,16 +251,22 @@ def test_every_component_and_kubelet_runs_the_new_release(cluster, upgraded):
         assert node["status"]["nodeInfo"]["kubeletVersion"] == TO, node["metadata"]["name"]
         assert not node["spec"].get("unschedulable"), node["metadata"]["name"]
         assert "kubefab.dev/upgrade-cordoned" not in (node["metadata"].get("annotations") or {})
+    info_to = versions.for_version(TO)
     pods = kget(lab, admin, "pods", "-n", "kube-system")["items"]
     images_of = {(p["metadata"].get("labels", {}).get("component") or p["metadata"].get("labels", {}).get("k8s-app"),
                   p["spec"].get("nodeName")): p["spec"]["containers"][0]["image"] for p in pods}
     for host in CONTROL_PLANES:
         for component in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
             assert images_of[(component, host)].endswith(f":{TO}"), (component, host, images_of)
-        assert images_of[("etcd", host)].endswith(":3.6.8-0"), images_of
+        assert images_of[("etcd", host)].endswith(f":{info_to.etcd_tag}"), images_of
+        r = lab.exec(host, ["etcdctl", "--endpoints=https://127.0.0.1:2379", f"--cacert={PKI}/etcd/ca.crt",
+                            f"--cert={PKI}/etcd/healthcheck-client.crt", f"--key={PKI}/etcd/healthcheck-client.key",
+                            "endpoint", "status", "-w", "json"])  # the new binary, not just the new tag
+        assert r.returncode == 0, (host, r.stderr.decode())
+        assert json.loads(r.stdout)[0]["Status"]["version"] == info_to.etcd_version_str, (host, r.stdout.decode())
     assert any(k[0] == "kube-proxy" and v.endswith(f":{TO}") for k, v in images_of.items()), images_of
     dns = kget(lab, admin, "deploy", "-n", "kube-system", "coredns")
-    assert dns["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":v1.14.2")
+    assert dns["spec"]["template"]["spec"]["containers"][0]["image"].endswith(f":{info_to.coredns_tag}")
     cm = kget(lab, admin, "cm", "-n", "kube-system", "kubeadm-config")
     assert yaml.safe_load(cm["data"]["ClusterConfiguration"])["kubernetesVersion"] == TO
 

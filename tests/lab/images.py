@@ -2,9 +2,10 @@
 
 No registry is reachable from the lab, so the images kubefab's manifests and addons name
 (``registry.k8s.io/kube-apiserver:v1.36.3``, ``registry.k8s.io/etcd:3.6.8-0``, ...) are built here
-from the binaries ``tests/lab/k8s/build.sh`` compiled, written as docker-format archives by
-``labimage`` (go-containerregistry) and imported into each host's containerd, as an operator
-preloads images. Two archives per Kubernetes version: one for control planes (everything) and
+from the binaries ``tests/lab/k8s/build.sh`` compiled (each Kubernetes release with the etcd and
+CoreDNS releases kubeadm of its minor pins, so every tag names the binary it holds), written as
+docker-format archives by ``labimage`` (go-containerregistry) and imported into each host's
+containerd, as an operator preloads images. Two archives per Kubernetes version: one for control planes (everything) and
 one for workers (pause, kube-proxy, CoreDNS, the workload image).
 
 The images hold what the upstream ones do where it matters: the binary at the path kubeadm's
@@ -30,9 +31,7 @@ BUILD_SCRIPT = Path(__file__).resolve().parent / "k8s" / "build.sh"
 REGISTRY = "registry.k8s.io"
 DEFAULT_K8S_VERSION = "v1.36.3"  # the release the lab runs unless told (build.sh builds it first)
 BUSYBOX_IMAGE = "kubefab.local/lab/busybox:1.35.0"  # the workload image (Debian's busybox-static)
-ETCD_VERSION = "v3.6.8"
-COREDNS_VERSION = "v1.14.2"
-PAUSE_VERSION = "3.10.2"
+PAUSE_VERSION = "3.10.2"  # kubeadm 1.36's; the lab's one pause image for every release
 CRICTL_VERSION = "v1.36.0"
 # kubeadm, the judge, for every minor kubefab supports: the newest patch the Go proxy serves
 # (build.sh's K8S_VERSIONS build it with the rest of a release, KUBEADM_VERSIONS alone)
@@ -47,6 +46,21 @@ class ImageError(KubefabError):
     """The lab's images could not be built."""
 
 
+def etcd_version(k8s_version: str) -> str:
+    """The etcd release kubeadm of ``k8s_version``'s minor pins (tasks/core/versions.py's tag
+    ``3.6.6-0`` is etcd ``v3.6.6``): the one the lab builds and runs with that release."""
+    return "v" + versions.for_version(k8s_version).etcd_tag.split("-")[0]
+
+
+def coredns_version(k8s_version: str) -> str:
+    """The CoreDNS release kubeadm of ``k8s_version``'s minor pins (``v1.13.1`` for 1.35)."""
+    return versions.for_version(k8s_version).coredns_tag
+
+
+# the default release's etcd (the API helper tests run it; conftest puts its etcdctl on PATH)
+ETCD_VERSION = etcd_version(DEFAULT_K8S_VERSION)
+
+
 @dataclass(frozen=True)
 class Binaries:
     """Where the built binaries of one Kubernetes version (and its etcd, CoreDNS...) are."""
@@ -54,16 +68,24 @@ class Binaries:
     version: str
 
     @property
+    def etcd_version(self) -> str:
+        return etcd_version(self.version)
+
+    @property
+    def coredns_version(self) -> str:
+        return coredns_version(self.version)
+
+    @property
     def k8s(self) -> Path:
         return CACHE / "k8s" / self.version / "bin"
 
     @property
     def etcd(self) -> Path:
-        return CACHE / "etcd" / ETCD_VERSION / "bin"
+        return CACHE / "etcd" / self.etcd_version / "bin"
 
     @property
     def coredns(self) -> Path:
-        return CACHE / "coredns" / COREDNS_VERSION / "bin" / "coredns"
+        return CACHE / "coredns" / self.coredns_version / "bin" / "coredns"
 
     @property
     def pause(self) -> Path:
@@ -82,6 +104,7 @@ class Binaries:
         return self.k8s / "kubelet"
 
     def missing(self) -> list[Path]:
+        """What ``build.sh all`` has yet to build for this release (nothing on a warm cache)."""
         need = [self.k8s / name for name in (*CONTROL_PLANE_COMPONENTS, "kube-proxy", "kubelet", "kubectl")]
         need += [self.etcd / "etcd", self.etcd / "etcdctl", self.etcd / "etcdutl", self.coredns, self.pause, self.crictl, self.labimage]
         return [p for p in need if not p.exists()]
@@ -161,7 +184,7 @@ def image_specs(bins: Binaries) -> dict[str, list[dict]]:
     proxy = {"tag": f"{REGISTRY}/kube-proxy:{v}", "entrypoint": ["/usr/local/bin/kube-proxy"], "env": [PATH_ENV],
              "files": [usr("kube-proxy", bins.k8s / "kube-proxy"), *tools], "symlinks": links,
              "dirs": ["/tmp", "/run", "/var/lib/kube-proxy", "/lib/modules"]}
-    coredns = {"tag": f"{REGISTRY}/coredns/coredns:{COREDNS_VERSION}", "entrypoint": ["/coredns"],
+    coredns = {"tag": f"{REGISTRY}/coredns/coredns:{info.coredns_tag}", "entrypoint": ["/coredns"],
                "files": [{"src": str(bins.coredns), "dest": "/coredns", "mode": 0o755}], "dirs": ["/tmp"]}
     busybox_links = ["sh", "sleep", "cat", "ls", "echo", "nslookup", "wget", "hostname", "env", "ping", "nc",
                      "ip", "true", "false", "date", "id", "ps", "grep", "head", "tail", "mkdir", "rm"]

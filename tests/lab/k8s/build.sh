@@ -5,7 +5,9 @@
 #   tests/lab/k8s/build.sh [all]          everything the lab and the tests use
 #   tests/lab/k8s/build.sh k8s v1.36.3    one Kubernetes release (all its binaries)
 #   tests/lab/k8s/build.sh kubeadm v1.34.4
-#   tests/lab/k8s/build.sh etcd | coredns | pause | crictl | labimage
+#   tests/lab/k8s/build.sh etcd [V] | coredns [V]   one version, or those of every K8S_VERSIONS release
+#   tests/lab/k8s/build.sh pause | crictl | labimage
+#   tests/lab/k8s/build.sh pins v1.35.4    print the etcd and CoreDNS versions that release's lab uses
 #   tests/lab/k8s/build.sh gomod k8s v1.36.3   (maintainers) write modules/<name>/go.mod + go.sum
 #
 # The Go modules are in tests/lab/k8s/modules/<name>/ (go.mod and go.sum only; the sources come
@@ -16,22 +18,49 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/../../.." && pwd)"
 CACHE="${KUBEFAB_LAB_CACHE:-/var/cache/kubefab-lab}"
 export GOMODCACHE="$CACHE/go/mod" GOCACHE="$CACHE/go/build" GOFLAGS="-mod=mod -buildvcs=false"
 export CGO_ENABLED=0 GOTOOLCHAIN=local
 
 # The versions the lab runs. Kubernetes: the newest served patch of 1.36 and of 1.35 (upgrades);
-# kubeadm alone for the older minors kubefab supports. etcd, CoreDNS, pause: what kubeadm 1.36 pins
-# (cmd/kubeadm/app/constants: DefaultEtcdVersion 3.6.8-0, CoreDNSVersion v1.14.2, PauseVersion 3.10.2).
+# kubeadm alone for the older minors kubefab supports. etcd and CoreDNS: for each K8S_VERSIONS
+# release, what kubeadm of its minor pins, read from tasks/core/versions.py (see pins below:
+# 1.36 etcd v3.6.8 and CoreDNS v1.14.2, 1.35 etcd v3.6.6 and CoreDNS v1.13.1). pause: what
+# kubeadm 1.36 pins (PauseVersion 3.10.2), one for every release.
 K8S_VERSIONS="v1.36.3 v1.35.4"
 KUBEADM_VERSIONS="v1.34.4 v1.33.13"
-ETCD_VERSION=v3.6.8
-COREDNS_VERSION=v1.14.2
 PAUSE_VERSION=3.10.2
 CRITOOLS_VERSION=v1.36.0
 K8S_TOOLS="kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubeadm kubectl"
 
 log() { printf '[lab-k8s] %s\n' "$*" >&2; }
+
+# pins K8S_VERSION: "ETCD_VERSION COREDNS_VERSION", the etcd and CoreDNS releases kubeadm of that
+# minor pins, from the table in tasks/core/versions.py (etcd tag 3.6.6-0 is etcd v3.6.6), through
+# tests/lab/images.py, which points the lab's images at the same ones.
+pins() {
+    local out
+    out="$(python3 - "$ROOT" "$1" <<'EOF'
+import sys
+sys.path.insert(0, sys.argv[1])
+from tests.lab import images
+print(images.etcd_version(sys.argv[2]), images.coredns_version(sys.argv[2]))
+EOF
+)" || { log "cannot read the etcd and CoreDNS versions of $1 from tasks/core/versions.py"; exit 1; }
+    echo "$out"
+}
+
+# all_pins KIND: the etcd (KIND=etcd) or CoreDNS versions of every K8S_VERSIONS release, once each.
+all_pins() {
+    local v p etcd coredns seen=" "
+    for v in $K8S_VERSIONS; do
+        p="$(pins "$v")"; read -r etcd coredns <<<"$p"
+        [[ "$1" == etcd ]] && p="$etcd" || p="$coredns"
+        [[ "$seen" == *" $p "* ]] || seen+="$p "
+    done
+    echo $seen
+}
 
 # k8s_ldflags VERSION: what hack/lib/version.sh sets, so --version and /version tell the release.
 k8s_ldflags() {
@@ -79,21 +108,23 @@ build_simple() {   # build_simple KIND VERSION MODULE_DIR PACKAGE... (binaries n
     touch "$out/.complete"
 }
 
-build_etcd() {   # the binaries are named after their packages' last element ("v3"): name them
-    local out="$CACHE/etcd/$ETCD_VERSION"
+build_etcd() {   # build_etcd VERSION; the binaries are named after their packages' last element ("v3"): name them
+    local v="$1" out="$CACHE/etcd/$1"
     # a cache made before etcdutl was added has the marker without it: build again
-    built "$out" && [[ -x "$out/bin/etcdutl" ]] && { log "etcd $ETCD_VERSION: cached in $out"; return; }
-    log "building etcd $ETCD_VERSION into $out"
+    built "$out" && [[ -x "$out/bin/etcdutl" ]] && { log "etcd $v: cached in $out"; return; }
+    [[ -f "$HERE/modules/etcd-$v/go.mod" ]] || { log "no Go module for etcd-$v: run '$0 gomod etcd $v'"; exit 1; }
+    log "building etcd $v into $out"
     mkdir -p "$out/bin"
-    (cd "$HERE/modules/etcd-$ETCD_VERSION" &&
+    (cd "$HERE/modules/etcd-$v" &&
         go build -trimpath -ldflags "-s -w" -o "$out/bin/etcd" go.etcd.io/etcd/server/v3 &&
         go build -trimpath -ldflags "-s -w" -o "$out/bin/etcdctl" go.etcd.io/etcd/etcdctl/v3 &&
         go build -trimpath -ldflags "-s -w" -o "$out/bin/etcdutl" go.etcd.io/etcd/etcdutl/v3)
     touch "$out/.complete"
 }
 
-build_coredns() {
-    build_simple coredns "$COREDNS_VERSION" "coredns-$COREDNS_VERSION" github.com/coredns/coredns
+build_coredns() {   # build_coredns VERSION
+    [[ -f "$HERE/modules/coredns-$1/go.mod" ]] || { log "no Go module for coredns-$1: run '$0 gomod coredns $1'"; exit 1; }
+    build_simple coredns "$1" "coredns-$1" github.com/coredns/coredns
 }
 
 build_crictl() {
@@ -159,14 +190,17 @@ gomod() {
     log "wrote $dir/go.mod and go.sum"
 }
 
-all() {
+all() {   # each release with its etcd and CoreDNS, the default one (v1.36.3) first
     build_labimage
     build_pause
-    build_k8s v1.36.3
-    build_etcd
-    build_coredns
     build_crictl
-    local v; for v in $K8S_VERSIONS; do build_k8s "$v"; done
+    local v p etcd coredns
+    for v in $K8S_VERSIONS; do
+        p="$(pins "$v")"; read -r etcd coredns <<<"$p"
+        build_k8s "$v"
+        build_etcd "$etcd"
+        build_coredns "$coredns"
+    done
     for v in $KUBEADM_VERSIONS; do build_k8s "$v" kubeadm; done
 }
 
@@ -174,6 +208,7 @@ main() {
     local cmd="${1:-all}"; shift || true
     mkdir -p "$CACHE"
     if [[ "$cmd" == gomod ]]; then gomod "$@"; return; fi
+    if [[ "$cmd" == pins ]]; then pins "$1"; return; fi
     exec 9>"$CACHE/.build.lock"
     if ! flock -n 9; then log "another build holds $CACHE/.build.lock; waiting"; flock 9; fi
     local start=$SECONDS
@@ -181,12 +216,13 @@ main() {
         all) all ;;
         k8s) build_k8s "$1" ;;
         kubeadm) build_k8s "$1" kubeadm ;;
-        etcd) build_etcd ;;
-        coredns) build_coredns ;;
+        etcd|coredns)
+            local v vs; vs="${1:-$(all_pins "$cmd")}"
+            for v in $vs; do "build_$cmd" "$v"; done ;;
         pause) build_pause ;;
         crictl) build_crictl ;;
         labimage) build_labimage ;;
-        *) echo "usage: $0 [all|k8s V|kubeadm V|etcd|coredns|pause|crictl|labimage|gomod KIND V]" >&2; exit 2 ;;
+        *) echo "usage: $0 [all|k8s V|kubeadm V|etcd [V]|coredns [V]|pause|crictl|labimage|pins V|gomod KIND V]" >&2; exit 2 ;;
     esac
     log "done in $((SECONDS - start)) s"
 }
