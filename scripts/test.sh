@@ -9,7 +9,7 @@ rest_log=$(mktemp "${TMPDIR:-/tmp}/kubefab-tests.XXXXXX")
 trap 'rm -f "$rest_log"' EXIT
 "$py" -m pytest -m "not lab" >"$rest_log" 2>&1 &
 rest=$!
-"$py" -m pytest -m lab
+"$py" -m pytest -m lab --durations=30
 lab_rc=$?
 wait "$rest"
 rest_rc=$?
