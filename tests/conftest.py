@@ -24,8 +24,23 @@ os.environ["PATH"] = os.pathsep.join(
 
 def pytest_collection_modifyitems(config, items):
     """A lab module may say when it runs (``LAB_ORDER``, default 50; the sort is stable, so
-    file order otherwise): the two modules that share the v1.35 cluster go last, back to back."""
+    file order otherwise): modules that share a cluster run back to back (test_cluster_lab then
+    test_day2_lab; the two on the v1.35 cluster last).
+
+    Modules that share a lab name the function that takes it down (``RELEASE_AFTER``): it runs
+    after the last collected test of those modules, so the next modules do not share the two
+    cores with an idle cluster."""
     items.sort(key=lambda item: getattr(getattr(item, "module", None), "LAB_ORDER", 50))
+    last: dict = {}
+    for item in items:
+        release = getattr(getattr(item, "module", None), "RELEASE_AFTER", None)
+        if release is not None:
+            last[release] = item
+    for release, item in last.items():
+        item.stash[_RELEASE] = release
+
+
+_RELEASE = pytest.StashKey()
 
 
 # wall time per lab module, set-up and tear-down of its fixtures included: printed at the end of
@@ -48,3 +63,11 @@ def pytest_terminal_summary(terminalreporter):
     for module, seconds in sorted(_LAB_SECONDS.items(), key=lambda kv: -kv[1]):
         terminalreporter.write_line(f"{seconds:7.1f} s  {module}")
     terminalreporter.write_line(f"{sum(_LAB_SECONDS.values()):7.1f} s  in all")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    yield
+    release = item.stash.get(_RELEASE, None)
+    if release is not None:
+        release()

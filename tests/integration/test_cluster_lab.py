@@ -3,6 +3,10 @@
 Lab: node1-3 control planes, node4-6 workers, node7-8 spare hosts, and the haproxy load
 balancer in front of the control planes (controlPlaneEndpoint). Needs root (the lab); under CI a
 lab that cannot start fails the run.
+
+The lab and its cluster are shared with ``test_day2_lab``, which runs right after this module
+(``LAB_ORDER``) on the cluster this one leaves whole: one lab and one cluster-up for both. The lab
+goes down after the last test of the two (``RELEASE_AFTER``, see ``tests/conftest.py``).
 """
 
 from __future__ import annotations
@@ -31,13 +35,32 @@ CONTROL_PLANES = ("node1", "node2", "node3")
 WORKERS = ("node4", "node5", "node6")
 
 
+LAB_ORDER = 60  # test_day2_lab (61) works on this module's cluster next (tests/conftest.py)
+HA_HOSTS = 8
+# the lab, the operator's home and the cluster, made once for this module and test_day2_lab
+_HA: dict = {"lab": None, "home": None, "cluster": None, "down": False}
+
+
+def release_ha() -> None:
+    """Take the shared lab down (once): after the last test that uses it, or at the session's end."""
+    if _HA["lab"] is not None and not _HA["down"]:
+        _HA["down"] = True
+        _HA["lab"].down()
+
+
+RELEASE_AFTER = release_ha
+
+
 @pytest.fixture(scope="module")
-def lab():
-    require_lab()
-    lab = fresh_lab(test_lab_dir("cluster"))
-    lab.up(8, lb=True, control_planes=3)
-    yield lab
-    lab.down()
+def lab(request):
+    if _HA["lab"] is None:
+        require_lab()
+        lab = fresh_lab(test_lab_dir("cluster"))
+        request.config.add_cleanup(release_ha)
+        lab.up(HA_HOSTS, lb=True, control_planes=3)
+        _HA["lab"] = lab
+    assert not _HA["down"], "the shared lab is down already (its modules run back to back: LAB_ORDER)"
+    return _HA["lab"]
 
 
 # Every fab run of this module runs with HOME (and the XDG dirs) in a temp dir and through
@@ -48,11 +71,12 @@ OPERATOR: dict = {"home": None, "runs": []}
 
 @pytest.fixture(scope="module")
 def operator_home(tmp_path_factory):
-    OPERATOR["home"] = tmp_path_factory.mktemp("operator") / "home"
-    OPERATOR["home"].mkdir()
-    OPERATOR["runs"] = []
-    yield OPERATOR
-    OPERATOR["home"] = None
+    if _HA["home"] is None:
+        _HA["home"] = tmp_path_factory.mktemp("operator") / "home"
+        _HA["home"].mkdir()
+        OPERATOR["runs"] = []
+    OPERATOR["home"] = _HA["home"]
+    return OPERATOR
 
 
 def fab_argv(*args: str) -> list[str]:
@@ -142,14 +166,17 @@ def ready_nodes(lab, admin: Path) -> set[str]:
 
 @pytest.fixture(scope="module")
 def cluster(lab, tmp_path_factory, operator_home):
-    tmp = tmp_path_factory.mktemp("cluster")
-    hosts = {**{n: ["control-plane"] for n in CONTROL_PLANES}, **{n: ["worker"] for n in WORKERS}}
-    inv = inventory(lab, tmp, hosts)
-    state = tmp / "state"
-    r = fab(lab, "cluster-up", "--inventory", str(inv), "--state-dir", str(state), timeout=900)
-    assert r.returncode == 0, r.out[-3000:] + r.err[-6000:]
-    return {"tmp": tmp, "inv": inv, "state": state, "result": r, "hosts": hosts,
-            "admin": state / "nodes" / "node1" / "admin.conf"}
+    if _HA["cluster"] is None:
+        tmp = tmp_path_factory.mktemp("cluster")
+        hosts = {**{n: ["control-plane"] for n in CONTROL_PLANES}, **{n: ["worker"] for n in WORKERS}}
+        inv = inventory(lab, tmp, hosts)
+        state = tmp / "state"
+        r = fab(lab, "cluster-up", "--inventory", str(inv), "--state-dir", str(state), timeout=900)
+        assert r.returncode == 0, r.out[-3000:] + r.err[-6000:]
+        _HA["cluster"] = {"tmp": tmp, "inv": inv, "state": state, "result": r, "hosts": hosts,
+                          "admin": state / "nodes" / "node1" / "admin.conf",
+                          "common": ["--inventory", str(inv), "--state-dir", str(state)]}
+    return _HA["cluster"]
 
 
 def test_etcd_has_three_started_voting_members(lab, cluster):
@@ -499,7 +526,13 @@ def test_a_dead_worker_is_named_and_joined_once_it_is_back(lab, cluster, tmp_pat
     assert all(rows[h]["roundTrips"] <= 2 for h in CONTROL_PLANES + WORKERS), rows
 
 
-def test_losing_a_control_plane_keeps_the_api_and_joins_working(lab, cluster, tmp_path):
+def test_losing_a_control_plane_keeps_the_api_and_joins_working_then_it_is_removed_and_rejoins(lab, cluster,
+                                                                                               tmp_path):
+    """node2 dies: the API answers through the load balancer and a worker joins. Removing node3
+    then would leave node1 alone of two members: refused (issue 13). The dead node2 is removed from
+    the cluster's side (--unreachable: its member and Node, from another control plane); it comes
+    back as a fresh host and joins again, leaving the cluster whole for test_day2_lab."""
+    common = cluster["common"]
     lab.stop_host("node2")
     try:
         deadline = time.monotonic() + 30
@@ -512,8 +545,20 @@ def test_losing_a_control_plane_keeps_the_api_and_joins_working(lab, cluster, tm
         inv = inventory(lab, tmp_path, {**cluster["hosts"], "node8": ["worker"]})
         r = fab(lab, "-H", "node8", "join", "--inventory", str(inv), "--state-dir", str(cluster["state"]))
         assert r.returncode == 0, r.err[-3000:]
+        r = fab(lab, "-H", "node3", "reset", *common, stdin=b"y\n")
+        assert r.returncode == 1
+        assert "quorum" in r.err and "--force" in r.err and "Traceback" not in r.err, r.err[-3000:]
+        assert lab.exec("node3", ["test", "-s", "/etc/kubernetes/manifests/etcd.yaml"]).returncode == 0
+        r = fab(lab, "-H", "node2", "reset", "--unreachable", "--force", *common)
+        assert r.returncode == 0, r.err[-4000:]
+        assert "unreachable" in r.err
+        assert sorted(m["name"] for m in etcd_members(lab)) == ["node1", "node3"]
+        assert "node2" not in {n["metadata"]["name"] for n in kget(lab, cluster["admin"], "nodes")["items"]}
     finally:
-        lab.up(8, lb=True, control_planes=3)  # node2 comes back as a fresh host
+        lab.up(HA_HOSTS, lb=True, control_planes=3)  # node2 comes back as a fresh host
+    r = fab(lab, "-H", "node2", "join-control-plane", *common, timeout=600)
+    assert r.returncode == 0, r.err[-4000:]
+    assert sorted(m["name"] for m in etcd_members(lab)) == list(CONTROL_PLANES)
 
 
 # --- issue 15: no secret in any output or any file written outside the state dir ------------------------
