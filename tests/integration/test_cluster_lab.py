@@ -225,7 +225,10 @@ def workload(lab, cluster):
         p = kget(lab, cluster["admin"], "pod", "-n", "default", WORKLOAD)
         return p if p["status"].get("phase") == "Running" else None
 
-    return wait_until(running, f"pod {WORKLOAD} Running on node4")
+    yield wait_until(running, f"pod {WORKLOAD} Running on node4")
+    # test_day2_lab drains node4 next: a pod without a controller would stop it
+    lab.sw(["kubectl", "--kubeconfig", str(cluster["admin"]), "delete", "pod", "-n", "default", WORKLOAD,
+            "--wait=false"], timeout=60)
 
 
 def test_a_workload_pod_runs_on_a_worker(workload):
