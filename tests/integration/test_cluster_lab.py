@@ -267,13 +267,18 @@ def test_pods_reach_each_other_across_nodes_and_the_kubernetes_service(lab, clus
                     *argv], timeout=60)
         return r.stdout.decode() if r.returncode == 0 else None
 
+    def http_get(address: str, port: int, path: str):
+        # busybox nc (busybox's static wget -O- crashes writing to a pipe in the lab's image)
+        return exec_ok("sh", "-c", f'printf "GET {path} HTTP/1.0\\r\\n\\r\\n" | nc -w 5 {address} {port}')
+
     # CoreDNS's readiness endpoint, pod IP to pod IP from node4 to another host
-    ready = wait_until(lambda: exec_ok("wget", "-qO-", "-T", "5", f"http://{coredns['status']['podIP']}:8181/ready"),
+    ready = wait_until(lambda: http_get(coredns["status"]["podIP"], 8181, "/ready"),
                        f"CoreDNS on {coredns['spec']['nodeName']} answering node4's pod")
-    assert ready.strip() == "OK", ready
-    # the kubernetes Service's ClusterIP, DNAT-ed by kube-proxy to an API server
-    assert wait_until(lambda: exec_ok("nc", "-z", "-w", "5", "10.96.0.1", "443") is not None,
-                      "10.96.0.1:443 open from the pod")
+    assert ready.startswith("HTTP/1.0 200 OK") and ready.rstrip().endswith("OK"), ready
+    # the kubernetes Service's ClusterIP, DNAT-ed by kube-proxy to an API server, which answers
+    # plain HTTP on its TLS port with its own error
+    answer = wait_until(lambda: http_get("10.96.0.1", 443, "/"), "an answer from 10.96.0.1:443")
+    assert "Client sent an HTTP request to an HTTPS server" in answer, answer
 
 
 def test_every_control_plane_is_ready_verbose(lab, cluster):
