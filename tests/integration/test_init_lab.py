@@ -239,7 +239,7 @@ def test_second_run_changes_nothing(lab, initialized):
     batch = re.search(r"^node1\s+certs, kubeconfig, etcd, control-plane, kubelet-start\s+\S+\s+(\d+)\s", r.err, re.M)
     assert batch and batch.group(1) == "0", r.err
     total = sum(int(m) for m in re.findall(r"^node1\s+.*?\s+\d+\.\d+s\s+(\d+)\s", r.err, re.M))
-    assert total <= 4, r.err  # the host lock, facts, the host-side waits, and nothing else
+    assert total <= 2, r.err  # the host lock with the facts, the host-side waits, and nothing else
 
 
 def test_rerun_starts_a_stopped_kubelet(lab, initialized):
