@@ -228,7 +228,7 @@ def workload(lab, cluster):
     yield wait_until(running, f"pod {WORKLOAD} Running on node4")
     # test_day2_lab drains node4 next: a pod without a controller would stop it
     lab.sw(["kubectl", "--kubeconfig", str(cluster["admin"]), "delete", "pod", "-n", "default", WORKLOAD,
-            "--wait=false"], timeout=60)
+            "--timeout=90s"], timeout=120)  # gone, not only terminating (a drain plan counts those too)
 
 
 def test_a_workload_pod_runs_on_a_worker(workload):
