@@ -466,7 +466,13 @@ def _removals_after(segs: list, n: int) -> list[FileRemove]:
 
 def _wait(ctx, transport, step: Wait, phase: str, api) -> None:
     """An API path is polled from here through the API client (any other wait is the host's)."""
-    if step.on == "api" and step.check == "node-ready":
+    if step.on == "api" and step.check == "mirror-pods":
+        from .session import wait_mirror_pods
+
+        images = dict(pair.split("=", 1) for pair in step.expect.split(","))
+        wait_mirror_pods(api(), step.target.rstrip("/").rsplit("/", 1)[-1], images, step.timeout.total_seconds(),
+                         host=ctx.host_name)
+    elif step.on == "api" and step.check == "node-ready":
         from .session import wait_node_ready
 
         wait_node_ready(api(), step.target, step.timeout.total_seconds(), version=step.expect, host=ctx.host_name,

@@ -171,6 +171,36 @@ def wait_node_ready(api, path: str, timeout: float, *, version: str = "", host: 
                        fix=f"look at the kubelet on {host} (journalctl -u kubelet); once it runs, re-run to continue")
 
 
+def wait_mirror_pods(api, node: str, images: dict[str, str], timeout: float, *, host: str) -> bool:
+    """Poll until the mirror Pod of each static Pod of ``node`` (``{component: image}``) shows
+    the image its manifest names, as kubeadm's upgrade waits for the mirror Pod to change: the
+    next reader of the cluster (``upgrade.plan``, a re-run of ``upgrade.apply``) sees what runs.
+    A kubelet that has not replaced them in time gets a warning, not a failure (what runs is
+    already checked healthy)."""
+    from .api import ApiStatus
+    from .core.poll import poll
+
+    def current():
+        stale = []
+        for component, image in images.items():
+            try:
+                pod = api.request("GET", f"/api/v1/namespaces/kube-system/pods/{component}-{node}")
+            except (ApiStatus, ApiError) as exc:
+                stale.append(f"{component}: {exc}")
+                continue
+            shown = ((pod.get("spec") or {}).get("containers") or [{}])[0].get("image", "")
+            if shown != image:
+                stale.append(f"{component}: {shown or 'no image'}")
+        return not stale, stale
+
+    with output.waiting(f"the mirror Pods of {node} showing their new images", [host]):
+        done, stale = poll(current, timeout)
+    if not done:
+        output.info(f"WARNING: the kubelet has not updated the mirror Pods within {int(timeout)}s "
+                    f"({'; '.join(stale)}): `upgrade.plan` may show the old version until it does", host=host)
+    return done
+
+
 def ready_nodes(api) -> set[str]:
     """Names of the Nodes whose Ready condition is True."""
     return {n["metadata"]["name"] for n in api.request("GET", "/api/v1/nodes")["items"] if node_state(n)[0]}

@@ -481,7 +481,20 @@ def plan_kubelet_wait(ctx) -> Plan:
         plan.add(*(_health(ctx, c) for c in _static_pods(ctx)))
     plan.add(Wait("node-ready", f"/api/v1/nodes/{ctx.node_name}", ctx.timeouts.kubelet_health_check, on="api",
                   expect=expect))
+    if ctx.is_control_plane and _static_pods(ctx):
+        # the mirror Pods show the new images before the next reader of the cluster (a re-run
+        # reads the versions from them: a stale one made it renew etcd's certificates again)
+        images = ",".join(f"{c}={_manifest_image(ctx, c)}" for c in _static_pods(ctx))
+        plan.add(Wait("mirror-pods", f"/api/v1/nodes/{ctx.node_name}", ctx.timeouts.kubelet_health_check,
+                      on="api", expect=images))
     return plan
+
+
+def _manifest_image(ctx, component: str) -> str:
+    import yaml
+
+    pod = yaml.safe_load(manifest_step(ctx, component).data())
+    return pod["spec"]["containers"][0]["image"]
 
 
 def plan_uncordon(ctx) -> Plan:
