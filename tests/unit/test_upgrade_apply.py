@@ -334,3 +334,27 @@ def test_etcd_leadership_is_handed_to_a_voting_member_only_by_the_leader(inv, st
         assert "WARNING: etcd leadership not handed over (Error: etcdserver: leader changed)" in r.stdout
     else:
         assert not (tmp_path / "moved").exists() and "does not lead" in r.stdout
+
+
+def test_the_mirror_pod_wait_reads_each_static_pods_image_and_only_warns(capsys):
+    """A control plane's kubelet upgrade ends once the mirror Pods show the manifests' images
+    (a re-run reads the versions from them); a kubelet that is late gets a warning."""
+    from tasks.session import wait_mirror_pods
+
+    shown = {"etcd-m1": "registry.k8s.io/etcd:3.6.6-0", "kube-apiserver-m1": "registry.k8s.io/kube-apiserver:v1.36.3"}
+    asked = []
+
+    class Api:
+        def request(self, method, path):
+            asked.append(path)
+            name = path.rsplit("/", 1)[-1]
+            return {"spec": {"containers": [{"image": shown[name]}]}}
+
+    want = {"etcd": "registry.k8s.io/etcd:3.6.8-0", "kube-apiserver": "registry.k8s.io/kube-apiserver:v1.36.3"}
+    assert wait_mirror_pods(Api(), "m1", want, 0, host="m1") is False
+    assert "/api/v1/namespaces/kube-system/pods/etcd-m1" in asked
+    err = capsys.readouterr().err
+    assert "WARNING: the kubelet has not updated the mirror Pods" in err and "etcd: registry.k8s.io/etcd:3.6.6-0" in err
+    assert "kube-apiserver" not in err.split("WARNING")[1].split("):")[0]
+    shown["etcd-m1"] = "registry.k8s.io/etcd:3.6.8-0"
+    assert wait_mirror_pods(Api(), "m1", want, 0, host="m1") is True
