@@ -907,6 +907,8 @@ class SshTransport(_BaseTransport):
             conn = conn.gateway
 
     def _exec(self, command: str, stdin: bytes, timeout: float) -> tuple[int, bytes, bytes]:
+        import paramiko
+
         chan = self._session()
         out, err = bytearray(), bytearray()
         deadline = time.monotonic() + timeout
@@ -937,6 +939,12 @@ class SshTransport(_BaseTransport):
                 if not got:
                     chan.status_event.wait(0.005)
             return chan.recv_exit_status(), bytes(out), bytes(err)
+        except (EOFError, OSError, paramiko.SSHException) as exc:
+            # the host died or the link dropped while the command started or ran (paramiko
+            # raises the transport's EOFError from exec_command, sendall or recv)
+            raise RemoteError(f"the connection to {self.address} was lost during a command "
+                              f"({type(exc).__name__}{': ' + str(exc) if str(exc) else ''})",
+                              host=self.host, fix="check the host and re-run") from None
         finally:
             chan.close()
 

@@ -214,3 +214,28 @@ def test_the_api_session_writes_no_key_file(tmp_path, monkeypatch, key_cache):
     finally:
         hook.on = False
     assert made == [] and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("exc", [EOFError(), OSError(104, "Connection reset by peer"),
+                                 paramiko.SSHException("SSH session not active")])
+def test_a_host_that_dies_while_a_command_starts_is_a_clean_error(exc):
+    """paramiko raises its transport's EOFError from exec_command when the host dies at that
+    moment (the fault suite killed a control plane mid-join): a RemoteError naming the host, not
+    a traceback."""
+    class Channel:
+        closed = False
+
+        def exec_command(self, command):
+            raise exc
+
+        def close(self):
+            self.closed = True
+
+    chan = Channel()
+    t = ssh(FakeConnection([]))
+    t.open = lambda: None
+    t._session = lambda: chan
+    with pytest.raises(RemoteError) as err:
+        t.run("true", timeout=5)
+    assert "the connection to 192.0.2.2:22 was lost during a command" in err.value.render()
+    assert err.value.host == "node2" and chan.closed
