@@ -533,11 +533,11 @@ def _first_joins(inv, state, connect) -> str:
         return "it joined this cluster with join-control-plane"
     try:
         with cluster_api(inv, state, connect=connect) as (_, api):
-            names = {n["metadata"]["name"] for n in api.request("GET", "/api/v1/nodes")["items"]}
-            cps = {n["metadata"]["name"] for n in api.request(
-                "GET", "/api/v1/nodes", query={"labelSelector": K.CONTROL_PLANE_LABEL})["items"]}
+            nodes = api.request("GET", "/api/v1/nodes")["items"]
     except KubefabError:
         return ""  # no API to ask: an unfinished init goes on
+    names = {n["metadata"]["name"] for n in nodes}
+    cps = {n["metadata"]["name"] for n in nodes if K.CONTROL_PLANE_LABEL in (n["metadata"].get("labels") or {})}
     if first.node_name not in names and cps - {first.node_name}:
         return (f"not a Node of the existing cluster, whose control planes are {', '.join(sorted(cps))} "
                 "(removed with reset?)")

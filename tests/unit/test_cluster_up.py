@@ -93,8 +93,9 @@ def test_the_first_control_plane_joins_an_existing_cluster_it_is_not_part_of(mon
 
     class Api:
         def request(self, method, path, query=None):
-            names = cluster_nodes["cps"] if query else cluster_nodes["cps"] + cluster_nodes["workers"]
-            return {"items": [{"metadata": {"name": n}} for n in names]}
+            cp = {"node-role.kubernetes.io/control-plane": ""}
+            return {"items": [{"metadata": {"name": n, "labels": cp}} for n in cluster_nodes["cps"]]
+                    + [{"metadata": {"name": n}} for n in cluster_nodes["workers"]]}
 
     @contextmanager
     def cluster_api(inv_, state_, *, connect):
