@@ -732,7 +732,8 @@ def renew(c, names=None, new_keys=False, inventory="", state_dir="", dry_run=Fal
     Re-issues the named leaf certificates and kubeconfig client certificates (same subject,
     same key, the old SANs plus any the config now requires, a new validity) in the state dir and
     on each control plane (or the -H ones), one host at a time, then restarts the static pods that
-    read them, each healthy before the next. A CA is never renewed.
+    read them: etcd, then the API server, each healthy before the next, then the controller
+    manager and scheduler together. A CA is never renewed.
 
     Names: all, apiserver, apiserver-kubelet-client, front-proxy-client, etcd-server, etcd-peer,
     etcd-healthcheck-client, apiserver-etcd-client, admin.conf, super-admin.conf,

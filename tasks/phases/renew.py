@@ -225,7 +225,10 @@ def _health(ctx, component: str) -> Wait:
 
 
 def plan_restart(ctx) -> Plan:
-    """Restart the static pods that read a renewed file, each healthy before the next."""
+    """Restart the static pods that read a renewed file: etcd, then the API server, each healthy
+    before the next; then the controller manager and the scheduler together (they serve no
+    client and hold their leases by election, so one host's two restarting at once costs nothing
+    a restart of either alone does not)."""
     plan = Plan("restart", ctx.host_name)
     restarts = _renewal(ctx).restarts
     if not restarts:
@@ -244,11 +247,10 @@ def plan_restart(ctx) -> Plan:
                  _health(ctx, K.KUBE_APISERVER),
                  Command(("sleep", str(LB_SETTLE_SECONDS)),
                          "let a load balancer's health check see the API server ready before the next host"))
-    for component in (K.KUBE_CONTROLLER_MANAGER, K.KUBE_SCHEDULER):
-        if component in restarts:
-            plan.add(Command(("sh", "-c", _stop_script(ctx, component)), f"stop {component}"),
-                     Command(("sh", "-c", _start_script(component)), f"start {component}: its manifest back"),
-                     _health(ctx, component))
+    elected = [c for c in (K.KUBE_CONTROLLER_MANAGER, K.KUBE_SCHEDULER) if c in restarts]
+    plan.add(*(Command(("sh", "-c", _stop_script(ctx, c)), f"stop {c}") for c in elected),
+             *(Command(("sh", "-c", _start_script(c)), f"start {c}: its manifest back") for c in elected),
+             *(_health(ctx, c) for c in elected))
     return plan
 
 

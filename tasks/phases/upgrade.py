@@ -265,6 +265,13 @@ def _plan_static_pod(ctx, component: str, phase: str) -> Plan:
         # rotation while etcd restarts; it comes back with its new manifest next
         plan.add(Command(("sh", "-c", _stop_script(ctx, K.KUBE_APISERVER)),
                          f"stop {K.KUBE_APISERVER} while its local etcd restarts"))
+    if component == K.KUBE_CONTROLLER_MANAGER and K.KUBE_SCHEDULER in moving:
+        # both leader-elected, serving no client: the scheduler's new manifest goes in beside
+        # the controller manager's and the two restart together (its own phase then finds the
+        # file in place and only checks its health)
+        plan.add(step, manifest_step(ctx, K.KUBE_SCHEDULER), _restarted(ctx, component),
+                 _restarted(ctx, K.KUBE_SCHEDULER), _health(ctx, component))
+        return plan
     plan.add(step, _restarted(ctx, component))
     if component == K.KUBE_APISERVER:
         parked = posixpath.join(PARKED_DIR, f"{K.KUBE_APISERVER}.yaml")
@@ -313,7 +320,8 @@ CONTROL_PLANE = Workflow(
               probes=_renewal_probes, run_if=lambda ctx: ctx.renewal is not None,
               skip_reason="--certificate-renewal=false"),
         Phase("etcd", "Upgrade the local etcd member", run=plan_etcd, probes=etcd_probes),
-        Phase("control-plane", "Upgrade the control plane static Pods, one at a time", phases=(
+        Phase("control-plane", "Upgrade the control plane static Pods: the API server, then the controller "
+                               "manager and scheduler together", phases=(
             _component_phase("apiserver", K.KUBE_APISERVER),
             _component_phase("controller-manager", K.KUBE_CONTROLLER_MANAGER),
             _component_phase("scheduler", K.KUBE_SCHEDULER),

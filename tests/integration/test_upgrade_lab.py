@@ -26,6 +26,7 @@ import json
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -151,12 +152,13 @@ def upgraded(cluster):
     r = fab(lab, "upgrade.apply", "--version", TO, *cluster["flags"])
     refused = r
     set_kubernetes_version(cluster["inv"], TO)
-    for host in (*CONTROL_PLANES, WORKER):
-        install_release(lab, host, kubelet=host != WORKER)
-    for obj in (WORKLOAD, BUDGET):
+    for obj in (WORKLOAD, BUDGET):  # the workload starts while the release is installed
         applied = lab.sw(["kubectl", "--kubeconfig", str(admin), "apply", "-f", "-"], input=json.dumps(obj).encode(),
                          timeout=60)
         assert applied.returncode == 0, applied.stderr.decode()
+    images.ensure_images(TO)  # built once here, not by four threads at once
+    with ThreadPoolExecutor(max_workers=4) as pool:  # each host's own containerd: the imports are independent
+        list(pool.map(lambda host: install_release(lab, host, kubelet=host != WORKER), (*CONTROL_PLANES, WORKER)))
     deadline = time.monotonic() + 180
     while kget(lab, admin, "deploy", "-n", "default", "keeps-running")["status"].get("availableReplicas", 0) < 2:
         assert time.monotonic() < deadline, "the workload did not start"

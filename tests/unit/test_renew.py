@@ -141,7 +141,10 @@ def test_restart_plan_keeps_the_api_server_out_while_etcd_restarts(inv, state):
     assert described[0].startswith("stop kube-apiserver") and described[1] == "stop etcd"
     assert described.index("etcd-healthy") < described.index("start kube-apiserver: its manifest back")
     assert described.index("kube-apiserver-healthy") < described.index("stop kube-controller-manager")
-    assert described[-1] == "kube-scheduler-healthy"
+    # the controller manager and the scheduler restart together, then both are waited for
+    assert described[-6:] == ["stop kube-controller-manager", "stop kube-scheduler",
+                              "start kube-controller-manager: its manifest back", "start kube-scheduler: its manifest back",
+                              "kube-controller-manager-healthy", "kube-scheduler-healthy"]
     waits = [s for s in steps if isinstance(s, Wait)]
     assert [w.target for w in waits] == ["http://127.0.0.1:2381/readyz", "https://192.0.2.11:6443/readyz",
                                          "https://127.0.0.1:10257/healthz", "https://127.0.0.1:10259/livez"]

@@ -15,7 +15,7 @@ import pytest
 from tasks.core import constants as K
 from tasks.core.errors import ConfigError, PreflightError
 from tasks.core.facts import HostFacts, PathFact
-from tasks.core.plan import ApiObject, Command, DrainSpec, FileWrite, Wait
+from tasks.core.plan import ApiObject, Command, DrainSpec, FileWrite, Plan, Wait
 from tasks.phases import upgrade as phases
 from tasks.phases.renew import build_renewal
 from tasks.runner import build_plans
@@ -98,7 +98,24 @@ def test_a_changing_control_plane_is_backed_up_and_each_pod_waited_for_in_order(
     assert [s.description.split(":")[0][:20] for s in api[1:4]] == [
         "wait until the kubel", "drop the stopped API", "let a load balancer'"]
     assert api[-1].target.endswith(":6443/readyz")
-    assert list(plans) [-2:] == ["control-plane/controller-manager", "control-plane/scheduler"]
+    assert list(plans)[-2:] == ["control-plane/controller-manager", "control-plane/scheduler"]
+    # the controller manager and the scheduler restart together: both manifests, both waited for
+    cm = plans["control-plane/controller-manager"].steps
+    assert [s.path for s in cm if isinstance(s, FileWrite)] == [
+        "/etc/kubernetes/manifests/kube-controller-manager.yaml", "/etc/kubernetes/manifests/kube-scheduler.yaml"]
+    assert [s.argv[4] for s in cm if isinstance(s, Command)] == ["kube-controller-manager", "kube-scheduler"]
+    assert all(s.on_change for s in cm if isinstance(s, Command)) and cm[-1].target.endswith(":10257/healthz")
+    # the scheduler's own phase: its file is in place once the controller manager's batch wrote it,
+    # so the executor sends nothing and runs no restart wait again, only its health check
+    from tasks.apply import HostFiles
+    from tasks.remote.transport import ApplyResult, StepResult, host_steps
+
+    files = HostFiles(None)
+    written = [Plan("control-plane/controller-manager", "master1", [s for s in cm if not isinstance(s, Wait)])]
+    files.record(written, ApplyResult("master1", tuple(StepResult(i, "step", "changed") for i, _ in
+                                                       enumerate(host_steps(written))), 0, 0.0))
+    [left], dropped = files.prune([plans["control-plane/scheduler"]])
+    assert [type(s).__name__ for s in left.steps] == ["Wait"] and dropped == 2
 
 
 def test_a_control_plane_already_at_the_target_changes_nothing(inv, state):
