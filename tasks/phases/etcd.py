@@ -49,6 +49,7 @@ from ..core.plan import Command, FileWrite, Message, Plan, Wait
 from ..core.poll import ports_free_script
 from .etcdutil import data_dir, etcd_manifest, etcdctl_argv, static_pod_ports
 from .joindata import client_url, peer_url
+from .renew import api_server_out_first
 from .workflow import OPERATOR, Phase, Workflow
 
 ETCDUTL = "etcdutl"
@@ -383,7 +384,8 @@ def stop_script(ctx) -> str:
     q = shlex.quote
     stash = q(stash_dir(ctx))
     return (f"mkdir -p -m 0700 {stash}\n"
-            f"for f in {q(K.MANIFESTS_DIR)}/*.yaml; do [ -e \"$f\" ] && mv -f \"$f\" {stash}/; done\n"
+            + api_server_out_first(ctx, f"mv -f \"$api\" {stash}/")
+            + f"for f in {q(K.MANIFESTS_DIR)}/*.yaml; do [ -e \"$f\" ] && mv -f \"$f\" {stash}/; done\n"
             + ports_free_script(static_pod_ports(ctx), STOP_WAIT_SECONDS,
                                 also="grep -qx etcd /proc/[0-9]*/comm 2>/dev/null && echo 'etcd still runs'",
                                 on_timeout=f"echo \"the static pods did not stop within {STOP_WAIT_SECONDS}s ($out)\" >&2; "

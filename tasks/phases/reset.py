@@ -42,6 +42,7 @@ from ..core.plan import ApiObject, Command, DrainSpec, FileRemove, Message, Plan
 from ..core.poll import ports_free_script
 from .etcdutil import data_dir, etcd_manifest, etcdctl_argv, retry_script, static_pod_ports
 from .joindata import client_url, peer_url
+from .renew import api_server_out_first
 from .workflow import API, OPERATOR, Phase, Workflow
 
 
@@ -189,7 +190,8 @@ def stop_static_pods_command(ctx) -> Command:
         f"ls {manifests}/*.yaml >/dev/null 2>&1 || exit 0\n"
         "systemctl is-active --quiet kubelet 2>/dev/null || { echo '[reset] the kubelet is not running: "
         "the static pods are left to the container runtime'; exit 0; }\n"
-        f"find {manifests} -mindepth 1 -maxdepth 1 -exec rm -rf -- {{}} +\n"
+        + api_server_out_first(ctx, 'rm -f -- "$api"')
+        + f"find {manifests} -mindepth 1 -maxdepth 1 -exec rm -rf -- {{}} +\n"
         + ports_free_script(static_pod_ports(ctx), STATIC_POD_WAIT_SECONDS,
                             on_timeout="echo \"[reset] WARNING: $out is still in use after "
                                        f"{STATIC_POD_WAIT_SECONDS}s: stop what holds it with your container "

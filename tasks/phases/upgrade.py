@@ -47,7 +47,8 @@ from ..core import constants as K
 from ..core.errors import PreflightError
 from ..core.plan import ApiObject, Command, DrainSpec, FileWrite, Plan, Wait
 from .controlplane import manifest_path, manifest_step, etcd_probes
-from .renew import PARKED_DIR, LB_SETTLE_SECONDS, _health, _stop_script, plan_renew_certs, plan_renew_kubeconfigs
+from .renew import (PARKED_DIR, LB_SETTLE_SECONDS, _health, _stop_script, cri_endpoint, plan_renew_certs,
+                    plan_renew_kubeconfigs)
 from .workflow import API, OPERATOR, Phase, Workflow
 
 CORDONED_ANNOTATION = "kubefab.dev/upgrade-cordoned"  # value: the target version
@@ -117,10 +118,6 @@ def changing(ctx) -> tuple[str, ...]:
     return tuple(c for c in _static_pods(ctx) if _differs(ctx, manifest_step(ctx, c)))
 
 
-def _cri(ctx) -> str:
-    return ctx.node_registration.cri_socket or "unix:///var/run/containerd/containerd.sock"
-
-
 def _backup_script(ctx, directory: str) -> str:
     from .etcdutil import etcdctl_argv
 
@@ -138,7 +135,7 @@ def _backup_script(ctx, directory: str) -> str:
 def _record_script(ctx, components: tuple[str, ...]) -> str:
     """The ids of the Pod sandboxes the kubelet runs now for the static Pods that change."""
     q = shlex.quote
-    cri = q(_cri(ctx))
+    cri = q(cri_endpoint(ctx))
     lines = [f"mkdir -p {q(posixpath.dirname(PODS_BEFORE))}", f": > {q(PODS_BEFORE)}.tmp"]
     for c in components:
         pod = q(f"^{c}-{ctx.node_name}$")
@@ -245,7 +242,7 @@ def _restarted(ctx, component: str) -> Command:
     timeout = int(ctx.timeouts.upgrade_manifests.total_seconds())
     backup = posixpath.join(backup_dir(data.target), "manifests", f"{component}.yaml")
     return Command(("sh", "-c", script, "restarted", component, f"{component}-{ctx.node_name}", str(timeout),
-                    _health(ctx, component).target, _cri(ctx), backup),
+                    _health(ctx, component).target, cri_endpoint(ctx), backup),
                    f"wait until the kubelet runs {component} from its new manifest and it is healthy "
                    f"(else put the old manifest back)", on_change=True)
 

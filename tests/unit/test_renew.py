@@ -211,3 +211,61 @@ def test_check_expiration_names_the_renew_command(inv, state, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "apiserver lacks the SAN(s) api.example.org" in err
     assert "`fab -H master1 certs.renew apiserver`" in err
+
+
+def test_a_stopping_api_server_is_stopped_once_it_stops_listening_and_etcd_is_left_to_the_kubelet(
+        inv, state, tmp_path, monkeypatch):
+    """Once the API server's port is free (its requests in flight drained) what it still waits
+    for is its watches, for the kubelet's 30 s grace period: its container is stopped then, not
+    before. etcd is left to the kubelet."""
+    import os
+    import socket
+    import subprocess
+    import time
+
+    from tasks.core import constants as K
+    from tasks.phases import renew
+
+    manifests, parked, bin_ = tmp_path / "manifests", tmp_path / "parked", tmp_path / "bin"
+    manifests.mkdir()
+    bin_.mkdir()
+    (manifests / "kube-apiserver.yaml").write_text("kind: Pod\n")
+    log = tmp_path / "crictl.log"
+    (bin_ / "crictl").write_text(f'#!/bin/sh\necho "$*" >> {log}\ncase "$*" in *" ps "*) echo c0ffee;; esac\n')
+    (bin_ / "crictl").chmod(0o755)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    monkeypatch.setattr(K, "MANIFESTS_DIR", str(manifests))
+    monkeypatch.setattr(renew, "PARKED_DIR", str(parked))
+    monkeypatch.setattr(renew, "_ports", lambda ctx, component: (port,))
+    script = renew._stop_script(ctx_for(inv, state), K.KUBE_APISERVER)
+    proc = subprocess.Popen(["sh", "-c", script], env={**os.environ, "PATH": f"{bin_}:{os.environ['PATH']}"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    assert not log.exists(), "the container was stopped while the API server still listened"
+    assert (parked / "kube-apiserver.yaml").exists() and not (manifests / "kube-apiserver.yaml").exists()
+    listener.close()
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert log.read_text().splitlines() == [
+        "-r unix:///var/run/containerd/containerd.sock ps --name ^kube-apiserver$ -q",
+        "-r unix:///var/run/containerd/containerd.sock stop --timeout 0 c0ffee"]
+    assert "crictl" not in renew._stop_script(ctx_for(inv, state), K.ETCD)
+
+
+@pytest.mark.parametrize("which", ["etcd.restore", "reset"])
+def test_stopping_every_static_pod_stops_the_api_server_first_and_not_past_its_drain(inv, state, which):
+    from tasks.phases import etcd, renew, reset
+
+    ctx = ctx_for(inv, state)
+    if which == "reset":
+        script = reset.stop_static_pods_command(ctx).argv[2]
+        rest = "find /etc/kubernetes/manifests"
+    else:
+        script = etcd.stop_script(replace(ctx, etcd_restore=etcd.RestoreData("20261206T091654Z", b"")))
+        rest = "for f in /etc/kubernetes/manifests/*.yaml"
+    api = script.index("api=/etc/kubernetes/manifests/kube-apiserver.yaml")
+    drained = script.index(f"+ {renew.API_DRAIN_SECONDS} ))")
+    assert api < drained < script.index("stop --timeout 0") < script.index(rest)
