@@ -198,8 +198,9 @@ def plan_backup(ctx) -> Plan:
 
 
 RESTARTED_SCRIPT = r"""
-# $1 component, $2 Pod name, $3 seconds, $4 health URL, $5 CRI endpoint, $6 backup manifest
-c=$1; pod=$2; t=$3; url=$4; cri=$5; backup=$6; before=%(before)s; parked=%(parked)s
+# $1 component, $2 Pod name, $3 seconds, $4 health URL, $5 CRI endpoint, $6 backup manifest,
+# $7 the API server's port (an API server only: its old container is stopped once it stopped listening)
+c=$1; pod=$2; t=$3; url=$4; cri=$5; backup=$6; port=${7:-}; before=%(before)s; parked=%(parked)s
 manifest=%(manifests)s/$c.yaml
 %(probe)send=$(( $(date +%%s) + t )); last=""; seen=""
 while [ "$(date +%%s)" -lt "$end" ]; do
@@ -209,6 +210,16 @@ while [ "$(date +%%s)" -lt "$end" ]; do
     seen=$id; last=$(probe "$url")
     case "$last" in ok*|*"HTTP 200") echo "$c: new Pod ${id%%"${id#????????????}"} running and healthy"; exit 0;; esac
   done
+  if [ -n "$port" ] && ! cat /proc/net/tcp /proc/net/tcp6 2>/dev/null \
+      | awk '$4 == "0A" { n = split($2, a, ":"); print a[n] }' | grep -qx "$(printf '%%04X' "$port")"; then
+    # the old API server stopped listening, its requests in flight drained: it would only wait
+    # for its watches until the kubelet's grace period ends, and its new Pod with it
+    for old in $(sed -n "s/^$c //p" "$before" 2>/dev/null); do
+      for id in $(crictl -r "$cri" ps --pod "$old" --name "^$c\$" -q 2>/dev/null); do
+        crictl -r "$cri" stop --timeout 0 "$id" >/dev/null 2>&1
+      done
+    done
+  fi
   sleep 1
 done
 if [ -z "$seen" ]; then echo "$c: the kubelet started no new Pod for the new manifest within ${t}s"
@@ -241,8 +252,9 @@ def _restarted(ctx, component: str) -> Command:
     script = restarted_script(PODS_BEFORE, PARKED_DIR, K.MANIFESTS_DIR)
     timeout = int(ctx.timeouts.upgrade_manifests.total_seconds())
     backup = posixpath.join(backup_dir(data.target), "manifests", f"{component}.yaml")
+    port = (str(ctx.bind_port),) if component == K.KUBE_APISERVER else ()
     return Command(("sh", "-c", script, "restarted", component, f"{component}-{ctx.node_name}", str(timeout),
-                    _health(ctx, component).target, cri_endpoint(ctx), backup),
+                    _health(ctx, component).target, cri_endpoint(ctx), backup, *port),
                    f"wait until the kubelet runs {component} from its new manifest and it is healthy "
                    f"(else put the old manifest back)", on_change=True)
 

@@ -233,8 +233,9 @@ def test_uncordon_only_what_the_upgrade_cordoned():
 # --- the wait-and-rollback script, run for real ----------------------------------------------------------------
 FAKE_CRICTL = """#!/bin/sh
 # a fake crictl: "pods ... --state ready -q" prints $FAKE/ready, "ps ... -q" prints $FAKE/running
-for a in "$@"; do case "$a" in pods) cmd=pods;; ps) cmd=ps;; logs) cmd=logs;; esac; done
+for a in "$@"; do case "$a" in pods) cmd=pods;; ps) cmd=ps;; logs) cmd=logs;; stop) cmd=stop;; esac; done
 case "$cmd" in
+  stop) echo "$*" >> "$FAKE/stopped";;
   pods) cat "$FAKE/ready" 2>/dev/null;;
   ps) cat "$FAKE/running" 2>/dev/null;;
   logs) echo "panic: the new flag is unknown";;
@@ -260,13 +261,45 @@ def sandbox(tmp_path):
     return tmp_path
 
 
-def run_restarted(sandbox: Path, seconds: int = 2) -> subprocess.CompletedProcess:
+def run_restarted(sandbox: Path, seconds: int = 2, port: int | None = None) -> subprocess.CompletedProcess:
     script = phases.restarted_script(str(sandbox / "before"), str(sandbox / "parked"), str(sandbox / "manifests"))
     env = {**os.environ, "PATH": f"{sandbox / 'bin'}:{os.environ['PATH']}", "FAKE": str(sandbox)}
     return subprocess.run(["sh", "-c", script, "restarted", "kube-apiserver", "kube-apiserver-m1", str(seconds),
                            "https://127.0.0.1:6443/readyz", "unix:///run/containerd/containerd.sock",
-                           str(sandbox / "backup" / "kube-apiserver.yaml")],
+                           str(sandbox / "backup" / "kube-apiserver.yaml"), *([str(port)] if port else [])],
                           env=env, capture_output=True, text=True, timeout=30)
+
+
+@pytest.mark.parametrize("listening", [True, False])
+def test_the_old_api_server_is_stopped_once_it_stopped_listening(sandbox, listening):
+    """While the old API server listens it is the kubelet's to stop; once it stopped listening
+    (its requests in flight drained) its container is stopped, so that its watches do not hold
+    the new Pod back for the kubelet's grace period."""
+    import socket
+
+    (sandbox / "ready").write_text("aaaa\n")  # only the old Pod so far
+    (sandbox / "running").write_text("c0ffee\n")
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    if listening:
+        sock.listen()
+    else:
+        sock.close()
+    try:
+        r = run_restarted(sandbox, seconds=2, port=port)
+    finally:
+        sock.close()
+    assert r.returncode == 1  # no new Pod within the 2 s: rolled back
+    stopped = (sandbox / "stopped").read_text().splitlines() if (sandbox / "stopped").exists() else []
+    if listening:
+        assert stopped == []
+    else:
+        assert stopped and set(stopped) == {"-r unix:///run/containerd/containerd.sock stop --timeout 0 c0ffee"}
+    # without the port (every other component) the script never stops a container
+    (sandbox / "stopped").unlink(missing_ok=True)
+    run_restarted(sandbox, seconds=1)
+    assert not (sandbox / "stopped").exists()
 
 
 def test_a_new_healthy_pod_is_success(sandbox):
