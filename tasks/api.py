@@ -84,6 +84,17 @@ class Result:
         return self.action != "unchanged"
 
 
+AUTH_SETTLE_SECONDS = 10.0
+
+
+def _starting(exc: "ApiStatus", started: float) -> bool:
+    """A 401 or 403 in a request's first AUTH_SETTLE_SECONDS is asked again: an API server that
+    has just started answers them until its authentication and RBAC caches are filled, and a
+    load balancer whose health check has not yet seen it restart sends requests to it (seen on
+    the lab, right after a control plane's kubelet was upgraded). A lasting one is raised."""
+    return exc.code in (401, 403) and time.monotonic() - started < AUTH_SETTLE_SECONDS
+
+
 class Api:
     """The API server as kubefab uses it: a thin layer over ``kubernetes.client.ApiClient``.
 
@@ -110,7 +121,8 @@ class Api:
             method, path, query_params=list((query or {}).items()),
             header_params={"Accept": "application/json", "Content-Type": content_type},
             body=body, auth_settings=["BearerToken"])
-        deadline = time.monotonic() + self.timeout
+        started = time.monotonic()
+        deadline = started + self.timeout
         delay = 0.2
         while True:
             # connect within what is left of the budget; an answer may take its time
@@ -126,11 +138,11 @@ class Api:
                 return json.loads(data) if data else None
             except ApiStatus as exc:
                 last = exc
-                if exc.code < 500 and (exc.code != 429 or not retry_429):
+                if exc.code < 500 and (exc.code != 429 or not retry_429) and not _starting(exc, started):
                     raise
             except ApiException as exc:
                 last = _status(exc.status or 0, exc.body or b"")
-                if last.code and last.code < 500 and (last.code != 429 or not retry_429):
+                if last.code and last.code < 500 and (last.code != 429 or not retry_429) and not _starting(last, started):
                     raise last from None
             except (Urllib3Error, OSError) as exc:
                 last = ApiStatus(0, "Unreachable", _describe(exc))

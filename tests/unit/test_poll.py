@@ -99,3 +99,48 @@ def test_api_wait_for_polls_until_the_object_appears():
     assert api.wait_for(node, 60)["metadata"]["uid"] == "u" and api.slept == [1.0, 1.0]
     with pytest.raises(ApiError, match="Node n1 did not appear within 0s"):
         Answers([]).wait_for(node, 0)
+
+
+class _Client:
+    """A kubernetes ApiClient stand-in answering with the given HTTP statuses in turn."""
+
+    def __init__(self, statuses):
+        self.statuses = list(statuses)
+        self.calls = 0
+
+    def param_serialize(self, method, path, **_):
+        return method, path, {}, None, None
+
+    def call_api(self, method, url, **_):
+        self.calls += 1
+        code = self.statuses.pop(0) if self.statuses else 403
+
+        class Response:
+            status = code
+
+            def read(self):
+                if code < 400:
+                    return b'{"kind": "Node", "metadata": {"name": "n1"}}'
+                return (b'{"kind": "Status", "code": %d, "reason": "Forbidden", "message": "nodes \\"n1\\" is '
+                        b'forbidden: User \\"kubernetes-admin\\" cannot get resource \\"nodes\\""}' % code)
+        return Response()
+
+
+def test_a_starting_api_servers_403_is_asked_again_and_a_lasting_one_raised(monkeypatch):
+    """Behind a load balancer a just-restarted API server answers 403 until its RBAC caches are
+    filled: asked again for a few seconds; a 403 that lasts is the answer, and a 404 at once."""
+    from tasks import api as api_mod
+    from tasks.api import Api, ApiStatus
+
+    client = _Client([403, 403, 200])
+    assert Api(client, sleep=lambda s: None).request("GET", "/api/v1/nodes/n1")["kind"] == "Node"
+    assert client.calls == 3
+    monkeypatch.setattr(api_mod, "AUTH_SETTLE_SECONDS", 0.5)
+    client = _Client([])
+    with pytest.raises(ApiStatus, match="forbidden") as exc:
+        Api(client).request("GET", "/api/v1/nodes/n1")
+    assert exc.value.code == 403 and 2 <= client.calls <= 5
+    client = _Client([404, 200])
+    with pytest.raises(ApiStatus):
+        Api(client, sleep=lambda s: None).request("GET", "/api/v1/nodes/n1")
+    assert client.calls == 1
