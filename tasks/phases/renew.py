@@ -42,7 +42,8 @@ READERS = {
     K.CONTROLLER_MANAGER_KUBECONFIG: K.KUBE_CONTROLLER_MANAGER, K.SCHEDULER_KUBECONFIG: K.KUBE_SCHEDULER,
 }
 STOP_WAIT_SECONDS = 90          # an API server finishes its requests in flight before it exits
-LB_SETTLE_SECONDS = 5           # a load balancer's health check sees the API server ready again
+LB_SETTLE_SECONDS = 5           # a load balancer's health check sees the API server ready again,
+                                # or gone: a stopped one is kept out at least this long
 
 
 def renewable_names(cluster) -> list[str]:
@@ -230,7 +231,9 @@ def _stop_script(ctx, component: str) -> str:
     parked = posixpath.join(PARKED_DIR, f"{component}.yaml")
     done = "exit 0"
     if component == K.KUBE_APISERVER:
-        done = f"{{ {stop_lingering_api_server(ctx)}; exit 0; }}"
+        # out for at least LB_SETTLE_SECONDS, so that a load balancer's health check sees it gone
+        # before a new one listens (the 30 s it used to linger gave it that time)
+        done = f"{{ {stop_lingering_api_server(ctx)}; sleep {LB_SETTLE_SECONDS}; exit 0; }}"
     return (f"mkdir -p {q(PARKED_DIR)} && chmod 0700 {q(PARKED_DIR)}\n"
             f"if [ -f {q(manifest)} ]; then mv -f {q(manifest)} {q(parked)}; "
             f"elif [ ! -f {q(parked)} ]; then echo 'no {component} manifest' >&2; exit 1; fi\n"

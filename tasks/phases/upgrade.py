@@ -202,7 +202,7 @@ RESTARTED_SCRIPT = r"""
 # $7 the API server's port (an API server only: its old container is stopped once it stopped listening)
 c=$1; pod=$2; t=$3; url=$4; cri=$5; backup=$6; port=${7:-}; before=%(before)s; parked=%(parked)s
 manifest=%(manifests)s/$c.yaml
-%(probe)send=$(( $(date +%%s) + t )); last=""; seen=""
+%(probe)send=$(( $(date +%%s) + t )); last=""; seen=""; closed=""
 while [ "$(date +%%s)" -lt "$end" ]; do
   for id in $(crictl -r "$cri" pods --name "^$pod\$" --state ready -q 2>/dev/null); do
     grep -q "^$c $id\$" "$before" 2>/dev/null && continue
@@ -210,10 +210,14 @@ while [ "$(date +%%s)" -lt "$end" ]; do
     seen=$id; last=$(probe "$url")
     case "$last" in ok*|*"HTTP 200") echo "$c: new Pod ${id%%"${id#????????????}"} running and healthy"; exit 0;; esac
   done
-  if [ -n "$port" ] && ! cat /proc/net/tcp /proc/net/tcp6 2>/dev/null \
+  if [ -z "$port" ] || cat /proc/net/tcp /proc/net/tcp6 2>/dev/null \
       | awk '$4 == "0A" { n = split($2, a, ":"); print a[n] }' | grep -qx "$(printf '%%04X' "$port")"; then
-    # the old API server stopped listening, its requests in flight drained: it would only wait
-    # for its watches until the kubelet's grace period ends, and its new Pod with it
+    closed=""
+  elif [ -z "$closed" ]; then closed=$(date +%%s)
+  elif [ $(( $(date +%%s) - closed )) -ge %(settle)s ]; then
+    # the old API server stopped listening, its requests in flight drained, and a load
+    # balancer's check has had the time to see it gone: it would only wait for its watches
+    # until the kubelet's grace period ends, and its new Pod with it
     for old in $(sed -n "s/^$c //p" "$before" 2>/dev/null); do
       for id in $(crictl -r "$cri" ps --pod "$old" --name "^$c\$" -q 2>/dev/null); do
         crictl -r "$cri" stop --timeout 0 "$id" >/dev/null 2>&1
@@ -240,11 +244,11 @@ exit 1
 """
 
 
-def restarted_script(before: str, parked: str, manifests: str) -> str:
+def restarted_script(before: str, parked: str, manifests: str, settle: int = LB_SETTLE_SECONDS) -> str:
     from ..core.poll import PROBE_FUNCTION
 
     return RESTARTED_SCRIPT % {"before": shlex.quote(before), "parked": shlex.quote(parked),
-                               "manifests": shlex.quote(manifests), "probe": PROBE_FUNCTION}
+                               "manifests": shlex.quote(manifests), "probe": PROBE_FUNCTION, "settle": int(settle)}
 
 
 def _restarted(ctx, component: str) -> Command:

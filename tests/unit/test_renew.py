@@ -240,6 +240,7 @@ def test_a_stopping_api_server_is_stopped_once_it_stops_listening_and_etcd_is_le
     monkeypatch.setattr(K, "MANIFESTS_DIR", str(manifests))
     monkeypatch.setattr(renew, "PARKED_DIR", str(parked))
     monkeypatch.setattr(renew, "_ports", lambda ctx, component: (port,))
+    monkeypatch.setattr(renew, "LB_SETTLE_SECONDS", 1)  # kept out this long for a load balancer to see
     script = renew._stop_script(ctx_for(inv, state), K.KUBE_APISERVER)
     proc = subprocess.Popen(["sh", "-c", script], env={**os.environ, "PATH": f"{bin_}:{os.environ['PATH']}"},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -247,8 +248,10 @@ def test_a_stopping_api_server_is_stopped_once_it_stops_listening_and_etcd_is_le
     assert not log.exists(), "the container was stopped while the API server still listened"
     assert (parked / "kube-apiserver.yaml").exists() and not (manifests / "kube-apiserver.yaml").exists()
     listener.close()
+    closed = time.monotonic()
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
+    assert time.monotonic() - closed >= 1.0  # then out for LB_SETTLE_SECONDS before the start
     assert log.read_text().splitlines() == [
         "-r unix:///var/run/containerd/containerd.sock ps --name ^kube-apiserver$ -q",
         "-r unix:///var/run/containerd/containerd.sock stop --timeout 0 c0ffee"]

@@ -261,8 +261,9 @@ def sandbox(tmp_path):
     return tmp_path
 
 
-def run_restarted(sandbox: Path, seconds: int = 2, port: int | None = None) -> subprocess.CompletedProcess:
-    script = phases.restarted_script(str(sandbox / "before"), str(sandbox / "parked"), str(sandbox / "manifests"))
+def run_restarted(sandbox: Path, seconds: int = 2, port: int | None = None, settle: int = 5) -> subprocess.CompletedProcess:
+    script = phases.restarted_script(str(sandbox / "before"), str(sandbox / "parked"), str(sandbox / "manifests"),
+                                     settle=settle)
     env = {**os.environ, "PATH": f"{sandbox / 'bin'}:{os.environ['PATH']}", "FAKE": str(sandbox)}
     return subprocess.run(["sh", "-c", script, "restarted", "kube-apiserver", "kube-apiserver-m1", str(seconds),
                            "https://127.0.0.1:6443/readyz", "unix:///run/containerd/containerd.sock",
@@ -273,8 +274,9 @@ def run_restarted(sandbox: Path, seconds: int = 2, port: int | None = None) -> s
 @pytest.mark.parametrize("listening", [True, False])
 def test_the_old_api_server_is_stopped_once_it_stopped_listening(sandbox, listening):
     """While the old API server listens it is the kubelet's to stop; once it stopped listening
-    (its requests in flight drained) its container is stopped, so that its watches do not hold
-    the new Pod back for the kubelet's grace period."""
+    (its requests in flight drained) and a load balancer's check has had ``settle`` seconds to
+    see it gone, its container is stopped, so that its watches do not hold the new Pod back for
+    the kubelet's grace period."""
     import socket
 
     (sandbox / "ready").write_text("aaaa\n")  # only the old Pod so far
@@ -287,7 +289,7 @@ def test_the_old_api_server_is_stopped_once_it_stopped_listening(sandbox, listen
     else:
         sock.close()
     try:
-        r = run_restarted(sandbox, seconds=2, port=port)
+        r = run_restarted(sandbox, seconds=4, port=port, settle=1)
     finally:
         sock.close()
     assert r.returncode == 1  # no new Pod within the 2 s: rolled back
@@ -296,9 +298,10 @@ def test_the_old_api_server_is_stopped_once_it_stopped_listening(sandbox, listen
         assert stopped == []
     else:
         assert stopped and set(stopped) == {"-r unix:///run/containerd/containerd.sock stop --timeout 0 c0ffee"}
-    # without the port (every other component) the script never stops a container
+    # not before the settle time; and without the port (every other component) never
     (sandbox / "stopped").unlink(missing_ok=True)
-    run_restarted(sandbox, seconds=1)
+    run_restarted(sandbox, seconds=2, port=port, settle=5)
+    run_restarted(sandbox, seconds=2, settle=0)
     assert not (sandbox / "stopped").exists()
 
 
