@@ -62,13 +62,16 @@ def poll_script(body: str, timeout_s: int, *, ok_patterns: tuple[str, ...] = (),
             "done\n")
 
 
+# every port a socket listens on, in hex as /proc/net/tcp has it: no ss or netstat needed
+LISTENING_PORTS = ("cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | "
+                   "awk '$4 == \"0A\" { n = split($2, a, \":\"); print a[n] }'")
+
+
 def listening_script(ports: list[int] | tuple[int, ...]) -> str:
     """A pipeline that prints the first of ``ports`` a socket listens on (in hex, as
-    ``/proc/net/tcp`` has it), nothing when all are free: no ss or netstat needed."""
+    ``/proc/net/tcp`` has it), nothing when all are free."""
     hex_ports = "|".join(f"{p:04X}" for p in ports)
-    return ("cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | "
-            "awk '$4 == \"0A\" { n = split($2, a, \":\"); print a[n] }' | "
-            f"grep -E '^({hex_ports})$' | head -1")
+    return f"{LISTENING_PORTS} | grep -E '^({hex_ports})$' | head -1"
 
 
 def ports_free_script(ports: list[int] | tuple[int, ...], timeout_s: int, *, on_timeout: str,

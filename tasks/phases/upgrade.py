@@ -210,8 +210,7 @@ while [ "$(date +%%s)" -lt "$end" ]; do
     seen=$id; last=$(probe "$url")
     case "$last" in ok*|*"HTTP 200") echo "$c: new Pod ${id%%"${id#????????????}"} running and healthy"; exit 0;; esac
   done
-  if [ -z "$port" ] || cat /proc/net/tcp /proc/net/tcp6 2>/dev/null \
-      | awk '$4 == "0A" { n = split($2, a, ":"); print a[n] }' | grep -qx "$(printf '%%04X' "$port")"; then
+  if [ -z "$port" ] || %(listening)s | grep -qx "$(printf '%%04X' "$port")"; then
     closed=""
   elif [ -z "$closed" ]; then closed=$(date +%%s)
   elif [ $(( $(date +%%s) - closed )) -ge %(settle)s ]; then
@@ -245,10 +244,11 @@ exit 1
 
 
 def restarted_script(before: str, parked: str, manifests: str, settle: int = LB_SETTLE_SECONDS) -> str:
-    from ..core.poll import PROBE_FUNCTION
+    from ..core.poll import LISTENING_PORTS, PROBE_FUNCTION
 
     return RESTARTED_SCRIPT % {"before": shlex.quote(before), "parked": shlex.quote(parked),
-                               "manifests": shlex.quote(manifests), "probe": PROBE_FUNCTION, "settle": int(settle)}
+                               "manifests": shlex.quote(manifests), "probe": PROBE_FUNCTION, "settle": int(settle),
+                               "listening": LISTENING_PORTS}
 
 
 def _restarted(ctx, component: str) -> Command:
