@@ -1,15 +1,13 @@
 #!/usr/bin/env bash
 # make test: every test, in two pytest runs side by side on this machine's two cores.
 #   - the lab tests (marked `lab`), one module after another: they bring up real clusters;
-#   - everything else (unit, judge), whose output is printed once the lab run is done. It runs
-#     at the lowest CPU priority: the lab's components (API servers starting, kubelets) are the
-#     critical path, and the unit tests only fill the cores they leave idle.
+#   - everything else (unit, judge), whose output is printed once the lab run is done.
 # The exit code is non-zero when either run fails.
 set -u
 py=${1:-.venv/bin/python}
 rest_log=$(mktemp "${TMPDIR:-/tmp}/kubefab-tests.XXXXXX")
 trap 'rm -f "$rest_log"' EXIT
-nice -n 19 "$py" -m pytest -m "not lab" >"$rest_log" 2>&1 &
+"$py" -m pytest -m "not lab" >"$rest_log" 2>&1 &
 rest=$!
 "$py" -m pytest -m lab --durations=30
 lab_rc=$?
